@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything Shale needs to build, run and test on a fresh Debian 12 machine.
+# Idempotent: packages already present are skipped by apt; npm packages are installed
+# into tests/node (gitignored) only when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS=(
+  # toolchain
+  build-essential cmake ninja-build python3 clang clang-format libclang-rt-14-dev
+  # libraries
+  libasio-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
+  libisal-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # real Kafka clients used as compatibility judges and by the benchmark
+  librdkafka-dev kcat python3-confluent-kafka python3-kafka python3-pytest
+)
+# Node.js: use the machine's if it has one (it may come bundled with npm), else Debian's.
+command -v npm >/dev/null 2>&1 || APT_PKGS+=(nodejs npm)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Node test clients (kafkajs) live in tests/node/node_modules, never committed.
+if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules/kafkajs ]; then
+  (cd tests/node && npm install --no-audit --no-fund --silent)
+fi
+echo "install-deps: ok"

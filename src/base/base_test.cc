@@ -1,0 +1,69 @@
+#include <gtest/gtest.h>
+
+#include "base/buf.h"
+#include "base/crc32c.h"
+#include "base/endian.h"
+#include "base/ids.h"
+#include "base/result.h"
+
+namespace shale {
+namespace {
+
+TEST(Crc32c, KnownVector) {
+  EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);
+  EXPECT_EQ(crc32c("", 0), 0u);
+}
+
+TEST(Crc32c, ExtendEqualsWhole) {
+  std::string s = "hello, shale streams";
+  uint32_t whole = crc32c(s.data(), s.size());
+  uint32_t part = crc32c_extend(crc32c(s.data(), 5), s.data() + 5, s.size() - 5);
+  EXPECT_EQ(whole, part);
+}
+
+TEST(Endian, RoundTrip) {
+  uint8_t b[8];
+  store_be<int64_t>(b, 0x0102030405060708);
+  EXPECT_EQ(b[0], 1);
+  EXPECT_EQ(load_be<int64_t>(b), 0x0102030405060708);
+  store_le<uint32_t>(b, 0xAABBCCDD);
+  EXPECT_EQ(b[0], 0xDD);
+  EXPECT_EQ(load_le<uint32_t>(b), 0xAABBCCDDu);
+}
+
+TEST(Buf, SliceSharesStorage) {
+  Buf b = Buf::copy("abcdef");
+  Buf s = b.slice(2, 3);
+  EXPECT_EQ(s.view(), "cde");
+  EXPECT_EQ(s.data(), b.data() + 2);
+  EXPECT_EQ(s.storage_size(), 6u);
+}
+
+Result<int> half(int x) {
+  if (x % 2) return Error{Errc::kInvalidArgument, "odd"};
+  return x / 2;
+}
+Result<int> quarter(int x) {
+  SHALE_ASSIGN_OR_RETURN(int h, half(x));
+  return half(h);
+}
+
+TEST(Result, PropagatesErrors) {
+  EXPECT_EQ(*quarter(8), 2);
+  EXPECT_EQ(quarter(6).code(), Errc::kInvalidArgument);
+  Status s(Errc::kNotFound, "x");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.to_string(), "not_found: x");
+}
+
+TEST(Ids, DistinctTypesAndOrdering) {
+  Offset a(5), b(7);
+  EXPECT_LT(a, b);
+  EXPECT_EQ(b - a, 2);
+  EXPECT_EQ(a + 2, b);
+  static_assert(!std::is_convertible_v<StreamId, Offset>);
+  EXPECT_EQ(fmt::format("{}", StreamId(42)), "42");
+}
+
+}  // namespace
+}  // namespace shale

@@ -1,0 +1,135 @@
+// MetaStore: the seam for cluster metadata. The model is etcd v3's, so that the etcd backend is
+// a thin translation: a flat ordered key space of byte strings, a global revision that every
+// mutation increments, per-key create/mod revisions and versions, multi-key compare-and-set
+// transactions, watches that resume from a revision, and leases that delete their keys on expiry.
+//
+// Implementations: EmbeddedMetaStore (in memory + fsync'd journal + snapshots in the data
+// directory; single process), MemMetaStore = EmbeddedMetaStore without a journal (tests),
+// FaultyMetaStore (injects errors/latency), and later EtcdMetaStore.
+//
+// Threading: all calls are blocking and thread-safe; they run on the metadata executor.
+// Durability: when a mutating call returns OK, the mutation is durable (journal fsync'd).
+// Watch callbacks run on a store-owned thread, in revision order, and must not block for long.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/ids.h"
+#include "base/result.h"
+
+namespace shale::meta {
+
+struct KeyValue {
+  std::string key;
+  std::string value;
+  Revision create_revision{0};
+  Revision mod_revision{0};
+  int64_t version = 0;  // number of puts since creation (1 after create)
+  LeaseId lease{0};     // 0 = none
+};
+
+// range_end semantics as etcd: empty = the single key; "\0" = every key >= key;
+// otherwise the half-open range [key, range_end). prefix_end("a/") == "a0".
+std::string prefix_end(const std::string& prefix);
+
+struct RangeResult {
+  std::vector<KeyValue> kvs;
+  Revision revision{0};  // store revision at the time of the read
+  bool more = false;     // limit cut the result
+};
+
+struct Compare {
+  enum class Target { kVersion, kCreateRevision, kModRevision, kValue };
+  enum class Op { kEqual, kNotEqual, kGreater, kLess };
+  std::string key;
+  Target target = Target::kVersion;
+  Op op = Op::kEqual;
+  int64_t number = 0;  // for version/revisions (0 = absent key)
+  std::string value;   // for kValue
+
+  static Compare absent(std::string k) { return {std::move(k), Target::kVersion, Op::kEqual, 0, {}}; }
+  static Compare mod_rev(std::string k, Revision r) {
+    return {std::move(k), Target::kModRevision, Op::kEqual, r.value(), {}};
+  }
+  static Compare value_eq(std::string k, std::string v) {
+    return {std::move(k), Target::kValue, Op::kEqual, 0, std::move(v)};
+  }
+};
+
+struct PutOp {
+  std::string key;
+  std::string value;
+  LeaseId lease{0};
+};
+struct DeleteOp {
+  std::string key;
+  std::string range_end;
+};
+struct GetOp {
+  std::string key;
+  std::string range_end;
+};
+using Op = std::variant<PutOp, DeleteOp, GetOp>;
+
+struct Txn {
+  std::vector<Compare> compares;
+  std::vector<Op> success;
+  std::vector<Op> failure;
+};
+
+struct TxnResult {
+  bool succeeded = false;
+  Revision revision{0};
+  // One entry per executed op; GetOp entries hold the keys read, others are empty.
+  std::vector<std::vector<KeyValue>> responses;
+};
+
+struct WatchEvent {
+  enum class Type { kPut, kDelete };
+  Type type = Type::kPut;
+  KeyValue kv;  // for kDelete: key and mod_revision of the deletion
+};
+
+// Called with batches of events in revision order. If the store cannot deliver from the
+// requested revision (compacted), it calls with compacted=true and the watch ends; the caller
+// re-reads the range and watches again.
+struct WatchUpdate {
+  std::vector<WatchEvent> events;
+  bool compacted = false;
+  Revision compact_revision{0};
+};
+using WatchCallback = std::function<void(const WatchUpdate&)>;
+using WatchId = int64_t;
+
+class MetaStore {
+ public:
+  virtual ~MetaStore() = default;
+
+  virtual Result<RangeResult> get(const std::string& key, const std::string& range_end = {},
+                                  int64_t limit = 0) = 0;
+  virtual Result<Revision> put(const std::string& key, const std::string& value,
+                               LeaseId lease = LeaseId(0)) = 0;
+  // Returns the number of keys deleted.
+  virtual Result<int64_t> del(const std::string& key, const std::string& range_end = {}) = 0;
+  // All-or-nothing: if every compare holds, run success ops, else failure ops; atomically.
+  virtual Result<TxnResult> txn(const Txn& t) = 0;
+
+  virtual Result<LeaseId> grant_lease(std::chrono::seconds ttl) = 0;
+  // Refreshes the lease's TTL; Errc::kNotFound if it already expired.
+  virtual Status keep_alive(LeaseId id) = 0;
+  virtual Status revoke_lease(LeaseId id) = 0;
+
+  // Delivers every change to [key, range_end) with revision >= start_revision (0 = from now).
+  virtual Result<WatchId> watch(const std::string& key, const std::string& range_end,
+                                Revision start_revision, WatchCallback cb) = 0;
+  virtual void cancel_watch(WatchId id) = 0;
+};
+
+}  // namespace shale::meta
