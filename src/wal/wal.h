@@ -18,7 +18,7 @@
 #include "base/ids.h"
 #include "base/result.h"
 
-namespace shale::stream {
+namespace shale::wal {
 
 // One appended batch of one stream, as stored in the WAL.
 struct WalRecord {
@@ -58,4 +58,4 @@ class Wal {
   virtual WalStats stats() const = 0;
 };
 
-}  // namespace shale::stream
+}  // namespace shale::wal
