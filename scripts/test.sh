@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian 12 machine to a passing test suite: installs dependencies,
+# builds, and runs every test tier:
+#   1. unit tests (Release build, build/)
+#   2. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   3. the Kafka request-decoder fuzzer for a bounded time (clang + libFuzzer, build-fuzz/)
+#   4. integration tests with real Kafka clients against build/shale (tests/run-integration.sh)
+#   5. a smoke run of the benchmark harness (bench/run-all --smoke)
+# Set SHALE_TEST_SKIP="asan fuzz" (any of asan fuzz integration bench) to skip tiers locally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+skip="${SHALE_TEST_SKIP:-}"
+want() { [[ " $skip " != *" $1 "* ]]; }
+jobs=$(nproc)
+step() { printf '\n==== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+
+step "install dependencies"
+scripts/install-deps.sh
+
+step "build (Release)"
+scripts/build.sh
+
+step "unit tests (Release)"
+ctest --test-dir build -L unit --output-on-failure -j "$jobs"
+
+if want asan; then
+  step "unit tests under ASan+UBSan"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHALE_SANITIZE=ON \
+    -DSHALE_BENCH=OFF >/dev/null
+  ninja -C build-asan
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
+fi
+
+if want fuzz && [ -f src/kafka/protocol/kafka_request_fuzz.cc ]; then
+  step "fuzz the Kafka request decoder (bounded)"
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSHALE_FUZZ=ON -DSHALE_BENCH=OFF >/dev/null
+  ninja -C build-fuzz kafka_request_fuzz
+  corpus=$(mktemp -d)
+  cp -r src/kafka/protocol/testdata/fuzz-corpus/. "$corpus"/ 2>/dev/null || true
+  build-fuzz/src/kafka/protocol/kafka_request_fuzz -max_total_time="${SHALE_FUZZ_SECONDS:-60}" \
+    -rss_limit_mb=2048 "$corpus" 2>&1 | tail -n 5
+  rm -rf "$corpus"
+fi
+
+if want integration && [ -x tests/run-integration.sh ]; then
+  step "integration tests with real Kafka clients"
+  tests/run-integration.sh
+fi
+
+if want bench && [ -x bench/run-all ]; then
+  step "benchmark harness smoke run"
+  bench/run-all --smoke
+fi
+
+step "all tests passed"
