@@ -1,0 +1,121 @@
+// CatchUpReader: the cold-read pool. Serves reads of a stream's offset range from objects in the
+// object store (consumers catching up, replays), through the BlockCache, with adaptive
+// read-ahead.
+//
+// Reads: read(stream, from, max_bytes, slices, cb) queues the read; a pool thread serves it and
+// calls cb exactly once with whole batches, the first containing `from`, at least one batch when
+// any exists at `from`, then further batches while the total stays within max_bytes. It follows
+// `slices` (the stream store's object index entries, ordered by offset) across block and object
+// boundaries and stops at the first gap between slices or at the end of the last slice.
+//
+// Read-ahead: the reader remembers, per (stream, next offset), the read-ahead window of the
+// consumer that read up to there. A read that continues where a previous one stopped is
+// sequential: the window doubles (from readahead_start_blocks up to max_readahead_bytes) each
+// time more blocks are prefetched. Prefetch is asynchronous (lower priority than reads, dropped
+// when the queue is full) and coalesces adjacent blocks of an object into one range GET. A read
+// that does not continue a known position is random and starts with the initial window.
+//
+// Layouts (footer + index) are cached in a small LRU keyed by object key.
+//
+// Threading: all public methods are thread-safe. Callbacks run on pool threads, never on the
+// caller's thread; they must not block for long. The pool is fixed (threads) and the queue is
+// bounded (queue_capacity); a full queue rejects the read with Errc::kResourceExhausted.
+// Ownership: the store and cache must outlive the reader. stop() (also run by the destructor)
+// fails queued reads with Errc::kClosed and joins the pool.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "objfmt/block_cache.h"
+#include "objfmt/object.h"
+#include "objstore/object_store.h"
+
+namespace shale::objfmt {
+
+// A piece of a stream stored in one object: offsets [start, end) of the stream live in `key`.
+struct ObjectSlice {
+  std::string key;
+  uint64_t object_size = 0;  // 0 if unknown
+  Offset start{0};
+  Offset end{0};
+};
+
+struct CatchUpResult {
+  std::vector<DecodedBatch> batches;
+  Offset next{0};    // offset after the last returned batch (== from when none)
+  size_t bytes = 0;  // sum of batch sizes
+};
+
+using CatchUpCallback = std::function<void(Result<CatchUpResult>)>;
+// nullopt: no batch in the slices has max timestamp >= ts.
+using TimestampCallback = std::function<void(Result<std::optional<Offset>>)>;
+
+struct CatchUpReaderOptions {
+  size_t threads = 2;
+  size_t queue_capacity = 1024;  // queued reads (prefetches are bounded separately)
+  size_t prefetch_queue_capacity = 256;
+  size_t readahead_start_blocks = 1;
+  size_t max_readahead_bytes = 8 * 1024 * 1024;
+  size_t layout_cache_entries = 1024;
+  size_t position_entries = 4096;  // remembered (stream, position) read-ahead states
+};
+
+struct CatchUpStats {
+  uint64_t reads = 0;
+  uint64_t sequential_reads = 0;
+  uint64_t block_hits = 0;    // blocks served from cache (or an in-flight prefetch)
+  uint64_t block_misses = 0;  // blocks fetched by the read itself
+  uint64_t gets = 0;          // every data range GET (reads and prefetch)
+  uint64_t layout_gets = 0;   // layouts read from the store (cache misses)
+  uint64_t prefetch_gets = 0;
+  uint64_t prefetch_blocks = 0;
+  uint64_t prefetch_dropped = 0;    // prefetches not queued because the queue was full
+  uint64_t last_window_blocks = 0;  // window of the most recent read-ahead decision
+};
+
+class CatchUpReader {
+ public:
+  using Options = CatchUpReaderOptions;
+
+  CatchUpReader(objstore::ObjectStore& store, BlockCache& cache, Options opts = {});
+  ~CatchUpReader();
+  CatchUpReader(const CatchUpReader&) = delete;
+  CatchUpReader& operator=(const CatchUpReader&) = delete;
+
+  // Queues a read. OK: cb will be called exactly once on a pool thread. Otherwise cb is never
+  // called: kResourceExhausted (queue full), kClosed (stopped), kInvalidArgument (no slices).
+  Status read(StreamId stream, Offset from, size_t max_bytes, std::vector<ObjectSlice> slices,
+              CatchUpCallback cb);
+  // Queues a timestamp lookup: the base offset of the first batch whose max timestamp >= ts_ms,
+  // using block index max timestamps and then decoding one block. Same queueing contract.
+  Status offset_for_timestamp(StreamId stream, int64_t ts_ms, std::vector<ObjectSlice> slices,
+                              TimestampCallback cb);
+
+  // Blocks until no read or prefetch is queued or running (tests, benchmarks).
+  void wait_idle();
+  // Fails queued reads with kClosed, drops prefetches, joins the pool. Idempotent.
+  void stop();
+
+  CatchUpStats stats() const;
+  // Cached layout of an object, reading it if needed (also used by the stream store).
+  Result<std::shared_ptr<const ObjectLayout>> layout(const std::string& key,
+                                                     uint64_t object_size = 0);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shale::objfmt
