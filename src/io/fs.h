@@ -38,9 +38,9 @@ class File {
 };
 
 enum class OpenMode {
-  kRead,           // existing file, read only
-  kReadWrite,      // existing file
-  kCreate,         // create if missing, read-write
+  kRead,             // existing file, read only
+  kReadWrite,        // existing file
+  kCreate,           // create if missing, read-write
   kCreateExclusive,  // fail with kAlreadyExists if it exists
 };
 
@@ -57,6 +57,14 @@ class Filesystem {
   virtual Result<bool> exists(const std::string& path) = 0;
   // fsync of a directory: makes entry creations, renames and removals in it durable.
   virtual Status sync_dir(const std::string& dir) = 0;
+  // Atomic rename that fails with Errc::kAlreadyExists instead of replacing an existing `to`
+  // (renameat2 RENAME_NOREPLACE). Used for conditional creates (object store if_none_match).
+  // Added after the first version of this seam; the default says it is unsupported.
+  virtual Status rename_noreplace(const std::string& from, const std::string& to) {
+    (void)from;
+    (void)to;
+    return Status(Errc::kInvalidArgument, "rename_noreplace not supported by this filesystem");
+  }
 };
 
 // The real disk. Singleton-free: construct one and pass it down.
