@@ -29,12 +29,11 @@
 // but all on the same thread.
 #pragma once
 
+#include <asio/awaitable.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <asio/awaitable.hpp>
 
 #include "base/buf.h"
 #include "base/result.h"
@@ -112,10 +111,9 @@ class HandlerRegistry {
 
 // Registers `fn` as the handler of api key `key` (a name from kafka/server/api_keys.h, e.g.
 // kProduce) for request versions [min, max].
-#define SHALE_KAFKA_HANDLER(key, fn, min, max)                                           \
-  [[maybe_unused]] static const bool SHALE_KAFKA_HANDLER_CONCAT(shale_handler_reg_,    \
-                                                                __LINE__) =            \
-      ::shale::kafka::HandlerRegistry::instance().add(::shale::kafka::HandlerEntry{    \
-          ::shale::kafka::api_key::key, (min), (max), &(fn), #fn})
+#define SHALE_KAFKA_HANDLER(key, fn, min, max)                                                  \
+  [[maybe_unused]] static const bool SHALE_KAFKA_HANDLER_CONCAT(shale_handler_reg_, __LINE__) = \
+      ::shale::kafka::HandlerRegistry::instance().add(                                          \
+          ::shale::kafka::HandlerEntry{::shale::kafka::api_key::key, (min), (max), &(fn), #fn})
 #define SHALE_KAFKA_HANDLER_CONCAT_INNER(a, b) a##b
 #define SHALE_KAFKA_HANDLER_CONCAT(a, b) SHALE_KAFKA_HANDLER_CONCAT_INNER(a, b)
