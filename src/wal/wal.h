@@ -24,17 +24,19 @@ namespace shale::wal {
 struct WalRecord {
   StreamId stream{0};
   Epoch epoch{0};
-  Offset base{0};    // first offset of the batch
+  Offset base{0};     // first offset of the batch
   int32_t count = 0;  // number of offsets the batch covers
   Buf payload;        // the record batch bytes
 };
 
 struct WalStats {
   uint64_t appended_bytes = 0;
-  uint64_t commits = 0;          // number of group commits (fdatasync calls)
-  uint64_t used_bytes = 0;       // bytes between the trim point and the end
+  uint64_t commits = 0;     // number of group commits (fdatasync calls)
+  uint64_t used_bytes = 0;  // bytes between the trim point and the end
   uint64_t capacity_bytes = 0;
   uint64_t waiting_appends = 0;  // appends held back by back-pressure
+  uint64_t acked_appends = 0;    // appends whose callback got a position
+  uint64_t failed_appends = 0;   // appends whose callback got an error
 };
 
 using WalAppendCallback = std::function<void(Result<WalPos>)>;

@@ -1,0 +1,144 @@
+// FileWal: the file write-ahead log. Records go into a ring of preallocated segment files with
+// group commit (one writer thread; every append that arrives while a commit is in flight rides
+// the next one; one pwrite of one contiguous buffer + one fdatasync per commit). The on-disk
+// format is in wal_format.h, the design and its reasons in README.md.
+//
+// Ownership: borrows the Filesystem (must outlive the FileWal). Owns two threads: the writer
+// (commits, runs callbacks) and the preparer (creates and zero-fills segment files ahead of the
+// writer, once per slot; trimmed segments are recycled in place, never deleted).
+// Threading: append(), trim(), end() and stats() may be called from any thread. recover() once,
+// then start(); stop() (also run by the destructor) completes what it can and joins.
+// Durability: an append's callback with a value means its record is durable (fdatasync returned
+// OK) and recover() will replay it until trim() releases it. The trim point is durable when
+// trim() returns OK (CHECKPOINT file). Callbacks run on the writer thread in append order.
+// Errors: a failed write/fdatasync fails the callbacks of that commit with the error; the writer
+// then bumps its generation in the CHECKPOINT (so the failed bytes can never be replayed after
+// later records) and retries new appends from the last durable position. If even that fails the
+// WAL is broken: every later append fails with the error. A failed append may still reappear
+// after a crash as a whole record (exactly like an unacknowledged one).
+// Back-pressure: when the next segment's slot still holds untrimmed data the writer waits for
+// trim(); appends queue (WalStats::waiting_appends). stop() fails appends that cannot be written
+// without a trim with Errc::kClosed.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "io/fs.h"
+#include "wal/wal.h"
+#include "wal/wal_format.h"
+
+namespace shale::wal {
+
+struct FileWalOptions {
+  std::string dir;                       // holds CHECKPOINT and seg-NNNNNN.wal
+  uint64_t segment_size = 64ull << 20;   // bytes per segment file (multiple of 4 KiB)
+  uint64_t max_total_size = 1ull << 30;  // slot_count = max_total_size / segment_size (>= 2)
+  uint32_t prealloc_ahead = 2;           // segment files the preparer keeps ready ahead
+  bool zero_fill = true;                 // write zeros into new segment files (fast fdatasync)
+  uint64_t max_commit_bytes = 8ull
+                              << 20;  // upper bound of one group commit (one record may exceed)
+  // Test hook, called at named points (see kCrashPoints in file_wal.cc / README.md). Returning
+  // true simulates process death there: the WAL does no further I/O and runs no more callbacks
+  // (the test then typically calls MemFs::crash() and recovers with a new FileWal).
+  std::function<bool(std::string_view point)> crash_hook;
+};
+
+class FileWal final : public Wal {
+ public:
+  FileWal(io::Filesystem& fs, FileWalOptions opts);
+  ~FileWal() override;
+  FileWal(const FileWal&) = delete;
+  FileWal& operator=(const FileWal&) = delete;
+
+  // Creates the WAL when DIR has no CHECKPOINT. Segment size and slot count of an existing WAL
+  // come from its CHECKPOINT (the options' values are then ignored, with a warning).
+  Status recover(const std::function<void(WalPos, const WalRecord&)>& visit) override;
+  Status start() override;
+  void stop() override;
+  void append(WalRecord rec, WalAppendCallback cb) override;
+  // Accepts any upto <= end(); records at positions < upto are released (so trim(pos + 1)
+  // releases the record at pos). Returns once the new trim point is durable.
+  Status trim(WalPos upto) override;
+  WalPos end() const override { return WalPos(durable_end_.load()); }
+  WalStats stats() const override;
+
+  WalPos trim_point() const;
+  // Bytes of logical space one record with this payload uses (header + padding).
+  static uint64_t record_span(size_t payload_len) { return format::record_span(payload_len); }
+
+ private:
+  struct Pending {
+    WalRecord rec;
+    WalAppendCallback cb;
+    bool reject = false;  // larger than a segment: fails with kInvalidArgument in order
+  };
+  // Writer-owned position of the next byte to write.
+  struct Cursor {
+    uint64_t seq = 0;
+    uint64_t off = 0;      // offset in the segment's data area
+    bool started = false;  // segment header written and durable
+  };
+
+  uint64_t capacity() const { return segment_size_ - format::kSegmentHeaderSize; }
+  std::string slot_path(uint32_t slot) const;
+  bool hook(std::string_view point);  // true: simulated death, stop now
+  Status write_checkpoint(uint64_t trim_pos, uint64_t generation);
+  bool slot_free_locked(uint64_t seq) const;
+
+  // Recovery (file_wal_recover.cc).
+  Status load_or_create_checkpoint(format::Checkpoint* ck);
+  Status open_slots();
+  Status scan(const std::function<void(WalPos, const WalRecord&)>& visit);
+  Status zap_stale_headers();
+
+  void writer_loop();
+  void preparer_loop();
+  Status prepare_slot(uint32_t slot);
+  // Runs one commit of `batch` (records, optional end marker). Returns false on simulated death.
+  bool commit(std::vector<Pending>& batch, bool close_segment);
+  void fail_all(std::vector<Pending>& batch, const Status& st);
+
+  io::Filesystem& fs_;
+  FileWalOptions opts_;
+  uint64_t segment_size_ = 0;
+  uint32_t slot_count_ = 0;
+
+  // Writer-thread state (set by recover() before the writer starts).
+  Cursor cur_;
+  uint32_t gen_ = 0;
+  std::vector<uint8_t> buf_;
+
+  std::mutex ckpt_mu_;  // serializes CHECKPOINT writes (trim vs. generation bumps)
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;       // writer: new appends, trim, ready slot, stop
+  std::condition_variable prep_cv_;  // preparer: new work, stop
+  std::deque<Pending> pending_;
+  std::vector<std::unique_ptr<io::File>> files_;  // by slot; set once, then immutable
+  std::vector<bool> ready_;                       // slot file exists with full size
+  uint64_t trim_pos_ = 0;
+  uint64_t writer_seq_ = 0;  // the preparer works ahead of this
+  bool recovered_ = false;
+  bool started_ = false;
+  bool stopping_ = false;
+  bool prep_stop_ = false;
+  std::atomic<bool> halted_{false};  // simulated death (crash hook)
+  bool blocked_ = false;             // writer waits for trim (back-pressure)
+  Status broken_;                    // permanent failure
+  WalStats stats_;
+  std::atomic<int64_t> durable_end_{0};
+
+  std::thread writer_;
+  std::thread preparer_;
+};
+
+}  // namespace shale::wal
