@@ -29,15 +29,16 @@ void BlockCache::put(const std::string& key, uint64_t position,
   std::lock_guard lk(mu_);
   Key k{key, position};
   auto it = map_.find(k);
-  if (it != map_.end()) {
+  if (it != map_.end()) {  // replace: not counted as an insertion
     bytes_ -= it->second->charge;
     lru_.erase(it->second);
     map_.erase(it);
+  } else {
+    insertions_.fetch_add(1, std::memory_order_relaxed);
   }
   lru_.push_front(Node{k, std::move(block), charge});
   map_.emplace(std::move(k), lru_.begin());
   bytes_ += charge;
-  insertions_.fetch_add(1, std::memory_order_relaxed);
   evict_locked();
 }
 

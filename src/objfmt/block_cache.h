@@ -30,7 +30,7 @@ struct CachedBlock {
 struct BlockCacheStats {
   uint64_t hits = 0;
   uint64_t misses = 0;
-  uint64_t insertions = 0;
+  uint64_t insertions = 0;  // new entries (replacing an entry is not counted)
   uint64_t evictions = 0;
   uint64_t bytes = 0;    // currently charged
   uint64_t entries = 0;  // currently held

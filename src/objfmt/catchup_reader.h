@@ -4,7 +4,9 @@
 //
 // Reads: read(stream, from, max_bytes, slices, cb) queues the read; a pool thread serves it and
 // calls cb exactly once with whole batches, the first containing `from`, at least one batch when
-// any exists at `from`, then further batches while the total stays within max_bytes. It follows
+// any exists at `from`, then further batches while the total stays within max_bytes (it does not
+// fetch another block when that block's average batch would not fit, so a read may return a
+// little less than max_bytes allows; the next read continues there). It follows
 // `slices` (the stream store's object index entries, ordered by offset) across block and object
 // boundaries and stops at the first gap between slices or at the end of the last slice.
 //
@@ -82,7 +84,7 @@ struct CatchUpStats {
   uint64_t prefetch_gets = 0;
   uint64_t prefetch_blocks = 0;
   uint64_t prefetch_dropped = 0;    // prefetches not queued because the queue was full
-  uint64_t last_window_blocks = 0;  // window of the most recent read-ahead decision
+  uint64_t last_window_blocks = 0;  // blocks in the most recent read-ahead window planned
 };
 
 class CatchUpReader {

@@ -1,0 +1,339 @@
+#include <gtest/gtest.h>
+
+#include <future>
+#include <latch>
+#include <random>
+#include <thread>
+
+#include "objfmt/catchup_reader.h"
+#include "objfmt/test_util.h"
+
+namespace shale::objfmt {
+namespace {
+
+using testing::CountingStore;
+using testing::make_batch;
+using testing::TestStore;
+
+struct Batch {
+  Offset base;
+  int32_t count;
+  int64_t ts;
+  Buf data;
+  Offset end() const { return base + count; }
+};
+
+// Objects holding streams kStream (the one read) and kOther, interleaved.
+constexpr StreamId kStream(5);
+constexpr StreamId kOther(6);
+
+class CatchUpTest : public ::testing::Test {
+ protected:
+  // Writes `objects` objects; each holds `per_object` batches of kStream (count 4, `size`
+  // bytes) preceded by a few batches of kOther.
+  void write_objects(int objects, int per_object, size_t size, size_t target) {
+    Offset next(100);
+    Offset other(0);
+    for (int o = 0; o < objects; o++) {
+      ObjectBuilder b(target);
+      for (int i = 0; i < 3; i++) {
+        ASSERT_TRUE(b.add(kOther, other, 2, 0, make_batch(kOther, other, 500)).ok());
+        other = other + 2;
+      }
+      ObjectSlice sl{fmt::format("obj/{}", o), 0, next, next};
+      for (int i = 0; i < per_object; i++) {
+        Batch bt{next, 4, 1000 + next.value(), make_batch(kStream, next, size)};
+        ASSERT_TRUE(b.add(kStream, bt.base, bt.count, bt.ts, bt.data).ok());
+        batches_.push_back(bt);
+        next = next + 4;
+      }
+      auto built = b.finish();
+      sl.end = next;
+      sl.object_size = built.size;
+      ASSERT_TRUE(inner_.put(sl.key, built.parts).ok());
+      slices_.push_back(sl);
+    }
+  }
+
+  Result<CatchUpResult> read(CatchUpReader& r, Offset from, size_t max_bytes,
+                             std::vector<ObjectSlice> slices = {}) {
+    std::promise<Result<CatchUpResult>> p;
+    auto caller = std::this_thread::get_id();
+    Status st = r.read(kStream, from, max_bytes, slices.empty() ? slices_ : slices,
+                       [&](Result<CatchUpResult> res) {
+                         EXPECT_NE(std::this_thread::get_id(), caller);
+                         p.set_value(std::move(res));
+                       });
+    if (!st.ok()) return st.error();
+    return p.get_future().get();
+  }
+
+  // The expected batches from the one containing `from`, within max_bytes (at least one).
+  std::vector<Batch> expected(Offset from, size_t max_bytes) {
+    std::vector<Batch> out;
+    size_t bytes = 0;
+    for (const Batch& b : batches_) {
+      if (b.end() <= from) continue;
+      if (!out.empty() && bytes + b.data.size() > max_bytes) break;
+      bytes += b.data.size();
+      out.push_back(b);
+    }
+    return out;
+  }
+
+  void expect_batches(const Result<CatchUpResult>& res, Offset from, size_t max_bytes) {
+    ASSERT_TRUE(res.ok()) << res.error().to_string();
+    auto want = expected(from, max_bytes);
+    ASSERT_EQ(res->batches.size(), want.size()) << "from " << from.value();
+    for (size_t i = 0; i < want.size(); i++) {
+      EXPECT_EQ(res->batches[i].base, want[i].base);
+      EXPECT_EQ(res->batches[i].count, want[i].count);
+      EXPECT_TRUE(res->batches[i].batch == want[i].data);
+    }
+    if (!want.empty()) {
+      EXPECT_EQ(res->next, want.back().end());
+    }
+  }
+
+  TestStore inner_;
+  CountingStore store_{inner_};
+  std::vector<Batch> batches_;
+  std::vector<ObjectSlice> slices_;
+};
+
+TEST_F(CatchUpTest, ExactBatchesAcrossBlockAndObjectBoundaries) {
+  write_objects(3, 40, 3000, 10 * 1024);  // ~3 batches per block, ~14 blocks per object
+  BlockCache cache(64 << 20);
+  CatchUpReader r(store_, cache, {});
+  const Offset first = slices_[0].start;
+  const Offset obj1 = slices_[1].start;
+  for (Offset from : {first, first + 1, first + 3, first + 4, first + 13, obj1 - 1, obj1, obj1 + 2,
+                      slices_[2].end - 1}) {
+    for (size_t max : {size_t{1}, size_t{3000}, size_t{6500}, size_t{40000}, size_t{1} << 30}) {
+      expect_batches(read(r, from, max), from, max);
+    }
+  }
+}
+
+TEST_F(CatchUpTest, EndsAndOutOfRange) {
+  write_objects(2, 10, 1000, 4096);
+  BlockCache cache(1 << 20);
+  CatchUpReader r(store_, cache, {});
+  auto past = read(r, slices_[1].end, 1 << 20);
+  ASSERT_TRUE(past.ok());
+  EXPECT_TRUE(past->batches.empty());
+  EXPECT_EQ(past->next, slices_[1].end);
+  EXPECT_EQ(read(r, slices_[0].start - 1, 100).code(), Errc::kOutOfRange);
+  // A gap between slices stops the read at the gap.
+  std::vector<ObjectSlice> gappy = slices_;
+  gappy[1].start = gappy[1].start + 4;
+  auto res = read(r, slices_[0].start, 1 << 30, gappy);
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(res->next, slices_[0].end);
+  EXPECT_EQ(r.read(kStream, Offset(0), 1, {}, [](auto) {}).code(), Errc::kInvalidArgument);
+}
+
+TEST_F(CatchUpTest, SliceNarrowerThanObjectIsRespected) {
+  write_objects(1, 20, 1000, 4096);
+  BlockCache cache(1 << 20);
+  CatchUpReader r(store_, cache, {});
+  std::vector<ObjectSlice> narrow = slices_;
+  narrow[0].end = narrow[0].start + 40;  // first 10 batches only
+  auto res = read(r, narrow[0].start, 1 << 30, narrow);
+  ASSERT_TRUE(res.ok());
+  ASSERT_EQ(res->batches.size(), 10u);
+  EXPECT_EQ(res->next, narrow[0].end);
+}
+
+TEST_F(CatchUpTest, ReadAheadGrowsOnSequentialReads) {
+  // One object, 64 blocks of one 8000-byte batch each.
+  write_objects(1, 64, 8000, 8000);
+  BlockCache cache(64 << 20);
+  CatchUpReaderOptions opts;
+  opts.max_readahead_bytes = 16 * (8000 + kRecordHeaderSize);  // 16 blocks
+  CatchUpReader r(store_, cache, opts);
+  Offset from = slices_[0].start;
+  std::vector<uint64_t> windows;
+  for (int i = 0; i < 64; i++) {
+    auto res = read(r, from, 1);  // one batch (= one block) per read
+    expect_batches(res, from, 1);
+    from = res->next;
+    r.wait_idle();  // let the prefetch land, for deterministic counts
+    windows.push_back(r.stats().last_window_blocks);
+  }
+  auto s = r.stats();
+  EXPECT_EQ(s.reads, 64u);
+  EXPECT_EQ(s.sequential_reads, 63u);
+  EXPECT_EQ(s.block_misses, 1u);  // only the very first block
+  EXPECT_EQ(s.block_hits, 63u);
+  EXPECT_EQ(s.prefetch_blocks, 63u);
+  // Windows 1, 2, 4, 8, 16, 16, ...: far fewer GETs than blocks.
+  EXPECT_EQ(windows[0], 1u);
+  EXPECT_EQ(windows[1], 2u);
+  EXPECT_EQ(*std::max_element(windows.begin(), windows.end()), 16u);
+  EXPECT_LE(s.prefetch_gets, 9u);
+  EXPECT_EQ(store_.gets.load(), 1 + 1 + s.prefetch_gets);  // layout + first miss + prefetches
+  EXPECT_EQ(s.gets, 1 + s.prefetch_gets);
+}
+
+TEST_F(CatchUpTest, ReadAheadResetsOnRandomAccess) {
+  write_objects(1, 200, 4000, 4000);  // one batch per block
+  BlockCache cache(64 << 20);
+  CatchUpReaderOptions opts;
+  opts.max_readahead_bytes = 32 * (4000 + kRecordHeaderSize);
+  CatchUpReader r(store_, cache, opts);
+  Offset from = slices_[0].start;
+  for (int i = 0; i < 10; i++) {
+    auto res = read(r, from, 1);
+    ASSERT_TRUE(res.ok());
+    from = res->next;
+    r.wait_idle();
+  }
+  EXPECT_GE(r.stats().last_window_blocks, 8u);
+  // Jump far ahead, beyond anything prefetched: a miss, and the window starts over.
+  const auto before = r.stats();
+  Offset jump = slices_[0].start + 4 * 150;
+  expect_batches(read(r, jump, 1), jump, 1);
+  r.wait_idle();
+  auto after = r.stats();
+  EXPECT_EQ(after.block_misses, before.block_misses + 1);
+  EXPECT_EQ(after.sequential_reads, before.sequential_reads);
+  EXPECT_EQ(after.last_window_blocks, 1u);
+  EXPECT_EQ(after.prefetch_blocks, before.prefetch_blocks + 1);
+  // Continuing from the jump is sequential again and grows again.
+  from = jump + 4;
+  for (int i = 0; i < 3; i++) {
+    auto res = read(r, from, 1);
+    ASSERT_TRUE(res.ok());
+    from = res->next;
+    r.wait_idle();
+  }
+  EXPECT_EQ(r.stats().last_window_blocks, 4u);
+}
+
+TEST_F(CatchUpTest, TwoConsumersKeepSeparateWindows) {
+  write_objects(1, 100, 4000, 4000);
+  BlockCache cache(64 << 20);
+  CatchUpReader r(store_, cache, {});
+  Offset a = slices_[0].start, b = slices_[0].start + 4 * 50;
+  for (int i = 0; i < 6; i++) {
+    auto ra = read(r, a, 1);
+    ASSERT_TRUE(ra.ok());
+    a = ra->next;
+    auto rb = read(r, b, 1);
+    ASSERT_TRUE(rb.ok());
+    b = rb->next;
+    r.wait_idle();
+  }
+  EXPECT_EQ(r.stats().sequential_reads, 10u);  // all but each consumer's first read
+  EXPECT_EQ(r.stats().block_misses, 2u);
+}
+
+TEST_F(CatchUpTest, LayoutIsCachedAndReadsShareCache) {
+  write_objects(2, 10, 1000, 4096);
+  BlockCache cache(64 << 20);
+  CatchUpReader r(store_, cache, {});
+  expect_batches(read(r, slices_[0].start, 1 << 30), slices_[0].start, 1 << 30);
+  r.wait_idle();
+  const uint64_t gets = store_.gets.load();
+  EXPECT_EQ(r.stats().layout_gets, 2u);
+  expect_batches(read(r, slices_[0].start, 1 << 30), slices_[0].start, 1 << 30);
+  r.wait_idle();
+  EXPECT_EQ(store_.gets.load(), gets);  // everything from caches
+  auto l = r.layout(slices_[1].key);
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ((*l)->object_size, slices_[1].object_size);
+}
+
+TEST_F(CatchUpTest, ConcurrentRandomReadsAreExact) {
+  write_objects(3, 60, 2000, 8192);
+  BlockCache cache(200 * 1024);  // smaller than the data: evictions under load
+  CatchUpReaderOptions opts;
+  opts.threads = 3;
+  CatchUpReader r(store_, cache, opts);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; t++) {
+    ts.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < 60; i++) {
+        Offset from = slices_[0].start + static_cast<int64_t>(rng() % (4 * 180));
+        size_t max = 1 + rng() % 30000;
+        expect_batches(read(r, from, max), from, max);
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_GT(cache.stats().evictions, 0u);
+}
+
+TEST_F(CatchUpTest, CorruptBlockIsReported) {
+  write_objects(1, 10, 1000, 2048);
+  auto bytes = inner_.bytes(slices_[0].key);
+  bytes[3 * 2048 + 100] ^= 1;  // somewhere in a middle block of kStream
+  inner_.set_bytes(slices_[0].key, bytes);
+  BlockCache cache(1 << 20);
+  CatchUpReader r(store_, cache, {});
+  auto res = read(r, slices_[0].start, 1 << 30);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.code(), Errc::kCorruption);
+  EXPECT_NE(res.error().message.find(slices_[0].key), std::string::npos);
+}
+
+TEST_F(CatchUpTest, OffsetForTimestamp) {
+  write_objects(2, 30, 1000, 4096);  // batch max ts = 1000 + base
+  BlockCache cache(1 << 20);
+  CatchUpReader r(store_, cache, {});
+  auto lookup = [&](int64_t ts) {
+    std::promise<Result<std::optional<Offset>>> p;
+    EXPECT_TRUE(r.offset_for_timestamp(kStream, ts, slices_, [&](auto res) {
+                   p.set_value(std::move(res));
+                 }).ok());
+    return p.get_future().get();
+  };
+  const int64_t b0 = slices_[0].start.value();
+  auto first = lookup(0);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(**first, slices_[0].start);
+  auto exact = lookup(1000 + b0 + 4 * 7);
+  EXPECT_EQ(**exact, Offset(b0 + 4 * 7));
+  auto between = lookup(1000 + b0 + 4 * 7 + 1);
+  EXPECT_EQ(**between, Offset(b0 + 4 * 8));
+  auto second_obj = lookup(1000 + slices_[1].start.value() + 9);
+  EXPECT_EQ(**second_obj, slices_[1].start + 12);
+  auto none = lookup(1000 + slices_[1].end.value());
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(CatchUpTest, BoundedQueueAndStop) {
+  write_objects(1, 4, 1000, 4096);
+  BlockCache cache(1 << 20);
+  CatchUpReaderOptions opts;
+  opts.threads = 1;
+  opts.queue_capacity = 3;
+  auto r = std::make_unique<CatchUpReader>(store_, cache, opts);
+  std::latch entered(1), release(1);
+  ASSERT_TRUE(r->read(kStream, slices_[0].start, 1, slices_, [&](auto) {
+                 entered.count_down();
+                 release.wait();
+               }).ok());
+  entered.wait();  // the only pool thread is busy
+  std::atomic<int> closed{0};
+  for (int i = 0; i < 3; i++) {
+    ASSERT_TRUE(r->read(kStream, slices_[0].start, 1, slices_, [&](Result<CatchUpResult> res) {
+                   if (res.code() == Errc::kClosed) closed++;
+                 }).ok());
+  }
+  EXPECT_EQ(r->read(kStream, slices_[0].start, 1, slices_, [](auto) {}).code(),
+            Errc::kResourceExhausted);
+  std::thread stopper([&] { r->stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  release.count_down();
+  stopper.join();
+  EXPECT_EQ(closed.load(), 3);
+  EXPECT_EQ(r->read(kStream, slices_[0].start, 1, slices_, [](auto) {}).code(), Errc::kClosed);
+  r.reset();
+}
+
+}  // namespace
+}  // namespace shale::objfmt
