@@ -12,12 +12,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/buf.h"
 #include "base/result.h"
+
+namespace shale::io {
+class Filesystem;
+}
 
 namespace shale::objstore {
 
@@ -89,5 +94,11 @@ class ObjectStore {
                                     int part_count) = 0;
   virtual Status abort_multipart(const std::string& key, const std::string& upload_id) = 0;
 };
+
+// Opens a store from a URI (defined in object_store.cc, library shale::objstore):
+//   file:///abs/dir  LocalObjectStore rooted at /abs/dir on `fs` (created if missing);
+//   mem://           a new, empty MemObjectStore (every call returns a distinct store).
+// Other schemes: Errc::kInvalidArgument. `fs` must outlive the returned store.
+Result<std::unique_ptr<ObjectStore>> open_object_store(const std::string& uri, io::Filesystem& fs);
 
 }  // namespace shale::objstore
