@@ -1,0 +1,523 @@
+#include "broker/topic_manager.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "broker/async.h"
+
+namespace shale::broker {
+
+namespace {
+
+constexpr size_t kMaxTopicNameLength = 249;
+
+stream::RetentionPolicy retention_of(const TopicConfig& c) {
+  return stream::RetentionPolicy{c.retention_ms, c.retention_bytes};
+}
+
+// Kafka's "a.b" / "a_b" collision rule: both map to the same metric name.
+std::string collision_form(std::string_view name) {
+  std::string s(name);
+  std::replace(s.begin(), s.end(), '.', '_');
+  return s;
+}
+
+std::string range_end_of(const std::string& prefix) {
+  std::string end = prefix;
+  end.back() = static_cast<char>(end.back() + 1);
+  return end;
+}
+
+}  // namespace
+
+ApiError validate_topic_name(std::string_view name) {
+  auto bad = [](std::string m) { return ApiError{kerr::kInvalidTopicException, std::move(m)}; };
+  if (name.empty()) return bad("Topic name is illegal, it can't be empty");
+  if (name == "." || name == "..") return bad("Topic name cannot be \".\" or \"..\"");
+  if (name.size() > kMaxTopicNameLength) {
+    return bad(
+        fmt::format("Topic name is illegal, it can't be longer than {} characters, topic "
+                    "name: {}",
+                    kMaxTopicNameLength, name));
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return bad(
+          fmt::format("Topic name \"{}\" is illegal, it contains a character other than "
+                      "ASCII alphanumerics, '.', '_' and '-'",
+                      name));
+    }
+  }
+  return {};
+}
+
+TopicManager::TopicManager(TopicManagerOptions opts, meta::MetaStore& meta,
+                           stream::StreamStore& store, Clock& clock, asio::thread_pool& control)
+    : opts_(std::move(opts)), meta_(meta), store_(store), clock_(clock), control_(control) {}
+
+TopicManager::~TopicManager() = default;
+
+// ---- persistence
+// ---------------------------------------------------------------------------------
+
+std::string TopicManager::encode(const Topic& t) const {
+  nlohmann::json j;
+  j["version"] = 1;
+  j["id"] = t.info.id.to_hex();
+  j["replication_factor"] = t.info.replication_factor;
+  auto& streams = j["streams"] = nlohmann::json::array();
+  for (StreamId s : t.streams) streams.push_back(s.value());
+  j["configs"] = t.info.configs;
+  return j.dump();
+}
+
+Result<TopicManager::TopicPtr> TopicManager::decode(const meta::KeyValue& kv) const {
+  auto j = nlohmann::json::parse(kv.value, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Error{Errc::kCorruption, fmt::format("topic record {} is not JSON", kv.key)};
+  }
+  auto t = std::make_shared<Topic>();
+  t->info.name = kv.key.substr(opts_.key_prefix.size());
+  auto id = Uuid::from_hex(j.value("id", ""));
+  if (!id) return Error{Errc::kCorruption, fmt::format("topic record {} has no id", kv.key)};
+  t->info.id = *id;
+  t->info.replication_factor = j.value("replication_factor", int16_t{1});
+  for (const auto& s : j.value("streams", nlohmann::json::array())) {
+    t->streams.push_back(StreamId(s.get<uint64_t>()));
+  }
+  t->info.partitions = static_cast<int32_t>(t->streams.size());
+  t->info.configs = j.value("configs", ConfigMap{});
+  t->info.internal = t->info.name.starts_with("__");
+  t->rev = kv.mod_revision;
+  t->config =
+      std::make_shared<const TopicConfig>(TopicConfig::resolve(t->info.configs, opts_.defaults));
+  return t;
+}
+
+Result<std::shared_ptr<Partition>> TopicManager::open_partition(const Topic& t, int32_t index) {
+  StreamId id = t.streams[index];
+  SHALE_ASSIGN_OR_RETURN(stream::StreamInfo before, store_.info(id));
+  SHALE_ASSIGN_OR_RETURN(stream::StreamInfo opened,
+                         store_.open(id, Epoch(before.epoch.value() + 1)));
+  return std::make_shared<Partition>(t.info.name, index, id, opened, store_, clock_, t.config);
+}
+
+Status TopicManager::load() {
+  std::lock_guard mlk(mutate_mu_);
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult r,
+                         meta_.get(opts_.key_prefix, range_end_of(opts_.key_prefix)));
+  for (const auto& kv : r.kvs) {
+    auto t = decode(kv);
+    if (!t.ok()) {
+      SHALE_LOG_ERROR("broker", "skipping topic record: {}", t.error().to_string());
+      continue;
+    }
+    TopicPtr topic = *t;
+    topic->parts.resize(topic->streams.size());
+    for (int32_t i = 0; i < topic->info.partitions; ++i) {
+      auto p = open_partition(*topic, i);
+      if (!p.ok()) {
+        SHALE_LOG_ERROR("broker", "cannot open {}-{} (stream {}): {}", topic->info.name, i,
+                        topic->streams[i], p.error().to_string());
+        continue;
+      }
+      topic->parts[i] = *p;
+    }
+    std::unique_lock lk(mu_);
+    by_id_[topic->info.id] = topic;
+    topics_[topic->info.name] = topic;
+  }
+  return {};
+}
+
+void TopicManager::unload() {
+  std::lock_guard mlk(mutate_mu_);
+  std::map<std::string, TopicPtr, std::less<>> all;
+  {
+    std::unique_lock lk(mu_);
+    all.swap(topics_);
+    by_id_.clear();
+  }
+  for (auto& [name, t] : all) {
+    for (auto& p : t->parts) {
+      if (!p) continue;
+      Status st = store_.close(p->stream_id());
+      if (!st.ok()) {
+        SHALE_LOG_WARN("broker", "closing {}-{}: {}", name, p->index(), st.to_string());
+      }
+    }
+  }
+}
+
+// ---- reads
+// ---------------------------------------------------------------------------------------
+
+TopicManager::TopicPtr TopicManager::get(std::string_view name) const {
+  std::shared_lock lk(mu_);
+  auto it = topics_.find(name);
+  return it == topics_.end() ? nullptr : it->second;
+}
+
+std::optional<TopicInfo> TopicManager::find(std::string_view name) const {
+  auto t = get(name);
+  if (!t) return std::nullopt;
+  return t->info;
+}
+
+std::optional<TopicInfo> TopicManager::find(const Uuid& id) const {
+  std::shared_lock lk(mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return std::nullopt;
+  return it->second->info;
+}
+
+std::vector<TopicInfo> TopicManager::list() const {
+  std::shared_lock lk(mu_);
+  std::vector<TopicInfo> out;
+  out.reserve(topics_.size());
+  for (const auto& [_, t] : topics_) out.push_back(t->info);
+  return out;
+}
+
+std::shared_ptr<Partition> TopicManager::partition(std::string_view topic, int32_t index) const {
+  std::shared_lock lk(mu_);
+  auto it = topics_.find(topic);
+  if (it == topics_.end() || index < 0 || index >= it->second->info.partitions) return nullptr;
+  return it->second->parts[index];
+}
+
+std::shared_ptr<Partition> TopicManager::partition(const Uuid& id, int32_t index) const {
+  std::shared_lock lk(mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || index < 0 || index >= it->second->info.partitions) return nullptr;
+  return it->second->parts[index];
+}
+
+std::vector<std::shared_ptr<Partition>> TopicManager::partitions(std::string_view topic) const {
+  std::shared_lock lk(mu_);
+  auto it = topics_.find(topic);
+  if (it == topics_.end()) return {};
+  return it->second->parts;
+}
+
+DescribeConfigsResult TopicManager::describe_configs(std::string_view topic,
+                                                     const std::vector<std::string>& keys) const {
+  DescribeConfigsResult out;
+  auto t = get(topic);
+  if (!t) {
+    out.error = {kerr::kUnknownTopicOrPartition,
+                 fmt::format("The topic '{}' does not exist.", topic)};
+    return out;
+  }
+  out.entries = describe_topic_configs(t->info.configs, opts_.defaults, keys);
+  return out;
+}
+
+// ---- mutations
+// -----------------------------------------------------------------------------------
+
+CreateTopicResult TopicManager::create_topic_blocking(const TopicSpec& spec, bool validate_only) {
+  CreateTopicResult out;
+  auto fail = [&](int16_t code, std::string msg) {
+    out.error = {code, std::move(msg)};
+    return out;
+  };
+  if (auto e = validate_topic_name(spec.name); !e.ok()) return fail(e.code, e.message);
+
+  int32_t partitions = spec.num_partitions;
+  int16_t rf = spec.replication_factor;
+  if (!spec.assignments.empty()) {
+    if (partitions != -1 || rf != -1) {
+      return fail(kerr::kInvalidRequest,
+                  "Both numPartitions or replicationFactor and replicasAssignments were set. "
+                  "Both cannot be used at the same time.");
+    }
+    for (size_t i = 0; i < spec.assignments.size(); ++i) {
+      auto a = spec.assignments[i];
+      std::sort(a.begin(), a.end());
+      if (a.empty() || std::adjacent_find(a.begin(), a.end()) != a.end()) {
+        return fail(kerr::kInvalidReplicaAssignment,
+                    fmt::format("Invalid replica assignment for partition {}: it must list "
+                                "distinct broker ids",
+                                i));
+      }
+    }
+    partitions = static_cast<int32_t>(spec.assignments.size());
+    rf = static_cast<int16_t>(spec.assignments[0].size());
+  }
+  if (partitions == -1) partitions = opts_.default_partitions;
+  if (rf == -1) rf = opts_.default_replication_factor;
+  if (partitions <= 0) {
+    return fail(kerr::kInvalidPartitions,
+                "Number of partitions was set to an invalid non-positive value.");
+  }
+  if (partitions > opts_.max_partitions_per_topic) {
+    return fail(kerr::kInvalidPartitions,
+                fmt::format("Number of partitions {} exceeds the broker's limit of {} per topic",
+                            partitions, opts_.max_partitions_per_topic));
+  }
+  if (rf <= 0) {
+    return fail(kerr::kInvalidReplicationFactor,
+                "Replication factor must be larger than 0, or -1 to use the default value.");
+  }
+  if (auto e = validate_configs(spec.configs); !e.ok()) return fail(e.code, e.message);
+
+  std::lock_guard mlk(mutate_mu_);
+  {
+    std::shared_lock lk(mu_);
+    if (topics_.count(spec.name)) {
+      return fail(kerr::kTopicAlreadyExists, fmt::format("Topic '{}' already exists.", spec.name));
+    }
+    std::string form = collision_form(spec.name);
+    for (const auto& [name, _] : topics_) {
+      if (collision_form(name) == form) {
+        return fail(kerr::kInvalidTopicException,
+                    fmt::format("Topic '{}' collides with existing topic: {}", spec.name, name));
+      }
+    }
+  }
+
+  auto topic = std::make_shared<Topic>();
+  topic->info.name = spec.name;
+  topic->info.id = Uuid::random();
+  topic->info.partitions = partitions;
+  topic->info.replication_factor = rf;
+  topic->info.configs = spec.configs;
+  topic->info.internal = spec.name.starts_with("__");
+  topic->config =
+      std::make_shared<const TopicConfig>(TopicConfig::resolve(spec.configs, opts_.defaults));
+  out.topic = topic->info;
+  out.configs = describe_topic_configs(spec.configs, opts_.defaults, {});
+  if (validate_only) return out;
+
+  for (int32_t i = 0; i < partitions; ++i) {
+    auto id = store_.create(retention_of(*topic->config));
+    if (!id.ok()) {
+      remove_streams(topic->streams);
+      return fail(
+          kerr::kUnknownServerError,
+          fmt::format("cannot create stream for partition {}: {}", i, id.error().to_string()));
+    }
+    topic->streams.push_back(*id);
+  }
+  meta::Txn txn;
+  txn.compares.push_back(meta::Compare::absent(key(spec.name)));
+  txn.success.push_back(meta::PutOp{key(spec.name), encode(*topic), LeaseId(0)});
+  auto tr = meta_.txn(txn);
+  if (!tr.ok() || !tr->succeeded) {
+    remove_streams(topic->streams);
+    if (tr.ok()) {
+      return fail(kerr::kTopicAlreadyExists, fmt::format("Topic '{}' already exists.", spec.name));
+    }
+    return fail(kerr::kUnknownServerError,
+                fmt::format("metadata store: {}", tr.error().to_string()));
+  }
+  topic->rev = tr->revision;
+  topic->parts.resize(partitions);
+  for (int32_t i = 0; i < partitions; ++i) {
+    auto p = open_partition(*topic, i);
+    if (!p.ok()) {
+      SHALE_LOG_ERROR("broker", "created {}-{} but cannot open it: {}", spec.name, i,
+                      p.error().to_string());
+      continue;
+    }
+    topic->parts[i] = *p;
+  }
+  {
+    std::unique_lock lk(mu_);
+    topics_[spec.name] = topic;
+    by_id_[topic->info.id] = topic;
+  }
+  SHALE_LOG_INFO("broker", "created topic {} ({} partitions, id {})", spec.name, partitions,
+                 topic->info.id.to_base64());
+  return out;
+}
+
+void TopicManager::remove_streams(const std::vector<StreamId>& ids) {
+  for (StreamId id : ids) {
+    (void)store_.close(id);  // may not be open; remove() is what matters
+    Status st = store_.remove(id);
+    if (!st.ok()) SHALE_LOG_WARN("broker", "removing stream {}: {}", id, st.to_string());
+  }
+}
+
+ApiError TopicManager::delete_topic_blocking(const std::string& name) {
+  std::lock_guard mlk(mutate_mu_);
+  TopicPtr t = get(name);
+  if (!t) {
+    return {kerr::kUnknownTopicOrPartition,
+            fmt::format("This server does not host this topic-partition: {}", name)};
+  }
+  auto r = meta_.del(key(name));
+  if (!r.ok()) {
+    return {kerr::kUnknownServerError, fmt::format("metadata store: {}", r.error().to_string())};
+  }
+  {
+    std::unique_lock lk(mu_);
+    topics_.erase(name);
+    by_id_.erase(t->info.id);
+  }
+  for (auto& p : t->parts) {
+    if (p) p->mark_deleted();
+  }
+  remove_streams(t->streams);
+  SHALE_LOG_INFO("broker", "deleted topic {}", name);
+  return {};
+}
+
+ApiError TopicManager::create_partitions_blocking(const std::string& name, int32_t count,
+                                                  bool validate_only) {
+  std::lock_guard mlk(mutate_mu_);
+  TopicPtr t = get(name);
+  if (!t) {
+    return {kerr::kUnknownTopicOrPartition, fmt::format("The topic '{}' does not exist.", name)};
+  }
+  int32_t cur = t->info.partitions;
+  if (count < cur) {
+    return {kerr::kInvalidPartitions,
+            fmt::format("Topic currently has {} partitions, which is higher than the requested "
+                        "{}.",
+                        cur, count)};
+  }
+  if (count == cur) {
+    return {kerr::kInvalidPartitions, fmt::format("Topic already has {} partitions.", cur)};
+  }
+  if (count > opts_.max_partitions_per_topic) {
+    return {kerr::kInvalidPartitions,
+            fmt::format("Number of partitions {} exceeds the broker's limit of {} per topic", count,
+                        opts_.max_partitions_per_topic)};
+  }
+  if (validate_only) return {};
+
+  auto next = std::make_shared<Topic>(*t);
+  for (int32_t i = cur; i < count; ++i) {
+    auto id = store_.create(retention_of(*t->config));
+    if (!id.ok()) {
+      remove_streams({next->streams.begin() + cur, next->streams.end()});
+      return {kerr::kUnknownServerError, id.error().to_string()};
+    }
+    next->streams.push_back(*id);
+  }
+  next->info.partitions = count;
+  meta::Txn txn;
+  txn.compares.push_back(meta::Compare::mod_rev(key(name), t->rev));
+  txn.success.push_back(meta::PutOp{key(name), encode(*next), LeaseId(0)});
+  auto tr = meta_.txn(txn);
+  if (!tr.ok() || !tr->succeeded) {
+    remove_streams({next->streams.begin() + cur, next->streams.end()});
+    return {kerr::kUnknownServerError,
+            tr.ok() ? "topic changed concurrently; retry" : tr.error().to_string()};
+  }
+  next->rev = tr->revision;
+  next->parts.resize(count);
+  for (int32_t i = cur; i < count; ++i) {
+    auto p = open_partition(*next, i);
+    if (p.ok()) next->parts[i] = *p;
+  }
+  std::unique_lock lk(mu_);
+  topics_[name] = next;
+  by_id_[next->info.id] = next;
+  return {};
+}
+
+ApiError TopicManager::write_configs(const std::string& name, const ConfigMap& configs,
+                                     bool validate_only) {
+  // Caller holds mutate_mu_ and has validated `configs`.
+  TopicPtr t = get(name);
+  if (!t) {
+    return {kerr::kUnknownTopicOrPartition, fmt::format("The topic '{}' does not exist.", name)};
+  }
+  if (validate_only) return {};
+  auto next = std::make_shared<Topic>(*t);
+  next->info.configs = configs;
+  next->config = std::make_shared<const TopicConfig>(TopicConfig::resolve(configs, opts_.defaults));
+  meta::Txn txn;
+  txn.compares.push_back(meta::Compare::mod_rev(key(name), t->rev));
+  txn.success.push_back(meta::PutOp{key(name), encode(*next), LeaseId(0)});
+  auto tr = meta_.txn(txn);
+  if (!tr.ok() || !tr->succeeded) {
+    return {kerr::kUnknownServerError,
+            tr.ok() ? "topic changed concurrently; retry" : tr.error().to_string()};
+  }
+  next->rev = tr->revision;
+  const bool retention_changed = next->config->retention_ms != t->config->retention_ms ||
+                                 next->config->retention_bytes != t->config->retention_bytes;
+  for (auto& p : next->parts) {
+    if (p) p->set_config(next->config);
+  }
+  if (retention_changed) {
+    for (StreamId s : next->streams) {
+      Status st = store_.set_retention(s, retention_of(*next->config));
+      if (!st.ok()) SHALE_LOG_WARN("broker", "set_retention {}: {}", s, st.to_string());
+    }
+  }
+  std::unique_lock lk(mu_);
+  topics_[name] = next;
+  by_id_[next->info.id] = next;
+  return {};
+}
+
+ApiError TopicManager::alter_configs_blocking(const std::string& name, const ConfigMap& configs,
+                                              bool validate_only) {
+  if (auto e = validate_configs(configs); !e.ok()) return e;
+  std::lock_guard mlk(mutate_mu_);
+  return write_configs(name, configs, validate_only);
+}
+
+ApiError TopicManager::incremental_alter_configs_blocking(const std::string& name,
+                                                          const std::vector<AlterOp>& ops,
+                                                          bool validate_only) {
+  std::lock_guard mlk(mutate_mu_);
+  TopicPtr t = get(name);
+  if (!t) {
+    return {kerr::kUnknownTopicOrPartition, fmt::format("The topic '{}' does not exist.", name)};
+  }
+  ConfigMap next;
+  if (auto e = apply_alter_ops(t->info.configs, ops, opts_.defaults, &next); !e.ok()) return e;
+  return write_configs(name, next, validate_only);
+}
+
+// ---- awaitable wrappers
+// --------------------------------------------------------------------------
+
+asio::awaitable<CreateTopicResult> TopicManager::create_topic(TopicSpec spec, bool validate_only) {
+  co_return co_await run_blocking(control_, [this, spec = std::move(spec), validate_only] {
+    return create_topic_blocking(spec, validate_only);
+  });
+}
+
+asio::awaitable<ApiError> TopicManager::delete_topic(std::string name) {
+  co_return co_await run_blocking(
+      control_, [this, name = std::move(name)] { return delete_topic_blocking(name); });
+}
+
+asio::awaitable<ApiError> TopicManager::create_partitions(std::string name, int32_t count,
+                                                          bool validate_only) {
+  co_return co_await run_blocking(control_, [this, name = std::move(name), count, validate_only] {
+    return create_partitions_blocking(name, count, validate_only);
+  });
+}
+
+asio::awaitable<ApiError> TopicManager::alter_configs(std::string name, ConfigMap configs,
+                                                      bool validate_only) {
+  co_return co_await run_blocking(
+      control_, [this, name = std::move(name), configs = std::move(configs), validate_only] {
+        return alter_configs_blocking(name, configs, validate_only);
+      });
+}
+
+asio::awaitable<ApiError> TopicManager::incremental_alter_configs(std::string name,
+                                                                  std::vector<AlterOp> ops,
+                                                                  bool validate_only) {
+  co_return co_await run_blocking(
+      control_, [this, name = std::move(name), ops = std::move(ops), validate_only] {
+        return incremental_alter_configs_blocking(name, ops, validate_only);
+      });
+}
+
+}  // namespace shale::broker

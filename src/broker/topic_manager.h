@@ -1,0 +1,164 @@
+// TopicManager: the topics this cluster has and the partitions this broker serves.
+//
+// A topic lives in the metadata store under `shale/topics/<name>` (JSON: topic id, one stream
+// id per partition, explicit config overrides; see README.md). Each partition is one stream of
+// the StreamStore, opened here at (stored epoch + 1); that epoch is the leader epoch clients
+// see. Every failure maps to the Kafka error code Apache Kafka returns (see topic_manager.cc).
+//
+// API shape: reads (find/list/partition/describe_configs) are in-memory and non-blocking, safe
+// on an event loop. Mutations block on the metadata store and the stream store: call the
+// awaitable wrappers from handlers (they run the *_blocking version on the broker's control
+// pool and resume on the caller's executor), or the *_blocking versions from a control thread.
+//
+// Ownership: owned by Broker; owns the Partition objects (shared_ptr). Borrows MetaStore,
+// StreamStore, Clock and the control pool.
+// Threading: all methods are thread-safe. Mutations are serialised by mutate_mu_; the in-memory
+// view is guarded by a shared_mutex held only for map lookups.
+// Durability: a mutation that returns without error is durable in the metadata store.
+// Scope today: this broker opens every partition (single broker). Watching the metadata store
+// for other brokers' changes and controller-assigned ownership come with the cluster issue.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/thread_pool.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/ids.h"
+#include "base/result.h"
+#include "broker/kafka_error.h"
+#include "broker/partition.h"
+#include "broker/topic_config.h"
+#include "broker/uuid.h"
+#include "meta/meta_store.h"
+#include "stream/stream_store.h"
+
+namespace shale::broker {
+
+struct TopicManagerOptions {
+  NodeId node_id{0};
+  int32_t default_partitions = 1;            // num.partitions, used for -1
+  int16_t default_replication_factor = 1;    // reported for -1
+  int32_t max_partitions_per_topic = 10000;  // sanity bound: INVALID_PARTITIONS above it
+  TopicDefaults defaults;                    // broker-level topic config defaults
+  std::string key_prefix = "shale/topics/";
+};
+
+struct TopicSpec {
+  std::string name;
+  int32_t num_partitions = -1;      // -1: default_partitions
+  int16_t replication_factor = -1;  // -1: default; 1..32767 accepted (storage is durable)
+  // Manual assignment (CreateTopics `assignments`): one broker-id list per partition, in
+  // partition order. When given, num_partitions and replication_factor must be -1.
+  std::vector<std::vector<int32_t>> assignments;
+  ConfigMap configs;
+};
+
+// A topic as clients see it.
+struct TopicInfo {
+  std::string name;
+  Uuid id;
+  int32_t partitions = 0;
+  int16_t replication_factor = 1;  // what was asked (reported back); data is in shared storage
+  ConfigMap configs;               // explicit overrides only
+  bool internal = false;           // name starts with "__"
+};
+
+struct CreateTopicResult {
+  ApiError error;
+  TopicInfo topic;                   // filled on success and for validate_only
+  std::vector<ConfigEntry> configs;  // resolved configs (CreateTopics v5+ reports them)
+};
+
+struct DescribeConfigsResult {
+  ApiError error;
+  std::vector<ConfigEntry> entries;
+};
+
+// Kafka's topic name rules: [a-zA-Z0-9._-], 1..249 chars, not "." or "..".
+// INVALID_TOPIC_EXCEPTION with Kafka's message when broken.
+ApiError validate_topic_name(std::string_view name);
+
+class TopicManager {
+ public:
+  TopicManager(TopicManagerOptions opts, meta::MetaStore& meta, stream::StreamStore& store,
+               Clock& clock, asio::thread_pool& control);
+  ~TopicManager();
+
+  // Loads every topic from the metadata store and opens its partitions. Blocking.
+  Status load();
+  // Closes every partition's stream (uploads, releases ownership). Blocking.
+  void unload();
+
+  // ---- non-blocking reads --------------------------------------------------------------------
+  std::optional<TopicInfo> find(std::string_view name) const;
+  std::optional<TopicInfo> find(const Uuid& id) const;
+  std::vector<TopicInfo> list() const;  // ordered by name
+  // nullptr if the topic or partition does not exist here.
+  std::shared_ptr<Partition> partition(std::string_view topic, int32_t index) const;
+  std::shared_ptr<Partition> partition(const Uuid& topic_id, int32_t index) const;
+  std::vector<std::shared_ptr<Partition>> partitions(std::string_view topic) const;
+  // `keys` empty = all. UNKNOWN_TOPIC_OR_PARTITION if the topic does not exist.
+  DescribeConfigsResult describe_configs(std::string_view topic,
+                                         const std::vector<std::string>& keys) const;
+  const TopicManagerOptions& options() const { return opts_; }
+
+  // ---- mutations (awaitable: run on the control pool) ----------------------------------------
+  asio::awaitable<CreateTopicResult> create_topic(TopicSpec spec, bool validate_only);
+  asio::awaitable<ApiError> delete_topic(std::string name);
+  // Grows the topic to `count` partitions (increase only).
+  asio::awaitable<ApiError> create_partitions(std::string name, int32_t count, bool validate_only);
+  // AlterConfigs: replaces all overrides with `configs`.
+  asio::awaitable<ApiError> alter_configs(std::string name, ConfigMap configs, bool validate_only);
+  asio::awaitable<ApiError> incremental_alter_configs(std::string name, std::vector<AlterOp> ops,
+                                                      bool validate_only);
+
+  // ---- mutations (blocking: control threads only) ------------------------------------------
+  CreateTopicResult create_topic_blocking(const TopicSpec& spec, bool validate_only);
+  ApiError delete_topic_blocking(const std::string& name);
+  ApiError create_partitions_blocking(const std::string& name, int32_t count, bool validate_only);
+  ApiError alter_configs_blocking(const std::string& name, const ConfigMap& configs,
+                                  bool validate_only);
+  ApiError incremental_alter_configs_blocking(const std::string& name,
+                                              const std::vector<AlterOp>& ops, bool validate_only);
+
+ private:
+  struct Topic {
+    TopicInfo info;
+    std::vector<StreamId> streams;
+    std::vector<std::shared_ptr<Partition>> parts;  // null where the stream failed to open
+    Revision rev{0};                                // mod revision of the metadata key
+    std::shared_ptr<const TopicConfig> config;
+  };
+  using TopicPtr = std::shared_ptr<Topic>;
+
+  TopicPtr get(std::string_view name) const;
+  std::string key(const std::string& name) const { return opts_.key_prefix + name; }
+  std::string encode(const Topic& t) const;
+  Result<TopicPtr> decode(const meta::KeyValue& kv) const;
+  Result<std::shared_ptr<Partition>> open_partition(const Topic& t, int32_t index);
+  ApiError write_configs(const std::string& name, const ConfigMap& configs, bool validate_only);
+  void remove_streams(const std::vector<StreamId>& ids);
+
+  const TopicManagerOptions opts_;
+  meta::MetaStore& meta_;
+  stream::StreamStore& store_;
+  Clock& clock_;
+  asio::thread_pool& control_;
+
+  std::mutex mutate_mu_;  // serialises mutations (held across blocking calls)
+  mutable std::shared_mutex mu_;
+  std::map<std::string, TopicPtr, std::less<>> topics_;
+  std::unordered_map<Uuid, TopicPtr, UuidHash> by_id_;
+};
+
+}  // namespace shale::broker
