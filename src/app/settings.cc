@@ -1,0 +1,156 @@
+#include "app/settings.h"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <CLI/CLI.hpp>
+
+namespace shale::app {
+
+const std::vector<SettingDesc>& setting_table() {
+  static const std::vector<SettingDesc> table = {
+      {"data-dir", "Data directory (WAL, objects, metadata of the embedded default)",
+       &Settings::data_dir},
+      {"listen", "Kafka listener HOST:PORT", &Settings::listen},
+      {"advertise", "HOST:PORT clients are told to connect to (default: the listener)",
+       &Settings::advertise},
+      {"http", "HTTP admin HOST:PORT (/healthz, /readyz, /metrics)", &Settings::http},
+      {"node-id", "Broker id (node.id)", &Settings::node_id},
+      {"cluster-id", "Cluster id reported in Metadata", &Settings::cluster_id},
+      {"log-level", "trace, debug, info, warn, error", &Settings::log_level},
+      {"threads", "Event-loop threads (0 = number of cores)", &Settings::threads},
+      {"max-request-bytes", "Largest request accepted (socket.request.max.bytes)",
+       &Settings::max_request_bytes},
+      {"max-connections", "Open client connections allowed (max.connections)",
+       &Settings::max_connections},
+      {"idle-timeout-ms", "Close connections idle this long (connections.max.idle.ms)",
+       &Settings::idle_timeout_ms},
+      {"max-inflight-per-connection", "Pipelined requests per connection before reading pauses",
+       &Settings::max_inflight_per_connection},
+      {"shutdown-timeout-ms", "On SIGTERM, wait this long for in-flight requests",
+       &Settings::shutdown_timeout_ms},
+      {"auto-create-topics", "Create unknown topics on Metadata (allow.auto.create.topics)",
+       &Settings::auto_create_topics},
+      {"default-partitions", "Partitions of auto-created topics (num.partitions)",
+       &Settings::default_partitions},
+      {"wal-segment-bytes", "File WAL segment size", &Settings::wal_segment_bytes},
+      {"wal-max-bytes", "File WAL total size (segments are reused after upload)",
+       &Settings::wal_max_bytes},
+      {"wal-max-commit-bytes", "Largest WAL group commit", &Settings::wal_max_commit_bytes},
+      {"log-cache-bytes", "Recent-batch cache bound (produce back-pressure beyond it)",
+       &Settings::log_cache_bytes},
+      {"block-cache-bytes", "Object block cache for catch-up reads", &Settings::block_cache_bytes},
+      {"upload-threshold-bytes", "Upload to object storage when this much is pending",
+       &Settings::upload_threshold_bytes},
+      {"upload-interval-ms", "... or when the oldest pending data is this old",
+       &Settings::upload_interval_ms},
+      {"stream-object-bytes", "A stream with more data in one upload gets its own object",
+       &Settings::stream_object_bytes},
+      {"cold-read-threads", "Threads reading object storage for catch-up consumers",
+       &Settings::cold_read_threads},
+      {"delete-grace-ms", "Dead objects are deleted this long after they die",
+       &Settings::delete_grace_ms},
+  };
+  return table;
+}
+
+void add_setting_flags(CLI::App& cmd, Settings& s) {
+  for (const auto& d : setting_table()) {
+    std::string flag = std::string("--") + d.name;
+    std::visit(
+        [&](auto member) {
+          using T = std::remove_reference_t<decltype(s.*member)>;
+          if constexpr (std::is_same_v<T, bool>) {
+            // --auto-create-topics=false / true
+            cmd.add_option(flag, s.*member, d.help)->capture_default_str()->type_name("BOOL");
+          } else {
+            cmd.add_option(flag, s.*member, d.help)->capture_default_str();
+          }
+        },
+        d.field);
+  }
+}
+
+namespace {
+
+Status apply_table(const toml::table& tbl, Settings& s) {
+  for (const auto& [key, node] : tbl) {
+    const SettingDesc* desc = nullptr;
+    for (const auto& d : setting_table()) {
+      if (key.str() == d.name) desc = &d;
+    }
+    if (!desc) {
+      return Status(Errc::kInvalidArgument, fmt::format("unknown setting '{}'", key.str()));
+    }
+    Status st;
+    std::visit(
+        [&](auto member) {
+          using T = std::remove_reference_t<decltype(s.*member)>;
+          if constexpr (std::is_same_v<T, bool>) {
+            if (auto v = node.value<bool>())
+              s.*member = *v;
+            else
+              st = Status(Errc::kInvalidArgument, fmt::format("'{}' must be a boolean", key.str()));
+          } else if constexpr (std::is_same_v<T, int64_t>) {
+            if (node.is_integer())
+              s.*member = *node.value<int64_t>();
+            else
+              st =
+                  Status(Errc::kInvalidArgument, fmt::format("'{}' must be an integer", key.str()));
+          } else {
+            if (node.is_string())
+              s.*member = *node.value<std::string>();
+            else
+              st = Status(Errc::kInvalidArgument, fmt::format("'{}' must be a string", key.str()));
+          }
+        },
+        desc->field);
+    SHALE_RETURN_IF_ERROR(st);
+  }
+  return Status();
+}
+
+}  // namespace
+
+Status apply_toml_string(const std::string& text, Settings& s) {
+  try {
+    return apply_table(toml::parse(text), s);
+  } catch (const toml::parse_error& e) {
+    return Status(Errc::kInvalidArgument, fmt::format("config: {}", e.description()));
+  }
+}
+
+Status apply_toml_file(const std::string& path, Settings& s) {
+  try {
+    Status st = apply_table(toml::parse_file(path), s);
+    if (!st.ok()) return Status(st.code(), fmt::format("{}: {}", path, st.message()));
+    return st;
+  } catch (const toml::parse_error& e) {
+    return Status(Errc::kInvalidArgument,
+                  fmt::format("{}:{}: {}", path, e.source().begin.line, e.description()));
+  }
+}
+
+Result<HostPort> parse_host_port(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) {
+    return Error{Errc::kInvalidArgument, fmt::format("'{}' is not HOST:PORT", s)};
+  }
+  HostPort hp;
+  hp.host = s.substr(0, colon);
+  if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']') {
+    hp.host = hp.host.substr(1, hp.host.size() - 2);
+  }
+  int port = 0;
+  for (size_t i = colon + 1; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9')
+      return Error{Errc::kInvalidArgument, fmt::format("bad port in '{}'", s)};
+    port = port * 10 + (s[i] - '0');
+    if (port > 65535)
+      return Error{Errc::kInvalidArgument, fmt::format("port out of range in '{}'", s)};
+  }
+  hp.port = static_cast<uint16_t>(port);
+  return hp;
+}
+
+}  // namespace shale::app

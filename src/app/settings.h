@@ -1,0 +1,72 @@
+// Every setting of `shale serve`, with its default, in one table. The same table drives the
+// command-line flags (CLI11), the TOML config file (--config FILE; flat keys named like the flags,
+// e.g. `data-dir = "/var/lib/shale"`), and `--help`. Precedence: flag > config file > default.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/result.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace shale::app {
+
+struct Settings {
+  std::string data_dir = "./data";
+  std::string listen = "127.0.0.1:9092";
+  std::string advertise;  // empty: the listen address
+  std::string http = "127.0.0.1:9644";
+  int64_t node_id = 0;
+  std::string cluster_id = "shale-cluster";
+  std::string log_level = "info";
+  int64_t threads = 0;  // 0: number of cores
+  // Kafka server limits.
+  int64_t max_request_bytes = 100 << 20;
+  int64_t max_connections = 10000;
+  int64_t idle_timeout_ms = 600000;
+  int64_t max_inflight_per_connection = 16;
+  int64_t shutdown_timeout_ms = 10000;
+  bool auto_create_topics = true;
+  int64_t default_partitions = 1;
+  // File WAL.
+  int64_t wal_segment_bytes = 64ll << 20;
+  int64_t wal_max_bytes = 1ll << 30;
+  int64_t wal_max_commit_bytes = 8ll << 20;
+  // Stream store: caches and uploader.
+  int64_t log_cache_bytes = 256ll << 20;
+  int64_t block_cache_bytes = 64ll << 20;
+  int64_t upload_threshold_bytes = 32ll << 20;
+  int64_t upload_interval_ms = 500;
+  int64_t stream_object_bytes = 8ll << 20;
+  int64_t cold_read_threads = 2;
+  int64_t delete_grace_ms = 60000;
+};
+
+struct SettingDesc {
+  const char* name;  // flag name without "--" and TOML key
+  const char* help;
+  std::variant<std::string Settings::*, int64_t Settings::*, bool Settings::*> field;
+};
+const std::vector<SettingDesc>& setting_table();
+
+// Registers one --flag per setting on `cmd`, bound to `s` (whose current values are shown as
+// defaults in --help).
+void add_setting_flags(CLI::App& cmd, Settings& s);
+// Applies a TOML file to `s`. Unknown keys and wrong types are errors (typos must not pass
+// silently).
+Status apply_toml_file(const std::string& path, Settings& s);
+Status apply_toml_string(const std::string& text, Settings& s);
+
+// "host:port" -> parts. Port 0 allowed (tests: pick a free port).
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+Result<HostPort> parse_host_port(const std::string& s);
+
+}  // namespace shale::app
