@@ -1,0 +1,101 @@
+"""Fixtures for the integration suite: a real `shale serve` process on free ports.
+
+The binary is $SHALE_BIN (default: <repo>/build/shale). Each test that asks for `shale` gets a
+fresh broker with its own temporary data directory; it is stopped by PID with SIGTERM at the end
+and must exit 0.
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHALE_BIN = os.environ.get("SHALE_BIN", os.path.join(REPO, "build", "shale"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Shale:
+    def __init__(self, data_dir, extra_args=()):
+        self.port = free_port()
+        self.http_port = free_port()
+        self.data_dir = str(data_dir)
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.log_path = os.path.join(self.data_dir, "shale.log")
+        args = [SHALE_BIN, "serve", "--data-dir", os.path.join(self.data_dir, "data"),
+                "--listen", self.bootstrap, "--http", f"127.0.0.1:{self.http_port}",
+                "--threads", "2", *extra_args]
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def http_get(self, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"shale exited with {self.proc.returncode}:\n{self.logs()}")
+            try:
+                if self.http_get("/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"shale not ready after {timeout}s:\n{self.logs()}")
+
+    def logs(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, timeout=15):
+        """SIGTERM by PID; returns (exit code, seconds taken)."""
+        if self.proc.poll() is not None:
+            return self.proc.returncode, 0.0
+        t0 = time.time()
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            rc = None
+        self.log.close()
+        return rc, time.time() - t0
+
+
+@pytest.fixture
+def shale(tmp_path):
+    s = Shale(tmp_path)
+    yield s
+    rc, _ = s.stop()
+    assert rc == 0, f"shale exited with {rc}:\n{s.logs()}"
+
+
+@pytest.fixture
+def shale_factory(tmp_path):
+    """Start brokers with extra flags: shale_factory('--max-connections', '2')."""
+    started = []
+
+    def make(*extra):
+        d = tmp_path / f"b{len(started)}"
+        d.mkdir()
+        s = Shale(d, extra)
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        rc, _ = s.stop()
+        assert rc == 0, f"shale exited with {rc}:\n{s.logs()}"
