@@ -31,6 +31,18 @@ std::string join_path(const std::string& dir, const std::string& name) {
   return dir + "/" + name;
 }
 
+Status mkdirs_durable(Filesystem& fs, const std::string& path) {
+  SHALE_RETURN_IF_ERROR(fs.mkdirs(path));
+  std::string d = path;
+  while (!d.empty()) {
+    SHALE_RETURN_IF_ERROR(fs.sync_dir(d));
+    std::string parent = parent_dir(d);
+    if (parent == d) break;
+    d = parent;
+  }
+  return Status();
+}
+
 Result<Buf> read_file(Filesystem& fs, const std::string& path) {
   SHALE_ASSIGN_OR_RETURN(auto f, fs.open(path, OpenMode::kRead));
   SHALE_ASSIGN_OR_RETURN(uint64_t size, f->size());

@@ -13,6 +13,9 @@
 
 namespace shale::io {
 
+// mkdirs(path), then sync_dir() of path and of each ancestor, so that the directory chain
+// itself survives a crash (a new directory's entry lives in its parent).
+Status mkdirs_durable(Filesystem& fs, const std::string& path);
 // Reads the whole file.
 Result<Buf> read_file(Filesystem& fs, const std::string& path);
 // Writes data to path durably and atomically (see above).

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "base/crc32c.h"
+#include "io/file_util.h"
 #include "io/path.h"
 #include "objstore/store_util.h"
 
@@ -49,14 +50,7 @@ Result<std::unique_ptr<LocalObjectStore>> LocalObjectStore::open(io::Filesystem&
     SHALE_RETURN_IF_ERROR(fs.mkdirs(d));
   }
   // Make the layout durable all the way up: each new directory's entry lives in its parent.
-  std::string d = s->root_;
-  SHALE_RETURN_IF_ERROR(fs.sync_dir(d));
-  while (true) {
-    std::string parent = io::parent_dir(d);
-    if (parent.empty() || parent == d) break;
-    SHALE_RETURN_IF_ERROR(fs.sync_dir(parent));
-    d = parent;
-  }
+  SHALE_RETURN_IF_ERROR(io::mkdirs_durable(fs, s->root_));
   return s;
 }
 
