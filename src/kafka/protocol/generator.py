@@ -538,7 +538,7 @@ def emit_struct_impl(o, qual, fields, msg):
     flex_init = "false" if flex_first < 0 else "version >= %d" % flex_first
     any_flex = flex_first >= 0
     # ---- write
-    o.block("void %s::write(Writer& w, int16_t version) const" % qual)
+    o.block("void %s::write(Writer& w, [[maybe_unused]] int16_t version) const" % qual)
     o("[[maybe_unused]] const bool flex = %s;" % flex_init)
     for f in fields:
         cond = f.versions.cond(msg.valid)
@@ -567,7 +567,7 @@ def emit_struct_impl(o, qual, fields, msg):
     o.end()
     o()
     # ---- read
-    o.block("void %s::read(Reader& r, int16_t version)" % qual)
+    o.block("void %s::read(Reader& r, [[maybe_unused]] int16_t version)" % qual)
     o("[[maybe_unused]] const bool flex = %s;" % flex_init)
     for f in fields:
         cond = f.versions.cond(msg.valid)
@@ -815,7 +815,7 @@ def fill_elem(o, f, x, msg, depth):
 
 
 def emit_fill(o, qual, fields, msg):
-    o.block("[[maybe_unused]] void fill(%s& m, int16_t version, int& seed)" % qual)
+    o.block("[[maybe_unused]] void fill(%s& m, [[maybe_unused]] int16_t version, int& seed)" % qual)
     o("[[maybe_unused]] const bool flex = %s;" % (
         "false" if msg.first_flexible() < 0 else "version >= %d" % msg.first_flexible()))
     for f in fields:
