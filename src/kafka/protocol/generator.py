@@ -546,6 +546,9 @@ def emit_struct_impl(o, qual, fields, msg):
             continue
         if f.tag is not None:
             continue  # tagged fields live only in the tag section (checked by validate())
+        if cond == "true":
+            write_field(o, f, flex_expr(f), msg)
+            continue
         o.block("if (%s)" % cond)
         write_field(o, f, flex_expr(f), msg)
         o.end()
@@ -575,6 +578,9 @@ def emit_struct_impl(o, qual, fields, msg):
             continue
         if f.tag is not None:
             continue  # tagged fields live only in the tag section (checked by validate())
+        if cond == "true":
+            read_field(o, f, flex_expr(f), msg)
+            continue
         o.block("if (%s)" % cond)
         read_field(o, f, flex_expr(f), msg)
         o.end()

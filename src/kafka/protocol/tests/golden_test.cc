@@ -67,5 +67,39 @@ TEST(Golden, CapturedRequestsRoundTripByteIdentical) {
   }
 }
 
+template <typename T>
+T decode_fixture(const char* name) {
+  auto frame = read_file(std::filesystem::path(KAFKA_TESTDATA_DIR) / name);
+  auto req = parse_request_header(Buf::copy(frame.data(), frame.size()));
+  EXPECT_TRUE(req.ok());
+  T m;
+  if (!req.ok()) return m;
+  EXPECT_EQ(req->header.request_api_key, T::kApiKey);
+  Reader r(req->body);
+  EXPECT_TRUE(m.decode(r, req->header.request_api_version).ok());
+  return m;
+}
+
+TEST(Golden, FieldsOfCapturedRequests) {
+  auto av = decode_fixture<ApiVersionsRequest>("kcat_ApiVersions_v3.bin");
+  EXPECT_EQ(av.client_software_name, "librdkafka");
+  auto cav = decode_fixture<ApiVersionsRequest>("confluent_kafka_python_ApiVersions_v3.bin");
+  EXPECT_EQ(cav.client_software_name, "confluent-kafka-python");
+  auto md = decode_fixture<MetadataRequest>("kcat_Metadata_v4.bin");
+  ASSERT_TRUE(md.topics.has_value());
+  ASSERT_EQ(md.topics->size(), 1u);
+  EXPECT_EQ((*md.topics)[0].name, "shaletest");
+  auto pr = decode_fixture<ProduceRequest>("kcat_Produce_v7.bin");
+  ASSERT_EQ(pr.topic_data.size(), 1u);
+  EXPECT_EQ(pr.topic_data[0].name, "shaletest");
+  ASSERT_EQ(pr.topic_data[0].partition_data.size(), 1u);
+  const auto& rec = pr.topic_data[0].partition_data[0].records;
+  ASSERT_TRUE(rec.has_value());
+  ASSERT_GT(rec->size(), 61u);  // a v2 batch header is 61 bytes
+  EXPECT_EQ((*rec)[16], 2);     // magic byte of record batch v2
+  auto ip = decode_fixture<InitProducerIdRequest>("confluent_kafka_python_InitProducerId_v4.bin");
+  EXPECT_EQ(ip.transactional_id, std::nullopt);
+}
+
 }  // namespace
 }  // namespace shale::kafka
