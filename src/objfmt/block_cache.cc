@@ -16,6 +16,13 @@ std::shared_ptr<const CachedBlock> BlockCache::get(const std::string& key, uint6
   return it->second->block;
 }
 
+std::shared_ptr<const CachedBlock> BlockCache::peek(const std::string& key,
+                                                    uint64_t position) const {
+  std::lock_guard lk(mu_);
+  auto it = map_.find(Key{key, position});
+  return it == map_.end() ? nullptr : it->second->block;
+}
+
 bool BlockCache::contains(const std::string& key, uint64_t position) const {
   std::lock_guard lk(mu_);
   return map_.count(Key{key, position}) != 0;

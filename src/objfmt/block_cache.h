@@ -47,6 +47,7 @@ class BlockCache {
   // The block, marking it most recently used, or nullptr (counts a hit or a miss).
   std::shared_ptr<const CachedBlock> get(const std::string& key, uint64_t position);
   // Like get() but neither counts nor touches the LRU order.
+  std::shared_ptr<const CachedBlock> peek(const std::string& key, uint64_t position) const;
   bool contains(const std::string& key, uint64_t position) const;
   // Inserts (or replaces) and evicts least recently used entries until within capacity. A
   // block larger than the whole capacity is not cached.

@@ -11,8 +11,11 @@ namespace shale::objfmt {
 namespace {
 
 using BlockPtr = std::shared_ptr<const CachedBlock>;
-constexpr size_t kMaxWindowBlocks =
-    4096;  // the byte bound (max_readahead_bytes) usually binds first
+// Read-ahead windows stop doubling here; the byte bound (max_readahead_bytes) usually binds first.
+constexpr size_t kMaxWindowBlocks = 4096;
+// A read-ahead window is fetched in GETs of at most this many bytes (at least one block), so that
+// several pool threads fetch one window in parallel.
+constexpr uint64_t kMaxGetBytes = 2 << 20;
 using BlockFuture = std::shared_future<Result<BlockPtr>>;
 
 struct BlockKey {
@@ -69,7 +72,9 @@ struct CatchUpReader::Impl {
   std::deque<Run> prefetches;
   size_t running = 0;
   bool stopped = false;
-  std::vector<std::thread> threads;
+  bool joined = false;               // every pool thread has exited
+  std::mutex join_mu;                // serializes stop()
+  std::vector<std::thread> threads;  // written by the constructor and stop() (under join_mu)
 
   // Blocks being fetched; guarded by inflight_mu.
   std::mutex inflight_mu;
@@ -155,26 +160,27 @@ CatchUpReader::~CatchUpReader() {
 }
 
 void CatchUpReader::stop() {
+  std::lock_guard join_lk(impl_->join_mu);
   {
     std::lock_guard lk(impl_->mu);
-    if (impl_->stopped && impl_->threads.empty()) return;
+    if (impl_->joined) return;
     impl_->stopped = true;
     impl_->work_cv.notify_all();
   }
-  for (auto& t : impl_->threads) {
-    if (t.joinable()) t.join();
-  }
+  for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  std::lock_guard lk(impl_->mu);
+  impl_->joined = true;
+  impl_->idle_cv.notify_all();
 }
 
 void CatchUpReader::wait_idle() {
   std::unique_lock lk(impl_->mu);
   impl_->idle_cv.wait(lk, [&] {
     return (impl_->reads.empty() && impl_->prefetches.empty() && impl_->running == 0) ||
-           (impl_->stopped && impl_->threads.empty());
+           impl_->joined;
   });
 }
-
 Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
                            std::vector<ObjectSlice> slices, CatchUpCallback cb) {
   if (slices.empty()) return Status(Errc::kInvalidArgument, "read with no object slices");
@@ -297,6 +303,9 @@ Result<std::vector<BlockPtr>> CatchUpReader::Impl::fetch_run(
   }
   std::vector<BlockPtr> out;
   for (const BlockIndexEntry& e : blocks) {
+    // Blocks of one GET share its buffer (no copy): the buffer is freed when the last of them
+    // is evicted, so memory can exceed the cache bound by up to one GET (kMaxGetBytes) per run
+    // whose blocks are only partly evicted. LRU order usually evicts a run's blocks together.
     Buf raw = got.data.slice(e.position - begin, e.size);
     auto dec = decode_block(raw, e);
     if (!dec.ok()) {
@@ -325,7 +334,7 @@ Result<BlockPtr> CatchUpReader::Impl::get_block(const std::string& key, const Bl
     auto it = inflight.find(bk);
     if (it != inflight.end()) {
       running_fetch = it->second;
-    } else if (auto hit = cache.get(key, e.position)) {  // a fetch finished in between
+    } else if (auto hit = cache.peek(key, e.position)) {  // a fetch finished in between
       n_hits.fetch_add(1, std::memory_order_relaxed);
       return hit;
     } else {
@@ -333,9 +342,16 @@ Result<BlockPtr> CatchUpReader::Impl::get_block(const std::string& key, const Bl
     }
   }
   if (running_fetch) {
-    // Served by a fetch (a prefetch) already running on another pool thread.
-    n_hits.fetch_add(1, std::memory_order_relaxed);
-    return running_fetch->get();
+    // Served by a fetch (a prefetch) already running on another pool thread. If that failed
+    // (say, a transient store error), fetch the block ourselves.
+    Result<BlockPtr> r = running_fetch->get();
+    if (r.ok()) {
+      n_hits.fetch_add(1, std::memory_order_relaxed);
+      return r;
+    }
+    std::lock_guard lk(inflight_mu);
+    if (inflight.count(bk)) return r;  // someone else is already retrying; report the error
+    inflight.emplace(bk, promise.get_future().share());
   }
   n_misses.fetch_add(1, std::memory_order_relaxed);
   auto res = fetch_run(key, {e});
@@ -447,6 +463,7 @@ size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, const std::vector<Obj
     const CachedLayout& l = **layout;
     auto [lo, hi] = l.blocks_after(stream, std::max(from, sl.start));
     uint64_t run_end = UINT64_MAX;
+    uint64_t run_bytes = 0;
     for (size_t b = lo; b < hi && blocks < window; b++) {
       const BlockIndexEntry& e = l.at(b);
       if (e.start >= sl.end) break;
@@ -461,7 +478,11 @@ size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, const std::vector<Obj
         run_end = UINT64_MAX;
         continue;
       }
-      if (run_end != e.position) runs.push_back(Run{sl.key, {}});
+      if (run_end != e.position || run_bytes + e.size > kMaxGetBytes) {
+        runs.push_back(Run{sl.key, {}});
+        run_bytes = 0;
+      }
+      run_bytes += e.size;
       runs.back().blocks.push_back(e);
       run_end = e.position + e.size;
     }
