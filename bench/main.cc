@@ -97,6 +97,7 @@ class Runner {
     info.date = utc_now();
     info.commit = o_.commit;
     info.machine = describe_machine();
+    info.load_start = load_average();
     info.smoke = o_.smoke;
     info.data_dir = o_.data_dir;
     info.a_is_shale = !o_.shale_bin.empty() && !o_.smoke;
@@ -133,6 +134,7 @@ class Runner {
           pairs.push_back(std::move(p));
         }
     }
+    info.load_end = load_average();
     info.a_cpu_source = cpu_source_['A'];
     info.b_cpu_source = cpu_source_['B'];
     info.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

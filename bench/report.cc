@@ -78,7 +78,9 @@ const std::vector<Metric>& backlog_rows() {
        [](const Figures& f) { return f.tail_drain_e2e.p99_ms; }},
       {"tail e2e p99 during/alone",
        [](const Figures& f) {
-         return f.tail_base_e2e.p99_ms > 0 ? f.tail_drain_e2e.p99_ms / f.tail_base_e2e.p99_ms : -1;
+         return f.tail_base_e2e.p99_ms > 0 && f.tail_drain_e2e.p99_ms >= 0
+                    ? f.tail_drain_e2e.p99_ms / f.tail_base_e2e.p99_ms
+                    : -1;
        }},
       {"tail produce msg/s during drain", [](const Figures& f) { return f.produce_msgs_s; }},
       {"broker CPU s per GB (pre-fill)", [](const Figures& f) { return f.cpu_s_per_gb; }},
@@ -102,6 +104,9 @@ void goals(std::string& out, const RunInfo& info, const std::vector<PairResult>&
     out += fmt::format("| {} | {} | {} | {} |\n", goal, target, num(v),
                        v < 0 ? "n/a" : (ok ? "yes" : "**no**"));
   };
+  auto context = [&](const char* what, double v) {
+    out += fmt::format("| {} | (context) | {} | — |\n", what, num(v));
+  };
   const Limits* lim = info.limits ? &*info.limits : nullptr;
   if (const PairResult* p = find(pairs, "1-"); p && p->a.ran) {
     const double vs_peer =
@@ -122,19 +127,32 @@ void goals(std::string& out, const RunInfo& info, const std::vector<PairResult>&
   if (const PairResult* p = find(pairs, "2-"); p && p->a.ran) {
     row("produce-ack p99 ms, (2)", "<= 2", p->a.produce.p99_ms, p->a.produce.p99_ms <= 2);
     row("end-to-end p99 ms, (2)", "<= 5", p->a.e2e.p99_ms, p->a.e2e.p99_ms <= 5);
-    if (lim && lim->fdatasync_ns.count() > 0) {
-      const double m = p->a.produce.p99_ms / (lim->fdatasync_ns.percentile(99) / 1e6);
-      row("produce-ack p99 ÷ fdatasync p99, (2)", "(context)", m, true);
-    }
+    if (lim && lim->fdatasync_ns.count() > 0 && p->a.produce.p99_ms >= 0)
+      context("produce-ack p99 ÷ fdatasync p99, (2)",
+              p->a.produce.p99_ms / (lim->fdatasync_ns.percentile(99) / 1e6));
   }
   if (const PairResult* p = find(pairs, "4-"); p && p->a.ran) {
-    const double r =
-        p->a.tail_base_e2e.p99_ms > 0 ? p->a.tail_drain_e2e.p99_ms / p->a.tail_base_e2e.p99_ms : -1;
+    const Figures& f = p->a;
+    const double r = f.tail_base_e2e.p99_ms > 0 && f.tail_drain_e2e.p99_ms >= 0
+                         ? f.tail_drain_e2e.p99_ms / f.tail_base_e2e.p99_ms
+                         : -1;
     row("tail end-to-end p99 during drain ÷ alone, (4)", "<= 1.2", r, r <= 1.2);
+    const double rp = f.tail_base_produce.p99_ms > 0 && f.tail_drain_produce.p99_ms >= 0
+                          ? f.tail_drain_produce.p99_ms / f.tail_base_produce.p99_ms
+                          : -1;
+    context("tail produce-ack p99 during drain ÷ alone, (4)", rp);
+    context("drain MB/s, (4)", f.drain_mb_s);
   }
 }
 
 }  // namespace
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  in >> one;
+  return one.empty() ? "unknown" : one;
+}
 
 std::string describe_machine() {
   std::ifstream cpu("/proc/cpuinfo");
@@ -159,6 +177,8 @@ std::string render_report(const RunInfo& info, const std::vector<PairResult>& pa
   out += fmt::format("- Date: {}\n- Commit: {}\n- Machine: {}\n- Data directory: {} ({})\n",
                      info.date, info.commit, info.machine, info.data_dir,
                      info.limits ? info.limits->filesystem : "unknown filesystem");
+  out += fmt::format("- Load average (1 min) at start / end: {} / {}\n", info.load_start,
+                     info.load_end);
   out += fmt::format("- Mode: {}; wall time {:.0f} s\n",
                      info.smoke ? "smoke (CI, ~1 s per workload)" : "full", info.elapsed_s);
   out += fmt::format("- A: {} (CPU from {})\n- B: {} (CPU from {})\n", info.a_label,

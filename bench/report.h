@@ -33,6 +33,7 @@ struct RunInfo {
   std::string data_dir;
   bool smoke = false;
   double elapsed_s = 0;
+  std::string load_start, load_end;  // /proc/loadavg: other work on the machine skews figures
   std::optional<Limits> limits;
   std::string limits_error;
 };
@@ -41,5 +42,7 @@ std::string render_report(const RunInfo& info, const std::vector<PairResult>& pa
 
 // "AMD EPYC, 2 cores, 23.4 GiB RAM, Linux 6.1.0" from /proc and uname.
 std::string describe_machine();
+// The 1-minute load average from /proc/loadavg.
+std::string load_average();
 
 }  // namespace shale::bench

@@ -11,7 +11,9 @@ namespace {
 
 constexpr double kMB = 1e6;
 
+// Empty histograms summarize to -1 ("n/a" in the report), never to a flattering 0.
 LatencySummary summarize(const HdrHistogram& h) {
+  if (h.count() == 0) return {};
   return {h.percentile(50) / 1e6, h.percentile(99) / 1e6, h.percentile(99.9) / 1e6, h.max() / 1e6,
           h.count()};
 }

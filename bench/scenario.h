@@ -16,8 +16,8 @@
 
 namespace shale::bench {
 
-struct LatencySummary {
-  double p50_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
+struct LatencySummary {  // milliseconds; -1 when nothing was measured
+  double p50_ms = -1, p99_ms = -1, p999_ms = -1, max_ms = -1;
   uint64_t count = 0;
 };
 

@@ -1,5 +1,5 @@
 // A benchmark workload: what to produce and consume, how fast, and for how long. Loaded from a
-// small TOML file under bench/workloads/ (see README.md there for every key).
+// small TOML file under bench/workloads/ (bench/README.md lists every key).
 //
 // Plain value type; no threads, no I/O after load_workload() returns.
 #pragma once
