@@ -8,15 +8,18 @@
 
 #include "base/endian.h"
 #include "base/log.h"
-#include "kafka/server/api_table.h"
-#include "kafka/server/request_header.h"
+#include "kafka/protocol/api_table.h"
+#include "kafka/protocol/request_header.h"
 #include "kafka/server/server_impl.h"
+#include "kafka/server/versions.h"
 
 namespace shale::kafka {
 
 namespace {
 constexpr auto kAsTuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr int16_t kUnsupportedVersion = 35;
+// api_key + api_version + correlation_id + client_id length: the smallest request header v1.
+constexpr int32_t kMinRequestFrame = 2 + 2 + 4 + 2;
 }  // namespace
 
 Connection::Connection(Server::Impl& server, Loop& loop, asio::ip::tcp::socket socket,
@@ -83,7 +86,7 @@ asio::awaitable<void> Connection::read_loop() {
     if (ec) break;  // EOF, reset, or closed by us
     last_activity_ = std::chrono::steady_clock::now();
     const int32_t size = load_be<int32_t>(size_buf);
-    if (size < static_cast<int32_t>(kMinRequestFrame) || size > server_.config.max_request_bytes) {
+    if (size < kMinRequestFrame || size > server_.config.max_request_bytes) {
       SHALE_LOG_WARN("kafka",
                      "conn {} {}: request size {} outside [{}, {}] (socket.request.max.bytes); "
                      "closing connection",
@@ -120,40 +123,38 @@ void Connection::queue_ready(RequestHeader header, Buf response_body) {
 }
 
 bool Connection::dispatch(Buf frame) {
-  auto peek = peek_request_header(frame);
-  if (!peek.ok()) {
-    SHALE_LOG_WARN("kafka", "conn {} {}: {}; closing connection", info_.id, info_.peer,
-                   peek.error().message);
+  auto parsed = parse_request_header(frame);
+  if (!parsed.ok()) {
+    SHALE_LOG_WARN("kafka", "conn {} {}: bad request header: {}; closing connection", info_.id,
+                   info_.peer, parsed.error().to_string());
     return false;
   }
-  const RequestHeader& h0 = *peek;
-  const HandlerEntry* handler = HandlerRegistry::instance().find(h0.api_key);
-  auto range = advertised_api(h0.api_key);
+  const RequestHeader& h0 = parsed->header;
+  const int16_t key = h0.request_api_key;
+  const int16_t version = h0.request_api_version;
+  const HandlerEntry* handler = HandlerRegistry::instance().find(key);
+  auto range = advertised_api(key);
   if (handler == nullptr || !range) {
     SHALE_LOG_WARN("kafka",
                    "conn {} {}: unknown or unsupported api key {} (correlation id {}); "
                    "closing connection",
-                   info_.id, info_.peer, h0.api_key, h0.correlation_id);
+                   info_.id, info_.peer, key, h0.correlation_id);
     return false;
   }
-  if (h0.api_version < range->min_version || h0.api_version > range->max_version) {
-    if (h0.api_key == api_key::kApiVersions) {
+  if (version < range->min_version || version > range->max_version) {
+    if (key == api_key::kApiVersions) {
       // Down-negotiation: answer in v0 format, listing our ranges (the client retries lower).
       SHALE_LOG_DEBUG("kafka", "conn {}: ApiVersions v{} unsupported, answering v0 error 35",
-                      info_.id, h0.api_version);
-      server_.metrics.api(h0.api_key).requests->inc();
-      queue_ready(h0, encode_api_versions_body(0, kUnsupportedVersion));
+                      info_.id, version);
+      server_.metrics.api(key).requests->inc();
+      RequestHeader h = h0;
+      h.request_api_version = 0;  // the answer is a v0 response (header v0)
+      queue_ready(std::move(h), encode_api_versions_body(0, kUnsupportedVersion));
       return true;
     }
     SHALE_LOG_WARN("kafka", "conn {} {}: {} v{} unsupported (we serve v{}-v{}); closing connection",
-                   info_.id, info_.peer, api_name(h0.api_key), h0.api_version, range->min_version,
+                   info_.id, info_.peer, api_name(key), version, range->min_version,
                    range->max_version);
-    return false;
-  }
-  auto parsed = parse_request_header(frame, request_header_flexible(h0.api_key, h0.api_version));
-  if (!parsed.ok()) {
-    SHALE_LOG_WARN("kafka", "conn {} {}: {} v{}: {}; closing connection", info_.id, info_.peer,
-                   api_name(h0.api_key), h0.api_version, parsed.error().message);
     return false;
   }
   auto slot = std::make_shared<Slot>();
@@ -162,7 +163,7 @@ bool Connection::dispatch(Buf frame) {
   slot->handler = handler;
   slot->started = std::chrono::steady_clock::now();
   queue_.push_back(slot);
-  server_.metrics.api(h0.api_key).requests->inc();
+  server_.metrics.api(key).requests->inc();
   auto self = shared_from_this();
   asio::co_spawn(
       socket_.get_executor(), [self, slot]() { return self->run_handler(slot); }, asio::detached);
@@ -177,7 +178,7 @@ asio::awaitable<void> Connection::run_handler(std::shared_ptr<Slot> slot) {
   } catch (const std::exception& e) {
     slot->result.emplace(Error{Errc::kInternal, std::string("handler threw: ") + e.what()});
   }
-  const auto& m = server_.metrics.api(slot->header.api_key);
+  const auto& m = server_.metrics.api(slot->header.request_api_key);
   m.latency->observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - slot->started).count());
   if (!slot->result->ok()) m.errors->inc();
@@ -204,15 +205,17 @@ asio::awaitable<void> Connection::write_loop() {
     Result<ResponseBody>& res = *slot->result;
     if (!res.ok()) {
       SHALE_LOG_WARN("kafka", "conn {} {}: {} v{} correlation id {} failed: {}; closing connection",
-                     info_.id, info_.peer, api_name(slot->header.api_key), slot->header.api_version,
-                     slot->header.correlation_id, res.error().to_string());
+                     info_.id, info_.peer, api_name(slot->header.request_api_key),
+                     slot->header.request_api_version, slot->header.correlation_id,
+                     res.error().to_string());
       server_.metrics.protocol_errors.inc();
       close("handler error");
       co_return;
     }
     if (res->no_response) continue;
     // Response header: int32 size, int32 correlation id, [tagged fields (empty) if flexible].
-    const bool flex = response_header_flexible(slot->header.api_key, slot->header.api_version);
+    const ApiInfo* api = find_api(slot->header.request_api_key);
+    const bool flex = api && api->response_header_version(slot->header.request_api_version) == 1;
     size_t header_len = flex ? 9 : 8;
     size_t total = header_len - 4;
     for (const Buf& p : res->parts) total += p.size();

@@ -37,6 +37,7 @@
 
 #include "base/buf.h"
 #include "base/result.h"
+#include "kafka/protocol/gen/headers.h"  // RequestHeader (generated)
 #include "kafka/server/api_keys.h"
 
 namespace shale::broker {
@@ -46,13 +47,6 @@ class Broker;  // src/broker/broker.h
 namespace shale::kafka {
 
 struct ServerConfig;  // kafka/server/server_config.h
-
-struct RequestHeader {
-  int16_t api_key = 0;
-  int16_t api_version = 0;
-  int32_t correlation_id = 0;
-  std::optional<std::string> client_id;
-};
 
 // Per-connection state visible to handlers. Lives as long as the connection; only touched on
 // the connection's event-loop thread.
@@ -73,6 +67,7 @@ struct ResponseBody {
 };
 
 struct RequestContext {
+  // The generated header struct: request_api_key, request_api_version, correlation_id, client_id.
   const RequestHeader& header;
   Buf body;  // the request bytes after the request header
   ConnectionInfo& conn;
@@ -117,3 +112,11 @@ class HandlerRegistry {
           ::shale::kafka::HandlerEntry{::shale::kafka::api_key::key, (min), (max), &(fn), #fn})
 #define SHALE_KAFKA_HANDLER_CONCAT_INNER(a, b) a##b
 #define SHALE_KAFKA_HANDLER_CONCAT(a, b) SHALE_KAFKA_HANDLER_CONCAT_INNER(a, b)
+
+// Coroutine form of SHALE_RETURN_IF_ERROR for handlers: co_returns the error of a failed
+// Status/Result (which closes the connection, see the error contract above).
+#define SHALE_CO_RETURN_IF_ERROR(expr)                    \
+  do {                                                    \
+    auto _st = (expr);                                    \
+    if (!_st.ok()) co_return ::shale::Error(_st.error()); \
+  } while (0)

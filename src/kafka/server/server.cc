@@ -8,8 +8,8 @@
 #include <asio/use_awaitable.hpp>
 
 #include "base/log.h"
-#include "kafka/server/api_table.h"
 #include "kafka/server/server_impl.h"
+#include "kafka/server/versions.h"
 
 namespace shale::kafka {
 

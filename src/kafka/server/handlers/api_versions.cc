@@ -1,19 +1,22 @@
 // ApiVersions (key 18), v0-4. Lists every registered handler's advertised version range.
 // Requests with a version above ours never reach this handler: the server answers them with
 // UNSUPPORTED_VERSION and a v0 body (down-negotiation, KIP-511).
-#include "kafka/server/request_header.h"
+#include "kafka/protocol/gen/api_versions.h"
+
+#include "kafka/server/handler.h"
+#include "kafka/server/versions.h"
 
 namespace shale::kafka {
 namespace {
 
 asio::awaitable<Result<ResponseBody>> handle_api_versions(RequestContext& ctx) {
-  // v3+ carries client_software_name/version (compact strings) + tags; we do not use them, but
-  // a body that cannot even hold them is malformed.
-  if (ctx.header.api_version >= 3 && ctx.body.size() < 3) {
-    co_return Error{Errc::kInvalidArgument, "ApiVersions v3+: truncated body"};
-  }
+  // v3+ carries client_software_name/version; we do not use them, but a body that does not
+  // decode is malformed (the connection is closed).
+  ApiVersionsRequest req;
+  Reader rd(ctx.body);
+  SHALE_CO_RETURN_IF_ERROR(req.decode(rd, ctx.header.request_api_version));
   ResponseBody r;
-  r.parts.push_back(encode_api_versions_body(ctx.header.api_version, 0));
+  r.parts.push_back(encode_api_versions_body(ctx.header.request_api_version, 0));
   co_return r;
 }
 

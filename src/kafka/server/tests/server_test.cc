@@ -19,8 +19,9 @@ namespace {
 
 using testing::RawClient;
 
-// Test-only handlers on api keys the production handlers do not use.
-// DescribeTransactions (65): body = int32 delay ms, int32 tag; answers the tag after the delay.
+// Test-only handlers on group api keys (this test links only the ApiVersions handler).
+// Heartbeat (12, v4 only, flexible): body = int32 delay ms, int32 tag; answers the tag after the
+// delay.
 asio::awaitable<Result<ResponseBody>> handle_delay_echo(RequestContext& ctx) {
   if (ctx.body.size() < 8) co_return Error{Errc::kInvalidArgument, "short"};
   int32_t delay = load_be<int32_t>(ctx.body.data());
@@ -32,9 +33,10 @@ asio::awaitable<Result<ResponseBody>> handle_delay_echo(RequestContext& ctx) {
   r.parts.push_back(ctx.body.slice(4, 4));
   co_return r;
 }
-SHALE_KAFKA_HANDLER(kDescribeTransactions, handle_delay_echo, 0, 0);
+SHALE_KAFKA_HANDLER(kHeartbeat, handle_delay_echo, 4, 4);
 
-// ListTransactions (66): body int8 mode: 0 = no response, 1 = handler error, 2 = two-part body.
+// LeaveGroup (13, v4 only, flexible): body int8 mode: 0 = no response, 1 = handler error, 2 =
+// two-part body.
 asio::awaitable<Result<ResponseBody>> handle_modes(RequestContext& ctx) {
   if (ctx.body.size() < 1) co_return Error{Errc::kInvalidArgument, "short"};
   ResponseBody r;
@@ -50,7 +52,7 @@ asio::awaitable<Result<ResponseBody>> handle_modes(RequestContext& ctx) {
   }
   co_return r;
 }
-SHALE_KAFKA_HANDLER(kListTransactions, handle_modes, 0, 1);
+SHALE_KAFKA_HANDLER(kLeaveGroup, handle_modes, 4, 4);
 
 alignas(64) unsigned char g_no_broker[64];
 broker::Broker& no_broker() {
@@ -154,7 +156,7 @@ TEST_F(ServerTest, PipelinedResponsesComeBackInRequestOrder) {
   // Later requests finish first; responses must still follow request order.
   const int32_t delays[] = {120, 80, 40, 0, 10};
   for (int i = 0; i < 5; ++i)
-    ASSERT_TRUE(c.send_request(65, 0, 100 + i, echo_body(delays[i], i), true));
+    ASSERT_TRUE(c.send_request(12, 4, 100 + i, echo_body(delays[i], i), true));
   for (int i = 0; i < 5; ++i) {
     auto r = c.read_frame();
     ASSERT_TRUE(r);
@@ -169,7 +171,7 @@ TEST_F(ServerTest, PipelineDeeperThanInflightLimitStillAnswersAll) {
   cfg.max_inflight_per_connection = 2;
   start(cfg);
   RawClient c(server_->port());
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c.send_request(65, 0, i, echo_body(i % 3, i), true));
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c.send_request(12, 4, i, echo_body(i % 3, i), true));
   for (int i = 0; i < 20; ++i) {
     auto r = c.read_frame();
     ASSERT_TRUE(r);
@@ -180,8 +182,8 @@ TEST_F(ServerTest, PipelineDeeperThanInflightLimitStillAnswersAll) {
 TEST_F(ServerTest, NoResponseKeepsOrderAndMultiPartBodiesAreConcatenated) {
   start();
   RawClient c(server_->port());
-  ASSERT_TRUE(c.send_request(66, 0, 1, {0}, true));  // no response
-  ASSERT_TRUE(c.send_request(66, 0, 2, {2}, true));  // "abcd"
+  ASSERT_TRUE(c.send_request(13, 4, 1, {0}, true));  // no response
+  ASSERT_TRUE(c.send_request(13, 4, 2, {2}, true));  // "abcd"
   auto r = c.read_frame();
   ASSERT_TRUE(r);
   EXPECT_EQ(be32(*r, 0), 2);
@@ -210,7 +212,7 @@ TEST_F(ServerTest, BadConnectionsAreClosedAndOthersKeepWorking) {
   EXPECT_TRUE(unknown.closed_by_peer());
 
   RawClient bad_version(server_->port());
-  ASSERT_TRUE(bad_version.send_request(65, 7, 1, echo_body(0, 0), true));
+  ASSERT_TRUE(bad_version.send_request(12, 7, 1, echo_body(0, 0), true));
   EXPECT_TRUE(bad_version.closed_by_peer());
 
   RawClient truncated_header(server_->port());  // client_id length runs past the frame
@@ -218,7 +220,7 @@ TEST_F(ServerTest, BadConnectionsAreClosedAndOthersKeepWorking) {
   EXPECT_TRUE(truncated_header.closed_by_peer());
 
   RawClient handler_error(server_->port());
-  ASSERT_TRUE(handler_error.send_request(66, 0, 1, {1}, true));
+  ASSERT_TRUE(handler_error.send_request(13, 4, 1, {1}, true));
   EXPECT_TRUE(handler_error.closed_by_peer());
 
   ASSERT_TRUE(good.send_request(18, 1, 9, {}));
@@ -258,7 +260,7 @@ TEST_F(ServerTest, IdleConnectionsAreClosed) {
 TEST_F(ServerTest, StopDrainsInFlightRequests) {
   start();
   RawClient c(server_->port());
-  ASSERT_TRUE(c.send_request(65, 0, 77, echo_body(200, 3), true));
+  ASSERT_TRUE(c.send_request(12, 4, 77, echo_body(200, 3), true));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // request is in the handler
   server_->stop();
   auto r = c.read_frame();
