@@ -393,6 +393,62 @@ TEST_F(FileWalCorruption, StaleRecordsOfRecycledSegmentAreNotReplayed) {
   EXPECT_EQ(rec.ids(), want);
 }
 
+// A torn tail can leave valid records of the torn commit behind the bad one. The next writer
+// generation overwrites the tail; records it happens to end exactly in front of must not be
+// replayed as if they followed its records.
+TEST_F(FileWalCorruption, TornTailLeftoversNeverResurrect) {
+  {
+    FileWal w(fs_, small_options());
+    Recovered tmp;
+    ASSERT_TRUE(recover_into(w, &tmp).ok());
+    ASSERT_TRUE(w.start().ok());
+    pos_.push_back(*append_sync(w, make_record(0, 100)));
+    w.stop();
+  }
+  {
+    FileWal w(fs_, small_options());
+    Recovered tmp;
+    ASSERT_TRUE(recover_into(w, &tmp).ok());
+    Completions c;
+    w.append(make_record(1, 100), c.cb(1));  // one commit: records 1 and 2
+    w.append(make_record(2, 100), c.cb(2));
+    ASSERT_TRUE(w.start().ok());
+    c.wait_for(2);
+    pos_.push_back(c.acked()[0].second);
+    w.stop();
+  }
+  flip(0, off(1) + 70);  // record 1 torn; record 2 of the same commit survived
+  {
+    Recovered rec;
+    auto w = open(small_options(), &rec);
+    EXPECT_EQ(rec.ids(), std::vector<uint64_t>{0});
+    auto r = append_sync(*w, make_record(3, 100));  // exactly over record 1
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, pos_[1]);
+    w->stop();
+  }
+  Recovered rec;
+  ASSERT_TRUE(recover_status(small_options(), &rec).ok());
+  EXPECT_EQ(rec.ids(), (std::vector<uint64_t>{0, 3}));  // not 2, a leftover of the torn commit
+}
+
+TEST_F(FileWalCorruption, StaleFutureSegmentHeaderIsInvalidated) {
+  write_three_commits();
+  // A valid-looking header of segment 2 (slot 2) that the recovered log never started.
+  std::vector<uint8_t> hdr(kSegmentHeaderSize);
+  format::encode_segment_header({2, 2 * kCap, 16 << 10, 1, 4}, hdr.data());
+  {
+    auto f = fs_.open("/wal/seg-000002.wal", io::OpenMode::kCreate).value();
+    ASSERT_TRUE(f->allocate(16 << 10).ok());
+    ASSERT_TRUE(f->pwrite(0, hdr.data(), hdr.size()).ok());
+    ASSERT_TRUE(f->sync().ok());
+  }
+  Recovered rec;
+  ASSERT_TRUE(recover_status(small_options(), &rec).ok());
+  EXPECT_EQ(rec.ids(), (std::vector<uint64_t>{0, 1, 2, 3}));
+  for (size_t i = 0; i < 48; ++i) ASSERT_EQ(peek(2, i), 0) << "stale header not invalidated";
+}
+
 TEST_F(FileWalCorruption, CorruptCheckpointIsCorruption) {
   write_three_commits();
   auto f = fs_.open("/wal/CHECKPOINT", io::OpenMode::kReadWrite).value();

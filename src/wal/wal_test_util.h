@@ -7,11 +7,19 @@
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "base/endian.h"
 #include "wal/file_wal.h"
+
+namespace shale {
+// Lets gtest print positions in failure messages.
+inline std::ostream& operator<<(std::ostream& os, WalPos p) {
+  return os << p.value();
+}
+}  // namespace shale
 
 namespace shale::wal::testing {
 
