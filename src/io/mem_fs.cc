@@ -106,7 +106,7 @@ class MemFile final : public File {
     if (st_->epoch != epoch_) return dead_status();
     if (offset >= node_->cur.size()) return size_t{0};
     size_t k = std::min<uint64_t>(n, node_->cur.size() - offset);
-    std::memcpy(p, node_->cur.data() + offset, k);
+    if (k > 0) std::memcpy(p, node_->cur.data() + offset, k);
     return k;
   }
   Status sync() override {

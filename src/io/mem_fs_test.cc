@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "io/file_util.h"
 #include "io/test_util.h"
 
 namespace shale::io {
@@ -103,6 +104,19 @@ TEST_F(MemFsCrash, DirectoryNeedsParentSync) {
   ASSERT_TRUE(fs_.sync_dir("/d").ok());
   fs_.crash();
   EXPECT_EQ(*read_string(fs_, "/d/sub/f"), "x");
+}
+
+TEST_F(MemFsCrash, MkdirsDurableSyncsEveryAncestor) {
+  ASSERT_TRUE(fs_.mkdirs("/x/y/z").ok());
+  ASSERT_TRUE(fs_.sync_dir("/x/y/z").ok());
+  ASSERT_TRUE(fs_.sync_dir("/x/y").ok());
+  fs_.crash();  // "/" never learned about /x
+  EXPECT_FALSE(*fs_.exists("/x"));
+  ASSERT_TRUE(mkdirs_durable(fs_, "/x/y/z").ok());
+  ASSERT_TRUE(write_string(fs_, "/x/y/z/f", "deep", true).ok());
+  ASSERT_TRUE(fs_.sync_dir("/x/y/z").ok());
+  fs_.crash();
+  EXPECT_EQ(*read_string(fs_, "/x/y/z/f"), "deep");
 }
 
 TEST_F(MemFsCrash, HandlesInvalidatedByCrash) {

@@ -54,7 +54,7 @@ void EmbeddedMetaStore::start() {
 Result<std::unique_ptr<EmbeddedMetaStore>> open_embedded_meta(io::Filesystem& fs, std::string dir,
                                                               Clock& clock,
                                                               EmbeddedMetaOptions opts) {
-  auto s = std::make_unique<EmbeddedMetaStore>(clock, opts);
+  std::unique_ptr<EmbeddedMetaStore> s(new EmbeddedMetaStore(clock, opts));
   SHALE_RETURN_IF_ERROR(s->open_journal(fs, std::move(dir)));
   const RecoveryStats& r = s->recovery_stats();
   SHALE_LOG_INFO("meta", "recovered revision {} (snapshot {}, {} records, {} torn bytes dropped)",
@@ -64,7 +64,7 @@ Result<std::unique_ptr<EmbeddedMetaStore>> open_embedded_meta(io::Filesystem& fs
 }
 
 std::unique_ptr<EmbeddedMetaStore> make_mem_meta(Clock& clock, EmbeddedMetaOptions opts) {
-  auto s = std::make_unique<EmbeddedMetaStore>(clock, opts);
+  std::unique_ptr<EmbeddedMetaStore> s(new EmbeddedMetaStore(clock, opts));
   s->start();
   return s;
 }

@@ -39,6 +39,9 @@
 
 namespace shale::meta {
 
+class EmbeddedMetaStore;
+struct EmbeddedMetaOptions;
+
 struct EmbeddedMetaOptions {
   uint64_t snapshot_journal_bytes = 8 << 20;  // journal size that triggers a snapshot
   size_t watch_history_events = 100'000;      // events kept for resuming watches
@@ -73,12 +76,14 @@ class EmbeddedMetaStore final : public MetaStore {
   Revision compacted_revision() const;
   const RecoveryStats& recovery_stats() const { return recovery_; }
 
-  // Construction: see open_embedded_meta() and make_mem_meta().
+ private:
+  friend Result<std::unique_ptr<EmbeddedMetaStore>> open_embedded_meta(io::Filesystem&, std::string,
+                                                                       Clock&, EmbeddedMetaOptions);
+  friend std::unique_ptr<EmbeddedMetaStore> make_mem_meta(Clock&, EmbeddedMetaOptions);
   EmbeddedMetaStore(Clock& clock, EmbeddedMetaOptions opts);
   Status open_journal(io::Filesystem& fs, std::string dir);
   void start();
 
- private:
   struct Watcher {
     WatchId id = 0;
     std::string key, range_end;
