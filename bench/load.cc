@@ -76,6 +76,7 @@ rd_kafka_t* make_producer(const std::string& bootstrap, const Workload& w, Stats
   set(conf, "batch.size", std::to_string(w.batch_size));
   set(conf, "compression.type", w.compression);
   set(conf, "partitioner", "murmur2_random");  // the Java client's partitioner
+  set(conf, "message.timeout.ms", "30000");    // a dead broker fails a run in 30 s, not 300
   set(conf, "log_level", "3");
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, st);
@@ -183,7 +184,11 @@ void produce_loop(const std::string& bootstrap, const LiveSpec& spec, Shared& sh
     }
     rd_kafka_poll(rk, 0);
   }
-  if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) st.fail("flush timed out");
+  if (rd_kafka_flush(rk, 35000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    st.fail("flush timed out");
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk, 0);
+  }
   for (auto* t : rkts) rd_kafka_topic_destroy(t);
   rd_kafka_destroy(rk);
   sh.producers_running.fetch_sub(1);
