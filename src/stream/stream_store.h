@@ -38,9 +38,9 @@ namespace shale::stream {
 struct StreamInfo {
   StreamId id{0};
   Epoch epoch{0};
-  Offset start{0};  // first readable offset (moved by trim and retention)
-  Offset end{0};    // next offset to assign == durable end (high watermark)
-  Offset last_stable{0};  // end of the prefix with no open transactions (== end for now)
+  Offset start{0};               // first readable offset (moved by trim and retention)
+  Offset end{0};                 // next offset to assign == durable end (high watermark)
+  Offset last_stable{0};         // end of the prefix with no open transactions (== end for now)
   int64_t retention_ms = -1;     // -1 = unlimited
   int64_t retention_bytes = -1;  // -1 = unlimited
 };

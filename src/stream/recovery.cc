@@ -1,0 +1,195 @@
+// StreamStoreImpl: metadata access (id allocation, loading, CAS writes) and crash recovery
+// (WAL replay, orphan sweep).
+#include <charconv>
+
+#include "base/log.h"
+#include "stream/stream_store_impl.h"
+
+namespace shale::stream {
+
+Result<uint64_t> StreamStoreImpl::allocate_ids(std::string_view counter, uint64_t n) {
+  const std::string key(counter);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    SHALE_ASSIGN_OR_RETURN(meta::RangeResult rr, meta_.get(key));
+    uint64_t next = 1;  // ids start at 1; 0 means "none"
+    meta::Txn t;
+    if (rr.kvs.empty()) {
+      t.compares.push_back(meta::Compare::absent(key));
+    } else {
+      const std::string& v = rr.kvs[0].value;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), next);
+      if (ec != std::errc() || p != v.data() + v.size()) {
+        return Error{Errc::kCorruption, fmt::format("bad id counter {}: '{}'", key, v)};
+      }
+      t.compares.push_back(meta::Compare::mod_rev(key, rr.kvs[0].mod_revision));
+    }
+    t.success.push_back(meta::PutOp{key, std::to_string(next + n)});
+    SHALE_ASSIGN_OR_RETURN(meta::TxnResult r, meta_.txn(t));
+    if (r.succeeded) return next;
+  }
+  return Error{Errc::kConflict, fmt::format("id counter {} contended", key)};
+}
+
+Status StreamStoreImpl::load_metadata() {
+  const std::string sp(kStreamsPrefix), op(kObjectsPrefix);
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult streams, meta_.get(sp, meta::prefix_end(sp)));
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult objects, meta_.get(op, meta::prefix_end(op)));
+  std::lock_guard lk(mu_);
+  for (const auto& kv : streams.kvs) {
+    SHALE_ASSIGN_OR_RETURN(uint64_t id, id_from_key(kv.key));
+    if (streams_.count(StreamId(id))) continue;  // known: in-memory state is newer
+    SHALE_ASSIGN_OR_RETURN(StreamRecord rec, decode_stream(kv.value));
+    auto s = std::make_shared<Stream>(StreamId(id));
+    s->rec = rec;
+    s->rev = kv.mod_revision;
+    s->next = s->durable = rec.committed_end;
+    s->broken = rec.state == StreamState::kDeleted;
+    streams_[s->id] = s;
+  }
+  for (const auto& kv : objects.kvs) {
+    SHALE_ASSIGN_OR_RETURN(uint64_t id, id_from_key(kv.key));
+    if (object_records_.count(ObjectId(id))) continue;
+    SHALE_ASSIGN_OR_RETURN(ObjectRecord rec, decode_object(ObjectId(id), kv.value));
+    index_object_locked(rec);
+  }
+  return Status();
+}
+
+void StreamStoreImpl::index_object_locked(const ObjectRecord& r) {
+  object_records_[r.id] = r;
+  for (const auto& rg : r.ranges) {
+    StreamPtr s = find_locked(rg.stream);
+    if (!s) continue;
+    s->index[rg.start] = IndexedSlice{r.id, rg.end, rg.bytes, rg.max_ts};
+  }
+  stats_.objects = object_records_.size();
+}
+
+void StreamStoreImpl::unindex_object_locked(ObjectId id) {
+  auto it = object_records_.find(id);
+  if (it == object_records_.end()) return;
+  for (const auto& rg : it->second.ranges) {
+    StreamPtr s = find_locked(rg.stream);
+    if (!s) continue;
+    auto sl = s->index.find(rg.start);
+    if (sl != s->index.end() && sl->second.object == id) s->index.erase(sl);
+  }
+  object_records_.erase(it);
+  stats_.objects = object_records_.size();
+}
+
+Status StreamStoreImpl::recover_wal() {
+  uint64_t replayed = 0, skipped = 0;
+  Status st = wal_.recover([&](WalPos pos, const wal::WalRecord& rec) {
+    std::lock_guard lk(mu_);
+    StreamPtr s = find_locked(rec.stream);
+    // Skip: unknown or deleted streams, records of a stale owner epoch, uploaded records.
+    if (!s || s->rec.state == StreamState::kDeleted || rec.epoch != s->rec.epoch ||
+        rec.base + rec.count <= s->rec.committed_end) {
+      skipped++;
+      return;
+    }
+    Offset expect = s->cache.empty() ? s->rec.committed_end : s->cache.back().end();
+    if (rec.base != expect) {
+      // A hole (e.g. the stream had a WAL error before the crash): nothing after it was acked.
+      SHALE_LOG_WARN("stream", "stream {}: WAL record at {} does not follow {}; skipped",
+                     rec.stream, rec.base, expect);
+      skipped++;
+      return;
+    }
+    if (unuploaded_bytes_ == 0) oldest_unuploaded_ms_ = now_ms();
+    unuploaded_bytes_ += rec.payload.size();
+    insert_cache_locked(*s, CacheEntry{rec.base, rec.count, rec.payload,
+                                       batch_max_timestamp(rec.payload), pos, false});
+    s->next = s->durable = rec.base + rec.count;
+    replayed++;
+  });
+  SHALE_LOG_INFO("stream", "WAL recovery: {} records replayed, {} skipped", replayed, skipped);
+  return st;
+}
+
+Status StreamStoreImpl::sweep_orphans() {
+  // Objects this node put but never committed (a crash between put and commit) are garbage.
+  // Only earlier incarnations' keys are swept: this incarnation has not put anything yet.
+  const std::string prefix = fmt::format("{}/n{}/", opts_.key_prefix, opts_.node.value());
+  const std::string gp(kGcPrefix);
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult gc, meta_.get(gp, meta::prefix_end(gp)));
+  std::set<std::string> known;
+  for (const auto& kv : gc.kvs) {
+    SHALE_ASSIGN_OR_RETURN(PendingDelete pd, decode_pending_delete(kv.value));
+    known.insert(pd.key);
+  }
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [id, rec] : object_records_) known.insert(rec.key);
+  }
+  std::vector<std::string> orphans;
+  std::string token;
+  do {
+    SHALE_ASSIGN_OR_RETURN(objstore::ListPage page, objects_.list(prefix, token));
+    for (const auto& o : page.objects) {
+      if (!known.count(o.key)) orphans.push_back(o.key);
+    }
+    token = page.next_token;
+  } while (!token.empty());
+  if (!orphans.empty()) {
+    SHALE_LOG_INFO("stream", "deleting {} uncommitted objects", orphans.size());
+    SHALE_RETURN_IF_ERROR(objects_.remove(orphans));
+  }
+  return Status();
+}
+
+Status StreamStoreImpl::refresh_stream(const StreamPtr& s) {
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult rr, meta_.get(stream_key(s->id)));
+  if (rr.kvs.empty()) return Status(Errc::kNotFound, fmt::format("stream {} not found", s->id));
+  SHALE_ASSIGN_OR_RETURN(StreamRecord rec, decode_stream(rr.kvs[0].value));
+  std::lock_guard lk(mu_);
+  s->rec = rec;
+  s->rev = rr.kvs[0].mod_revision;
+  if (s->open_here && rec.epoch != s->open_epoch) fence_locked(*s);
+  return Status();
+}
+
+void StreamStoreImpl::fence_locked(Stream& s) {
+  SHALE_LOG_WARN("stream", "stream {} fenced: epoch {} replaced ours", s.id, s.rec.epoch);
+  s.open_here = false;
+  s.broken = true;
+  drop_unuploaded_locked(s);
+}
+
+Status StreamStoreImpl::write_stream_record(const StreamPtr& s,
+                                            const std::function<Status(StreamRecord&)>& mutate) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    StreamRecord next;
+    Revision rev;
+    bool was_open;
+    Epoch ours;
+    {
+      std::lock_guard lk(mu_);
+      next = s->rec;
+      rev = s->rev;
+      was_open = s->open_here;
+      ours = s->open_epoch;
+    }
+    SHALE_RETURN_IF_ERROR(mutate(next));
+    meta::Txn t;
+    t.compares.push_back(meta::Compare::mod_rev(stream_key(s->id), rev));
+    t.success.push_back(meta::PutOp{stream_key(s->id), encode(next)});
+    SHALE_ASSIGN_OR_RETURN(meta::TxnResult r, meta_.txn(t));
+    if (r.succeeded) {
+      std::lock_guard lk(mu_);
+      s->rec = next;
+      s->rev = r.revision;
+      return Status();
+    }
+    SHALE_RETURN_IF_ERROR(refresh_stream(s));  // fences the stream if the epoch moved
+    std::lock_guard lk(mu_);
+    if (was_open && s->rec.epoch != ours) {
+      return Status(Errc::kFenced,
+                    fmt::format("stream {} is owned at epoch {}", s->id, s->rec.epoch));
+    }
+  }
+  return Status(Errc::kConflict, fmt::format("stream {} record contended", s->id));
+}
+
+}  // namespace shale::stream

@@ -1,0 +1,643 @@
+// Lifecycle, control calls, append and read paths of StreamStoreImpl. The uploader is in
+// uploader.cc, recovery in recovery.cc, retention/GC/compaction in maintenance.cc.
+#include "stream/stream_store_impl.h"
+
+#include <algorithm>
+#include <future>
+
+#include "base/endian.h"
+#include "base/log.h"
+
+namespace shale::stream {
+
+int64_t batch_max_timestamp(const Buf& batch) {
+  // Kafka v2 batch: baseOffset(8) length(4) leaderEpoch(4) magic(1) crc(4) attributes(2)
+  // lastOffsetDelta(4) baseTimestamp(8) maxTimestamp(8) ... ; maxTimestamp at [35, 43).
+  constexpr size_t kMaxTsOff = 35;
+  constexpr size_t kMagicOff = 16;
+  if (batch.size() < kMaxTsOff + 8 || batch[kMagicOff] != 2) return -1;
+  return load_be<int64_t>(batch.data() + kMaxTsOff);
+}
+
+std::unique_ptr<StreamStoreImpl> open_stream_store(StoreOptions opts, wal::Wal& wal,
+                                                   objstore::ObjectStore& objects,
+                                                   meta::MetaStore& meta, Clock& clock) {
+  return std::make_unique<StreamStoreImpl>(std::move(opts), wal, objects, meta, clock);
+}
+
+StreamStoreImpl::StreamStoreImpl(StoreOptions opts, wal::Wal& wal, objstore::ObjectStore& objects,
+                                 meta::MetaStore& meta, Clock& clock)
+    : opts_(std::move(opts)),
+      wal_(wal),
+      objects_(objects),
+      meta_(meta),
+      clock_(clock),
+      block_cache_(opts_.block_cache_bytes) {}
+
+StreamStoreImpl::~StreamStoreImpl() {
+  stop();
+}
+
+bool StreamStoreImpl::crash_at(std::string_view point) {
+  if (dead_.load()) return true;
+  if (!opts_.crash_hook || !opts_.crash_hook(point)) return false;
+  {
+    std::lock_guard lk(mu_);
+    dead_point_ = std::string(point);
+  }
+  dead_.store(true);
+  SHALE_LOG_WARN("stream", "simulated crash at {}", point);
+  cv_.notify_all();
+  idle_cv_.notify_all();
+  maint_cv_.notify_all();
+  return true;
+}
+
+bool StreamStoreImpl::dead() const {
+  return dead_.load();
+}
+
+Status StreamStoreImpl::dead_status() const {
+  return Status(Errc::kUnavailable, "stream store crashed (simulated)");
+}
+
+StreamStoreImpl::StreamPtr StreamStoreImpl::find_locked(StreamId id) const {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second;
+}
+
+Status StreamStoreImpl::start() {
+  {
+    std::lock_guard lk(mu_);
+    if (started_) return Status(Errc::kInvalidArgument, "stream store already started");
+  }
+  {
+    std::lock_guard mk(meta_mu_);
+    SHALE_ASSIGN_OR_RETURN(incarnation_, allocate_ids(node_incarnation_key(opts_.node), 1));
+    SHALE_RETURN_IF_ERROR(load_metadata());
+    SHALE_RETURN_IF_ERROR(recover_wal());
+  }
+  SHALE_RETURN_IF_ERROR(wal_.start());
+  SHALE_RETURN_IF_ERROR(sweep_orphans());
+  objfmt::CatchUpReaderOptions ro;
+  ro.threads = opts_.cold_read_threads;
+  reader_ = std::make_unique<objfmt::CatchUpReader>(objects_, block_cache_, ro);
+  {
+    std::lock_guard lk(mu_);
+    started_ = true;
+  }
+  if (opts_.background) {
+    uploader_ = std::thread([this] { uploader_loop(); });
+    maintenance_ = std::thread([this] { maintenance_loop(); });
+  }
+  request_upload();  // recovered data goes to object storage promptly
+  return Status();
+}
+
+void StreamStoreImpl::stop() {
+  std::deque<WaitingAppend> waiting;
+  {
+    std::unique_lock lk(mu_);
+    if (!started_ || stopping_) return;
+    closing_ = true;  // refuse new appends
+    idle_cv_.wait_for(lk, std::chrono::seconds(10), [&] { return inflight_total_ == 0 || dead(); });
+    waiting.swap(waiting_);
+  }
+  for (auto& w : waiting) w.cb(Status(Errc::kClosed, "stream store stopping"));
+  if (!dead()) {
+    Status st = upload_once();
+    if (!st.ok()) SHALE_LOG_WARN("stream", "final upload failed: {}", st.to_string());
+  }
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  maint_cv_.notify_all();
+  if (uploader_.joinable()) uploader_.join();
+  if (maintenance_.joinable()) maintenance_.join();
+  if (reader_) reader_->stop();
+  wal_.stop();
+}
+
+Result<StreamId> StreamStoreImpl::create(const RetentionPolicy& policy) {
+  if (dead()) return dead_status();
+  std::lock_guard mk(meta_mu_);
+  SHALE_ASSIGN_OR_RETURN(uint64_t id, allocate_ids(kStreamIdCounter, 1));
+  StreamRecord rec;
+  rec.retention_ms = policy.retention_ms;
+  rec.retention_bytes = policy.retention_bytes;
+  meta::Txn t;
+  t.compares.push_back(meta::Compare::absent(stream_key(StreamId(id))));
+  t.success.push_back(meta::PutOp{stream_key(StreamId(id)), encode(rec)});
+  SHALE_ASSIGN_OR_RETURN(meta::TxnResult r, meta_.txn(t));
+  if (!r.succeeded) return Error{Errc::kConflict, fmt::format("stream {} exists", id)};
+  auto s = std::make_shared<Stream>(StreamId(id));
+  s->rec = rec;
+  s->rev = r.revision;
+  std::lock_guard lk(mu_);
+  streams_[s->id] = s;
+  return StreamId(id);
+}
+
+Result<StreamInfo> StreamStoreImpl::open(StreamId id, Epoch epoch) {
+  if (dead()) return dead_status();
+  StreamPtr s;
+  {
+    std::lock_guard lk(mu_);
+    s = find_locked(id);
+  }
+  {
+    std::lock_guard mk(meta_mu_);
+    if (!s) {
+      SHALE_RETURN_IF_ERROR(load_metadata());  // created elsewhere: learn it and its objects
+      std::lock_guard lk(mu_);
+      s = find_locked(id);
+      if (!s) return Error{Errc::kNotFound, fmt::format("stream {} not found", id)};
+    }
+    SHALE_RETURN_IF_ERROR(refresh_stream(s));
+    std::lock_guard lk(mu_);
+    if (s->rec.state == StreamState::kDeleted) {
+      return Error{Errc::kNotFound, fmt::format("stream {} deleted", id)};
+    }
+    if (epoch <= s->rec.epoch) {
+      return Error{Errc::kFenced,
+                   fmt::format("open stream {} at epoch {} <= stored {}", id, epoch, s->rec.epoch)};
+    }
+  }
+  bool dirty;
+  {
+    // A reopen here: stop accepting appends at the old epoch and upload what this node holds,
+    // so nothing acknowledged is left only in the WAL under a stale epoch.
+    std::unique_lock lk(mu_);
+    s->open_here = false;
+    idle_cv_.wait(lk, [&] { return s->inflight == 0 || dead(); });
+    dirty = s->uploaded_prefix < s->cache.size();
+  }
+  if (dirty) SHALE_RETURN_IF_ERROR(flush_uploads());
+  std::lock_guard mk(meta_mu_);
+  if (crash_at("open.before_commit")) return dead_status();
+  SHALE_RETURN_IF_ERROR(write_stream_record(s, [&](StreamRecord& r) -> Status {
+    if (epoch <= r.epoch) return Status(Errc::kFenced, "stale epoch");
+    r.epoch = epoch;
+    return Status();
+  }));
+  std::lock_guard lk(mu_);
+  s->open_here = true;
+  s->open_epoch = epoch;
+  s->broken = false;
+  s->durable = std::max(s->durable, s->rec.committed_end);
+  s->next = s->durable;
+  return info_locked(*s);
+}
+
+Status StreamStoreImpl::close(StreamId id) {
+  if (dead()) return dead_status();
+  {
+    std::unique_lock lk(mu_);
+    StreamPtr s = find_locked(id);
+    if (!s) return Status(Errc::kNotFound, fmt::format("stream {} not found", id));
+    s->open_here = false;
+    idle_cv_.wait(lk, [&] { return s->inflight == 0 || dead(); });
+  }
+  return flush_uploads();
+}
+
+Status StreamStoreImpl::remove(StreamId id) {
+  if (dead()) return dead_status();
+  std::set<ObjectId> candidates;
+  {
+    std::lock_guard mk(meta_mu_);
+    StreamPtr s;
+    {
+      std::lock_guard lk(mu_);
+      s = find_locked(id);
+    }
+    if (!s) return Status(Errc::kNotFound, fmt::format("stream {} not found", id));
+    SHALE_RETURN_IF_ERROR(refresh_stream(s));
+    if (crash_at("remove.before_commit")) return dead_status();
+    SHALE_RETURN_IF_ERROR(write_stream_record(s, [](StreamRecord& r) -> Status {
+      r.state = StreamState::kDeleted;
+      return Status();
+    }));
+    if (crash_at("remove.after_commit")) return dead_status();
+    std::lock_guard lk(mu_);
+    s->open_here = false;
+    s->broken = true;
+    drop_unuploaded_locked(*s);
+    for (auto& [start, sl] : s->index) candidates.insert(sl.object);
+  }
+  drain_waiting();
+  return collect_dead_objects(candidates);
+}
+
+Status StreamStoreImpl::trim(StreamId id, Offset new_start) {
+  if (dead()) return dead_status();
+  std::set<ObjectId> candidates;
+  {
+    std::lock_guard mk(meta_mu_);
+    StreamPtr s;
+    {
+      std::lock_guard lk(mu_);
+      s = find_locked(id);
+      if (!s || s->rec.state == StreamState::kDeleted) {
+        return Status(Errc::kNotFound, fmt::format("stream {} not found", id));
+      }
+      if (new_start <= s->rec.start) return Status();
+      if (new_start > std::max(s->durable, s->rec.committed_end)) {
+        return Status(Errc::kOutOfRange, fmt::format("trim of stream {} to {} beyond end {}", id,
+                                                     new_start, s->durable));
+      }
+    }
+    if (crash_at("trim.before_commit")) return dead_status();
+    SHALE_RETURN_IF_ERROR(write_stream_record(s, [&](StreamRecord& r) -> Status {
+      r.start = std::max(r.start, new_start);
+      return Status();
+    }));
+    if (crash_at("trim.after_commit")) return dead_status();
+    std::lock_guard lk(mu_);
+    for (auto& [start, sl] : s->index) {
+      if (sl.end <= s->rec.start) candidates.insert(sl.object);
+    }
+  }
+  return collect_dead_objects(candidates);
+}
+
+Status StreamStoreImpl::set_retention(StreamId id, const RetentionPolicy& policy) {
+  if (dead()) return dead_status();
+  std::lock_guard mk(meta_mu_);
+  StreamPtr s;
+  {
+    std::lock_guard lk(mu_);
+    s = find_locked(id);
+  }
+  if (!s) return Status(Errc::kNotFound, fmt::format("stream {} not found", id));
+  return write_stream_record(s, [&](StreamRecord& r) -> Status {
+    r.retention_ms = policy.retention_ms;
+    r.retention_bytes = policy.retention_bytes;
+    return Status();
+  });
+}
+
+StreamInfo StreamStoreImpl::info_locked(const Stream& s) const {
+  StreamInfo i;
+  i.id = s.id;
+  i.epoch = s.rec.epoch;
+  i.start = s.rec.start;
+  i.end = std::max(s.durable, s.rec.committed_end);
+  i.last_stable = i.end;
+  i.retention_ms = s.rec.retention_ms;
+  i.retention_bytes = s.rec.retention_bytes;
+  return i;
+}
+
+Result<StreamInfo> StreamStoreImpl::info(StreamId id) const {
+  std::lock_guard lk(mu_);
+  StreamPtr s = find_locked(id);
+  if (!s || s->rec.state == StreamState::kDeleted) {
+    return Error{Errc::kNotFound, fmt::format("stream {} not found", id)};
+  }
+  return info_locked(*s);
+}
+
+// ---- append ----------------------------------------------------------------------------------
+
+void StreamStoreImpl::append(StreamId id, Epoch epoch, Buf batch, int32_t count,
+                             AppendCallback cb) {
+  if (count <= 0 || batch.size() < 8) {
+    cb(Status(Errc::kInvalidArgument, "append needs count > 0 and a batch of >= 8 bytes"));
+    return;
+  }
+  if (dead()) {
+    cb(dead_status());
+    return;
+  }
+  {
+    std::unique_lock lk(mu_);
+    if (!started_ || closing_) {
+      lk.unlock();
+      cb(Status(Errc::kClosed, "stream store not running"));
+      return;
+    }
+    // Back-pressure: once un-uploaded data would overflow the log cache, appends queue (in
+    // arrival order) until an upload frees room. Never dropped, never failed.
+    if (!waiting_.empty() || draining_ ||
+        (unuploaded_bytes_ > 0 && unuploaded_bytes_ + batch.size() > opts_.log_cache_bytes)) {
+      waiting_.push_back(WaitingAppend{id, epoch, std::move(batch), count, std::move(cb)});
+      stats_.waiting_appends = waiting_.size();
+      lk.unlock();
+      request_upload();
+      return;
+    }
+  }
+  append_now(WaitingAppend{id, epoch, std::move(batch), count, std::move(cb)});
+}
+
+void StreamStoreImpl::append_now(WaitingAppend w) {
+  StreamPtr s;
+  {
+    std::lock_guard lk(mu_);
+    s = find_locked(w.id);
+  }
+  Status err;
+  if (!s) err = Status(Errc::kNotFound, fmt::format("stream {} not open here", w.id));
+  if (!err.ok()) {
+    w.cb(err);
+    return;
+  }
+  std::lock_guard order(s->append_mu);  // the per-stream critical section
+  Offset base;
+  bool kick = false;
+  const size_t n = w.batch.size();
+  {
+    std::lock_guard lk(mu_);
+    if (s->rec.state == StreamState::kDeleted || (!s->open_here && !s->broken)) {
+      err = Status(Errc::kNotFound, fmt::format("stream {} not open here", w.id));
+    } else if (w.epoch != s->open_epoch || s->broken) {
+      err =
+          Status(Errc::kFenced, fmt::format("stream {} epoch {} is not the owner", w.id, w.epoch));
+    } else {
+      base = s->next;
+      s->next = s->next + w.count;
+      s->inflight++;
+      inflight_total_++;
+      if (unuploaded_bytes_ == 0) oldest_unuploaded_ms_ = now_ms();
+      unuploaded_bytes_ += n;
+      kick = unuploaded_bytes_ >= opts_.upload_threshold_bytes;
+    }
+  }
+  if (!err.ok()) {
+    w.cb(err);
+    return;
+  }
+  if (kick) request_upload();
+  store_be<int64_t>(w.batch.mutable_data(), base.value());  // Kafka v2 baseOffset
+  int64_t max_ts = batch_max_timestamp(w.batch);
+  if (crash_at("append.before_wal")) {
+    w.cb(dead_status());
+    return;
+  }
+  wal::WalRecord rec{w.id, w.epoch, base, w.count, w.batch};
+  wal_.append(std::move(rec), [this, s, base, count = w.count, batch = w.batch, max_ts,
+                               cb = std::move(w.cb)](Result<WalPos> pos) mutable {
+    on_wal_done(s, base, count, std::move(batch), max_ts, std::move(pos), std::move(cb));
+  });
+}
+
+void StreamStoreImpl::on_wal_done(const StreamPtr& s, Offset base, int32_t count, Buf batch,
+                                  int64_t max_ts, Result<WalPos> pos, AppendCallback cb) {
+  if (crash_at("append.after_wal")) {
+    cb(dead_status());
+    return;
+  }
+  Result<AppendResult> res = Status(Errc::kInternal, "unset");
+  {
+    std::lock_guard lk(mu_);
+    s->inflight--;
+    inflight_total_--;
+    if (inflight_total_ == 0 || s->inflight == 0) idle_cv_.notify_all();
+    if (!pos.ok()) {
+      // Later appends of this stream were given offsets after this one; none may be acked.
+      s->broken = true;
+      unuploaded_bytes_ -= batch.size();
+      res = Error{pos.error().code, "WAL append failed: " + pos.error().message};
+    } else if (s->broken || base != s->durable) {
+      unuploaded_bytes_ -= batch.size();
+      s->broken = true;
+      res = Error{Errc::kFenced, fmt::format("stream {} lost ownership or had a WAL error", s->id)};
+    } else {
+      insert_cache_locked(*s, CacheEntry{base, count, std::move(batch), max_ts, *pos, false});
+      s->durable = base + count;
+      evict_locked();
+      res = AppendResult{base, s->durable, now_ms()};
+    }
+  }
+  if (res.ok() && crash_at("append.before_ack")) {
+    cb(dead_status());
+    return;
+  }
+  cb(std::move(res));
+}
+
+void StreamStoreImpl::insert_cache_locked(Stream& s, CacheEntry e) {
+  cache_bytes_ += e.batch.size();
+  fifo_.emplace_back(s.id, e.base);
+  s.cache.push_back(std::move(e));
+  if (s.cache.back().uploaded) s.uploaded_prefix = s.cache.size();
+  stats_.cache_bytes = cache_bytes_;
+}
+
+void StreamStoreImpl::evict_locked() {
+  while (cache_bytes_ > opts_.log_cache_bytes && !fifo_.empty()) {
+    auto [id, base] = fifo_.front();
+    StreamPtr s = find_locked(id);
+    if (!s || s->cache.empty() || s->cache.front().base != base) {
+      fifo_.pop_front();  // stale: the entry was dropped
+      continue;
+    }
+    if (!s->cache.front().uploaded) break;  // only uploaded data may go
+    cache_bytes_ -= s->cache.front().batch.size();
+    s->cache.pop_front();
+    s->uploaded_prefix--;
+    fifo_.pop_front();
+  }
+  stats_.cache_bytes = cache_bytes_;
+}
+
+void StreamStoreImpl::drop_unuploaded_locked(Stream& s) {
+  while (s.cache.size() > s.uploaded_prefix) {
+    unuploaded_bytes_ -= s.cache.back().batch.size();
+    cache_bytes_ -= s.cache.back().batch.size();
+    s.cache.pop_back();
+  }
+  s.generation++;
+  stats_.cache_bytes = cache_bytes_;
+}
+
+void StreamStoreImpl::drain_waiting() {
+  for (;;) {
+    WaitingAppend w;
+    {
+      std::lock_guard lk(mu_);
+      if (draining_ || waiting_.empty()) return;
+      size_t n = waiting_.front().batch.size();
+      if (unuploaded_bytes_ > 0 && unuploaded_bytes_ + n > opts_.log_cache_bytes) return;
+      w = std::move(waiting_.front());
+      waiting_.pop_front();
+      stats_.waiting_appends = waiting_.size();
+      draining_ = true;  // later appends queue behind until this one holds its offset
+    }
+    append_now(std::move(w));
+    std::lock_guard lk(mu_);
+    draining_ = false;
+  }
+}
+
+Result<AppendResult> StreamStoreImpl::append_sync(StreamId id, Epoch epoch, Buf batch,
+                                                  int32_t count) {
+  std::promise<Result<AppendResult>> p;
+  auto f = p.get_future();
+  append(id, epoch, std::move(batch), count,
+         [&p](Result<AppendResult> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+// ---- read ------------------------------------------------------------------------------------
+
+Result<ReadResult> StreamStoreImpl::read_cached_locked(const Stream& s, Offset from,
+                                                       size_t max_bytes) const {
+  ReadResult out;
+  out.start = s.rec.start;
+  out.end = s.durable;
+  auto it = std::upper_bound(s.cache.begin(), s.cache.end(), from,
+                             [](Offset o, const CacheEntry& e) { return o < e.base; });
+  if (it != s.cache.begin()) --it;
+  size_t bytes = 0;
+  for (; it != s.cache.end(); ++it) {
+    if (!out.batches.empty() && bytes + it->batch.size() > max_bytes) break;
+    bytes += it->batch.size();
+    out.batches.push_back(it->batch);
+  }
+  return out;
+}
+
+std::optional<Result<ReadResult>> StreamStoreImpl::try_read_cached(StreamId id, Offset from,
+                                                                   size_t max_bytes) {
+  std::lock_guard lk(mu_);
+  StreamPtr s = find_locked(id);
+  if (!s || s->rec.state == StreamState::kDeleted) {
+    return Result<ReadResult>(Errc::kNotFound, fmt::format("stream {} not found", id));
+  }
+  Offset end = std::max(s->durable, s->rec.committed_end);
+  if (from < s->rec.start || from > end) {
+    return Result<ReadResult>(
+        Errc::kOutOfRange,
+        fmt::format("offset {} outside [{}, {}] of stream {}", from, s->rec.start, end, id));
+  }
+  if (from == end) return Result<ReadResult>(ReadResult{{}, s->rec.start, end});
+  if (s->cache.empty() || from < s->cache.front().base) return std::nullopt;
+  return read_cached_locked(*s, from, max_bytes);
+}
+
+std::vector<objfmt::ObjectSlice> StreamStoreImpl::slices_locked(const Stream& s,
+                                                                Offset from) const {
+  std::vector<objfmt::ObjectSlice> out;
+  auto it = s.index.upper_bound(from);
+  if (it == s.index.begin()) return out;
+  --it;
+  if (it->second.end <= from) return out;
+  constexpr size_t kMaxSlices = 16;
+  Offset expect = it->first;
+  for (; it != s.index.end() && out.size() < kMaxSlices; ++it) {
+    if (it->first != expect) break;  // a gap: stop (the next read continues from there)
+    auto obj = object_records_.find(it->second.object);
+    if (obj == object_records_.end()) break;
+    out.push_back(
+        objfmt::ObjectSlice{obj->second.key, obj->second.size, it->first, it->second.end});
+    expect = it->second.end;
+  }
+  return out;
+}
+
+void StreamStoreImpl::read(StreamId id, Offset from, size_t max_bytes, ReadCallback cb) {
+  auto cached = try_read_cached(id, from, max_bytes);
+  if (cached) {
+    cb(std::move(*cached));
+    return;
+  }
+  std::vector<objfmt::ObjectSlice> slices;
+  Offset start, end;
+  {
+    std::lock_guard lk(mu_);
+    StreamPtr s = find_locked(id);
+    if (!s) {
+      cb(Status(Errc::kNotFound, "stream vanished"));
+      return;
+    }
+    slices = slices_locked(*s, from);
+    start = s->rec.start;
+    end = std::max(s->durable, s->rec.committed_end);
+    stats_.cold_reads++;
+  }
+  if (slices.empty()) {
+    cb(Status(Errc::kInternal, fmt::format("no object holds offset {} of stream {}", from, id)));
+    return;
+  }
+  auto shared_cb = std::make_shared<ReadCallback>(std::move(cb));
+  Status st = reader_->read(id, from, max_bytes, std::move(slices),
+                            [shared_cb, start, end](Result<objfmt::CatchUpResult> r) {
+                              if (!r.ok()) {
+                                (*shared_cb)(Status(r.error()));
+                                return;
+                              }
+                              ReadResult out{{}, start, end};
+                              out.batches.reserve(r->batches.size());
+                              for (auto& b : r->batches) out.batches.push_back(std::move(b.batch));
+                              (*shared_cb)(std::move(out));
+                            });
+  if (!st.ok()) (*shared_cb)(st);
+}
+
+Result<ReadResult> StreamStoreImpl::read_sync(StreamId id, Offset from, size_t max_bytes) {
+  std::promise<Result<ReadResult>> p;
+  auto f = p.get_future();
+  read(id, from, max_bytes, [&p](Result<ReadResult> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+void StreamStoreImpl::offset_for_timestamp(StreamId id, int64_t ts_ms,
+                                           std::function<void(Result<Offset>)> cb) {
+  std::vector<objfmt::ObjectSlice> slices;
+  Offset found{-1}, start, end;
+  {
+    std::lock_guard lk(mu_);
+    StreamPtr s = find_locked(id);
+    if (!s || s->rec.state == StreamState::kDeleted) {
+      cb(Status(Errc::kNotFound, fmt::format("stream {} not found", id)));
+      return;
+    }
+    start = s->rec.start;
+    end = std::max(s->durable, s->rec.committed_end);
+    for (auto& [first, sl] : s->index) {
+      if (sl.end <= start || sl.max_ts < ts_ms) continue;
+      auto obj = object_records_.find(sl.object);
+      if (obj != object_records_.end()) {
+        slices.push_back(objfmt::ObjectSlice{obj->second.key, obj->second.size, first, sl.end});
+      }
+      break;
+    }
+    if (slices.empty()) {
+      for (auto& e : s->cache) {
+        if (e.end() > start && e.max_ts >= ts_ms) {
+          found = std::max(e.base, start);
+          break;
+        }
+      }
+      if (found.value() < 0) found = end;
+    }
+  }
+  if (slices.empty()) {
+    cb(found);
+    return;
+  }
+  Offset fallback = slices.front().end;
+  auto shared_cb = std::make_shared<std::function<void(Result<Offset>)>>(std::move(cb));
+  Status st = reader_->offset_for_timestamp(
+      id, ts_ms, std::move(slices), [shared_cb, start, fallback](Result<std::optional<Offset>> r) {
+        if (!r.ok()) return (*shared_cb)(Status(r.error()));
+        (*shared_cb)(std::max(start, r->value_or(fallback)));
+      });
+  if (!st.ok()) (*shared_cb)(st);
+}
+
+StoreStats StreamStoreImpl::stats() const {
+  std::lock_guard lk(mu_);
+  StoreStats s = stats_;
+  s.cache_bytes = cache_bytes_;
+  s.unuploaded_bytes = unuploaded_bytes_;
+  s.waiting_appends = waiting_.size();
+  s.objects = object_records_.size();
+  return s;
+}
+
+}  // namespace shale::stream

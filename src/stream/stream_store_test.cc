@@ -1,0 +1,334 @@
+// Unit tests of the stream store: append/read, log cache, uploads and cold reads, trim,
+// retention, remove, epoch fencing, back-pressure, compaction and recovery.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "stream/stream_test_util.h"
+
+namespace shale::stream::testing {
+namespace {
+
+class StreamStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { boot(small_options()); }
+  void boot(StoreOptions o) {
+    node_ = std::make_unique<Node>(w_.fs, o);
+    ASSERT_OK(node_->boot(*w_.objects, *w_.meta, w_.clock));
+  }
+  StreamStoreImpl& s() { return node_->store(); }
+  StreamId open_new(Epoch e = Epoch(1)) {
+    auto id = s().create();
+    EXPECT_TRUE(id.ok());
+    EXPECT_TRUE(s().open(*id, e).ok());
+    return *id;
+  }
+  // Appends n batches; returns them by base offset.
+  std::map<int64_t, Buf> append_n(StreamId id, int n, size_t size = 500, Epoch e = Epoch(1),
+                                  int32_t count = 2) {
+    std::map<int64_t, Buf> out;
+    for (int i = 0; i < n; ++i) {
+      Buf b = make_batch(rng_, size, w_.clock.wall_ms());
+      // No uploader thread here: upload before back-pressure would block a synchronous append.
+      if (s().stats().unuploaded_bytes + b.size() > (48u << 10)) {
+        EXPECT_TRUE(s().upload_once().ok());
+      }
+      auto r = s().append_sync(id, e, b, count);
+      EXPECT_TRUE(r.ok()) << r.status().to_string();
+      if (!r.ok()) break;
+      EXPECT_EQ(base_of(b), r->base);
+      out[r->base.value()] = b;
+    }
+    return out;
+  }
+  // Reads everything from `from` and checks it against `want` byte for byte.
+  void expect_all(StreamId id, Offset from, const std::map<int64_t, Buf>& want) {
+    Offset at = from;
+    auto end = s().info(id)->end;
+    while (at < end) {
+      auto r = s().read_sync(id, at, 4096);
+      ASSERT_TRUE(r.ok()) << r.status().to_string() << " at " << at.value();
+      ASSERT_FALSE(r->batches.empty());
+      for (const Buf& b : r->batches) {
+        auto it = want.find(base_of(b).value());
+        ASSERT_NE(it, want.end()) << "unexpected batch at " << base_of(b).value();
+        ASSERT_TRUE(it->second == b) << "bytes differ at " << base_of(b).value();
+        at = base_of(b) + 2;
+      }
+    }
+    EXPECT_EQ(at, end);
+  }
+
+  World w_;
+  std::unique_ptr<Node> node_;
+  std::mt19937_64 rng_{1};
+};
+
+TEST_F(StreamStoreTest, AppendAssignsContiguousOffsetsAndReadsFromCacheWithoutCopy) {
+  StreamId id = open_new();
+  auto data = append_n(id, 5);
+  ASSERT_EQ(data.size(), 5u);
+  EXPECT_EQ(data.begin()->first, 0);
+  EXPECT_EQ(s().info(id)->end, Offset(10));
+  auto r = s().try_read_cached(id, Offset(3), 1 << 20);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_TRUE(r->ok());
+  ASSERT_EQ((*r)->batches.size(), 4u);  // the batch holding offset 3 starts at 2
+  EXPECT_EQ(base_of((*r)->batches[0]), Offset(2));
+  EXPECT_EQ((*r)->batches[0].data(), data[2].data());  // zero copy: same storage
+  // At the end: empty; beyond it: out of range.
+  auto at_end = s().try_read_cached(id, Offset(10), 100);
+  ASSERT_TRUE(at_end && at_end->ok());
+  EXPECT_TRUE((*at_end)->batches.empty());
+  auto beyond = s().try_read_cached(id, Offset(11), 100);
+  ASSERT_TRUE(beyond.has_value());
+  EXPECT_EQ(beyond->code(), Errc::kOutOfRange);
+  // max_bytes limits the result but always returns one batch.
+  auto one = s().read_sync(id, Offset(0), 1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->batches.size(), 1u);
+}
+
+TEST_F(StreamStoreTest, AppendRejectsUnknownStreamWrongEpochAndBadInput) {
+  StreamId id = open_new(Epoch(3));
+  EXPECT_EQ(s().append_sync(StreamId(999), Epoch(3), make_batch(rng_, 10), 1).code(),
+            Errc::kNotFound);
+  EXPECT_EQ(s().append_sync(id, Epoch(2), make_batch(rng_, 10), 1).code(), Errc::kFenced);
+  EXPECT_EQ(s().append_sync(id, Epoch(3), Buf::zeros(4), 1).code(), Errc::kInvalidArgument);
+  EXPECT_EQ(s().append_sync(id, Epoch(3), make_batch(rng_, 10), 0).code(), Errc::kInvalidArgument);
+  EXPECT_TRUE(s().append_sync(id, Epoch(3), make_batch(rng_, 10), 1).ok());
+}
+
+TEST_F(StreamStoreTest, UploadCommitsIndexAndColdReadsServeEvictedData) {
+  StreamId id = open_new();
+  auto data = append_n(id, 300, 1000);  // ~300 KiB through a 64 KiB cache
+  ASSERT_EQ(data.size(), 300u);
+  ASSERT_OK(s().flush_uploads());
+  EXPECT_GE(s().stats().uploads, 1u);
+  EXPECT_EQ(s().stats().unuploaded_bytes, 0u);
+  EXPECT_LE(s().stats().cache_bytes, 64u << 10);
+  EXPECT_FALSE(s().try_read_cached(id, Offset(0), 100).has_value());  // evicted: cold
+  expect_all(id, Offset(0), data);
+  EXPECT_GT(s().stats().cold_reads, 0u);
+  // The object index is in the metadata store, one record per object.
+  auto objs =
+      w_.meta->get(std::string(kObjectsPrefix), meta::prefix_end(std::string(kObjectsPrefix)));
+  ASSERT_TRUE(objs.ok());
+  EXPECT_EQ(objs->kvs.size(), s().stats().objects);
+  auto rec = w_.meta->get(stream_key(id));
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(decode_stream(rec->kvs[0].value)->committed_end, Offset(600));
+}
+
+TEST_F(StreamStoreTest, UploadTrimsTheWal) {
+  StreamId id = open_new();
+  append_n(id, 20);
+  EXPECT_GT(node_->wal().stats().used_bytes, 0u);
+  ASSERT_OK(s().flush_uploads());
+  EXPECT_EQ(node_->wal().stats().used_bytes, 0u);
+}
+
+TEST_F(StreamStoreTest, RecoveryReplaysUnuploadedAppendsAfterPowerLoss) {
+  StreamId id = open_new();
+  auto data = append_n(id, 10);
+  ASSERT_OK(s().flush_uploads());
+  auto more = append_n(id, 10);  // only in the WAL
+  data.insert(more.begin(), more.end());
+  node_->kill();
+  w_.power_loss();
+  boot(small_options());
+  EXPECT_EQ(s().info(id)->end, Offset(40));
+  expect_all(id, Offset(0), data);
+  // The stream is reopened at a higher epoch and continues at 40.
+  ASSERT_TRUE(s().open(id, Epoch(2)).ok());
+  auto r = s().append_sync(id, Epoch(2), make_batch(rng_, 10), 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->base, Offset(40));
+}
+
+TEST_F(StreamStoreTest, OpenRequiresAHigherEpochAndFencesTheOldOwner) {
+  StreamId id = open_new(Epoch(5));
+  EXPECT_EQ(s().open(id, Epoch(5)).code(), Errc::kFenced);
+  EXPECT_EQ(s().open(id, Epoch(4)).code(), Errc::kFenced);
+  append_n(id, 3, 100, Epoch(5));
+  // A second node takes the stream at epoch 6 while node 1 still has un-uploaded data.
+  auto data = append_n(id, 2, 100, Epoch(5));
+  Node other(w_.fs, small_options(), NodeId(2), "/wal2");
+  ASSERT_OK(other.boot(*w_.objects, *w_.meta, w_.clock));
+  auto info = other.store().open(id, Epoch(6));
+  ASSERT_TRUE(info.ok()) << info.status().to_string();
+  // Node 1's upload commit is fenced; its appends fail from then on.
+  EXPECT_FALSE(s().flush_uploads().ok());
+  EXPECT_EQ(s().append_sync(id, Epoch(5), make_batch(rng_, 10), 1).code(), Errc::kFenced);
+  // The new owner continues from what was committed (nothing), not from node 1's WAL.
+  auto r = other.store().append_sync(id, Epoch(6), make_batch(rng_, 10), 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->base, info->end);
+}
+
+TEST_F(StreamStoreTest, CloseUploadsAndAnotherNodeReadsEverything) {
+  StreamId id = open_new();
+  auto data = append_n(id, 50, 700);
+  ASSERT_OK(s().close(id));
+  EXPECT_EQ(s().append_sync(id, Epoch(1), make_batch(rng_, 10), 1).code(), Errc::kNotFound);
+  Node other(w_.fs, small_options(), NodeId(2), "/wal2");
+  ASSERT_OK(other.boot(*w_.objects, *w_.meta, w_.clock));
+  auto info = other.store().open(id, Epoch(2));
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->end, Offset(100));
+  for (auto& [base, b] : data) {
+    auto r = other.store().read_sync(id, Offset(base), 1);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_TRUE(r->batches.at(0) == b);
+  }
+}
+
+TEST_F(StreamStoreTest, TrimMovesStartAndDeletesDeadObjectsAfterGrace) {
+  StreamId id = open_new();
+  append_n(id, 10);
+  ASSERT_OK(s().flush_uploads());
+  auto keep = append_n(id, 10);
+  ASSERT_OK(s().flush_uploads());
+  auto list = [&] { return w_.objects->list("shale/")->objects.size(); };
+  EXPECT_EQ(list(), 2u);
+  ASSERT_OK(s().trim(id, Offset(20)));
+  EXPECT_EQ(s().info(id)->start, Offset(20));
+  EXPECT_EQ(s().read_sync(id, Offset(19), 100).code(), Errc::kOutOfRange);
+  ASSERT_OK(s().trim(id, Offset(5)));  // never moves back
+  EXPECT_EQ(s().info(id)->start, Offset(20));
+  EXPECT_EQ(s().trim(id, Offset(41)).code(), Errc::kOutOfRange);
+  ASSERT_OK(s().gc_once());
+  EXPECT_EQ(list(), 2u);  // grace period: readers may still hold the object
+  w_.clock.advance(std::chrono::milliseconds(1001));
+  ASSERT_OK(s().gc_once());
+  EXPECT_EQ(list(), 1u);
+  expect_all(id, Offset(20), keep);
+}
+
+TEST_F(StreamStoreTest, SizeAndTimeRetention) {
+  StreamId id = open_new();
+  ASSERT_OK(s().set_retention(id, RetentionPolicy{-1, 3000}));
+  for (int i = 0; i < 5; ++i) {
+    append_n(id, 2, 1000);  // ~2 KiB per upload
+    ASSERT_OK(s().flush_uploads());
+  }
+  ASSERT_OK(s().retention_once());
+  auto info = s().info(id);
+  EXPECT_EQ(info->start, Offset(12));  // keeps at least 3000 bytes: the last two uploads
+  ASSERT_OK(s().set_retention(id, RetentionPolicy{60'000, -1}));
+  w_.clock.advance(std::chrono::minutes(2));
+  append_n(id, 2, 100);
+  ASSERT_OK(s().flush_uploads());
+  ASSERT_OK(s().retention_once());
+  EXPECT_EQ(s().info(id)->start, Offset(20));  // everything older than a minute is gone
+  EXPECT_EQ(s().info(id)->end, Offset(24));
+}
+
+TEST_F(StreamStoreTest, RemoveDeletesStreamAndItsObjects) {
+  StreamId id = open_new();
+  StreamId other = open_new();
+  append_n(id, 5);
+  auto keep = append_n(other, 5);
+  ASSERT_OK(s().flush_uploads());  // one stream-set object holds both
+  ASSERT_OK(s().remove(id));
+  EXPECT_EQ(s().info(id).code(), Errc::kNotFound);
+  EXPECT_EQ(s().append_sync(id, Epoch(1), make_batch(rng_, 10), 1).code(), Errc::kNotFound);
+  w_.clock.advance(std::chrono::seconds(2));
+  ASSERT_OK(s().gc_once());
+  EXPECT_EQ(w_.objects->list("shale/")->objects.size(), 1u);  // still holds `other`
+  ASSERT_OK(s().remove(other));
+  w_.clock.advance(std::chrono::seconds(2));
+  ASSERT_OK(s().gc_once());
+  EXPECT_EQ(w_.objects->list("shale/")->objects.size(), 0u);
+}
+
+TEST_F(StreamStoreTest, BackPressureQueuesAppendsUntilAnUploadFreesTheCache) {
+  StreamId id = open_new();
+  std::atomic<int> done{0};
+  std::vector<Buf> sent;
+  for (int i = 0; i < 100; ++i) {  // 100 x ~1 KiB into a 64 KiB cache, no uploader thread
+    Buf b = make_batch(rng_, 1000);
+    sent.push_back(b);
+    s().append(id, Epoch(1), b, 1, [&](Result<AppendResult> r) {
+      EXPECT_TRUE(r.ok()) << r.status().to_string();
+      done++;
+    });
+  }
+  for (int i = 0; i < 200 && done.load() < 60; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_LT(done.load(), 100);
+  EXPECT_GT(s().stats().waiting_appends, 0u);
+  for (int i = 0; i < 100 && done.load() < 100; ++i) {
+    ASSERT_OK(s().upload_once());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(done.load(), 100);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(base_of(sent[i]), Offset(i));  // order kept
+}
+
+TEST_F(StreamStoreTest, CompactionMergesSmallObjectsAndKeepsData) {
+  StreamId a = open_new();
+  StreamId b = open_new();
+  std::map<int64_t, Buf> da, db;
+  for (int i = 0; i < 5; ++i) {
+    auto x = append_n(a, 3, 300);
+    auto y = append_n(b, 3, 300);
+    da.insert(x.begin(), x.end());
+    db.insert(y.begin(), y.end());
+    ASSERT_OK(s().flush_uploads());
+  }
+  ASSERT_OK(s().trim(a, Offset(6)));
+  EXPECT_EQ(s().stats().objects, 5u);
+  ASSERT_OK(s().compact_once());
+  EXPECT_EQ(s().stats().compactions, 1u);
+  EXPECT_EQ(s().stats().objects, 1u);
+  for (auto it = da.begin(); it != da.end();) it = it->first < 6 ? da.erase(it) : std::next(it);
+  expect_all(a, Offset(6), da);
+  expect_all(b, Offset(0), db);
+  w_.clock.advance(std::chrono::seconds(2));
+  ASSERT_OK(s().gc_once());
+  EXPECT_EQ(w_.objects->list("shale/")->objects.size(), 1u);
+  // The index survives a restart.
+  node_->shutdown();
+  boot(small_options());
+  expect_all(b, Offset(0), db);
+}
+
+TEST_F(StreamStoreTest, OffsetForTimestamp) {
+  StreamId id = open_new();
+  for (int i = 0; i < 4; ++i) {
+    Buf bt = make_batch(rng_, 50, 1000 * (i + 1));
+    ASSERT_TRUE(s().append_sync(id, Epoch(1), bt, 2).ok());
+    if (i == 1) ASSERT_OK(s().flush_uploads());
+  }
+  auto q = [&](int64_t ts) {
+    std::promise<Result<Offset>> p;
+    s().offset_for_timestamp(id, ts, [&](Result<Offset> r) { p.set_value(r); });
+    return p.get_future().get();
+  };
+  EXPECT_EQ(*q(0), Offset(0));
+  EXPECT_EQ(*q(1500), Offset(2));   // in an object
+  EXPECT_EQ(*q(2500), Offset(4));   // in the cache
+  EXPECT_EQ(*q(99999), Offset(8));  // none: the end
+}
+
+TEST_F(StreamStoreTest, BackgroundUploaderRunsOnSizeAndAge) {
+  node_->shutdown();
+  StoreOptions o = small_options();
+  o.background = true;
+  o.upload_interval_ms = 100;
+  boot(o);
+  StreamId id = open_new();
+  append_n(id, 3, 100);
+  w_.clock.advance(std::chrono::milliseconds(200));
+  for (int i = 0; i < 200 && s().stats().uploads == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GE(s().stats().uploads, 1u);
+  auto data = append_n(id, 100, 1000);  // crosses the size threshold many times
+  for (int i = 0; i < 200 && s().stats().unuploaded_bytes > 16u << 10; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_LE(s().stats().unuploaded_bytes, 64u << 10);
+}
+
+}  // namespace
+}  // namespace shale::stream::testing
