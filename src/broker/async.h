@@ -14,7 +14,9 @@
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
+#include <asio/execution.hpp>
 #include <asio/post.hpp>
+#include <asio/prefer.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 #include <functional>
@@ -26,12 +28,16 @@
 
 namespace shale::broker {
 
+// Not coroutines themselves: they return the awaitable made by async_initiate, which owns the
+// moved-in state. (GCC 12 miscompiles lambdas with captures passed as coroutine parameters.)
 template <typename Fn>
 asio::awaitable<std::invoke_result_t<Fn>> run_blocking(asio::thread_pool& pool, Fn fn) {
   using T = std::invoke_result_t<Fn>;
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(T)>(
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(T)>(
       [&pool, fn = std::move(fn)](auto handler) mutable {
-        auto ex = asio::get_associated_executor(handler);
+        // Tracked: the caller's io_context keeps running while the work is away.
+        auto ex = asio::prefer(asio::get_associated_executor(handler),
+                               asio::execution::outstanding_work.tracked);
         asio::post(pool, [fn = std::move(fn), handler = std::move(handler), ex]() mutable {
           T r = fn();
           asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable {
@@ -75,9 +81,10 @@ class Pending {
 
   asio::awaitable<T> wait() const {
     auto st = st_;
-    co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(T)>(
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void(T)>(
         [st](auto handler) {
-          auto ex = asio::get_associated_executor(handler);
+          auto ex = asio::prefer(asio::get_associated_executor(handler),
+                                 asio::execution::outstanding_work.tracked);
           auto h = std::make_shared<decltype(handler)>(std::move(handler));
           auto deliver = [h, ex](T v) {
             asio::post(ex, [h, v = std::move(v)]() mutable { std::move (*h)(std::move(v)); });
