@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "io/test_util.h"
 #include "objstore/local_object_store.h"
@@ -40,6 +41,24 @@ int main(int argc, char** argv) {
     }
     std::printf("get %7zu B: %7.0f us/op  %7.1f MB/s (page cache)\n", size, us_since(t0) / n,
                 n * size / (us_since(t0) / 1e6) / 1e6);
+  }
+  {
+    // Uploaders run in parallel: 8 threads putting 1 MiB objects.
+    Buf data = Buf::zeros(1 << 20);
+    constexpr int kThreads = 8, kPer = 16;
+    auto t0 = Clock_::now();
+    std::vector<std::thread> ts;
+    for (int t = 0; t < kThreads; ++t) {
+      ts.emplace_back([&, t] {
+        for (int i = 0; i < kPer; ++i) {
+          if (!store->put(fmt::format("par/{}/{}", t, i), data).ok()) std::abort();
+        }
+      });
+    }
+    for (auto& t : ts) t.join();
+    double secs = us_since(t0) / 1e6;
+    std::printf("put 1 MiB x %d threads: %.1f MB/s, %.0f objects/s\n", kThreads,
+                kThreads * kPer * (1 << 20) / secs / 1e6, kThreads * kPer / secs);
   }
   auto t0 = Clock_::now();
   for (int i = 0; i < 1000; ++i) {
