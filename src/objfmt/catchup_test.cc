@@ -335,5 +335,74 @@ TEST_F(CatchUpTest, BoundedQueueAndStop) {
   r.reset();
 }
 
+// Fails every GET while `failing` is set.
+class FlakyStore : public testing::CountingStore {
+ public:
+  using CountingStore::CountingStore;
+  Result<objstore::GetResult> get(const std::string& key,
+                                  const objstore::ByteRange& r = {}) override {
+    if (failing.load()) return Error{Errc::kIoError, "injected"};
+    return CountingStore::get(key, r);
+  }
+  std::atomic<bool> failing{false};
+};
+
+TEST_F(CatchUpTest, StoreErrorsPropagateAndDoNotPoison) {
+  write_objects(2, 20, 1000, 4096);
+  FlakyStore flaky(inner_);
+  BlockCache cache(1 << 20);
+  CatchUpReader r(flaky, cache, {});
+  flaky.failing = true;
+  std::promise<Result<CatchUpResult>> p;
+  ASSERT_TRUE(r.read(kStream, slices_[0].start, 1 << 20, slices_, [&](auto res) {
+                 p.set_value(std::move(res));
+               }).ok());
+  auto res = p.get_future().get();
+  EXPECT_EQ(res.code(), Errc::kIoError);
+  r.wait_idle();
+  flaky.failing = false;
+  std::promise<Result<CatchUpResult>> p2;
+  ASSERT_TRUE(r.read(kStream, slices_[0].start, 1 << 30, slices_, [&](auto res) {
+                 p2.set_value(std::move(res));
+               }).ok());
+  auto ok = p2.get_future().get();
+  ASSERT_TRUE(ok.ok()) << ok.error().to_string();
+  EXPECT_EQ(ok->batches.size(), 40u);
+}
+
+// Adds latency to every GET, so prefetches are still running when reads arrive.
+class SlowStore : public testing::CountingStore {
+ public:
+  using CountingStore::CountingStore;
+  Result<objstore::GetResult> get(const std::string& key,
+                                  const objstore::ByteRange& r = {}) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    return CountingStore::get(key, r);
+  }
+};
+
+TEST_F(CatchUpTest, SequentialReadsOverlapPrefetchInFlight) {
+  write_objects(2, 64, 8000, 8000);  // one batch per block
+  SlowStore slow(inner_);
+  BlockCache cache(64 << 20);
+  CatchUpReader r(slow, cache, {});
+  Offset from = slices_[0].start;
+  int reads = 0;
+  while (from < slices_[1].end) {
+    std::promise<Result<CatchUpResult>> p;
+    ASSERT_TRUE(
+        r.read(kStream, from, 1, slices_, [&](auto res) { p.set_value(std::move(res)); }).ok());
+    auto res = p.get_future().get();
+    expect_batches(res, from, 1);
+    from = res->next;
+    reads++;
+  }
+  EXPECT_EQ(reads, 128);
+  auto s = r.stats();
+  // Most blocks came from read-ahead (cached, or waited for while in flight).
+  EXPECT_GT(s.block_hits, 100u);
+  EXPECT_LT(slow.gets.load(), 40u);
+}
+
 }  // namespace
 }  // namespace shale::objfmt
