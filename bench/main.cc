@@ -135,8 +135,8 @@ class Runner {
         }
     }
     info.load_end = load_average();
-    info.a_cpu_source = cpu_source_['A'];
-    info.b_cpu_source = cpu_source_['B'];
+    info.a_cpu_source = cpu_source_.count('A') ? cpu_source_['A'] : "nowhere: not run";
+    info.b_cpu_source = cpu_source_.count('B') ? cpu_source_['B'] : "nowhere: not run";
     info.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const std::string md = render_report(info, pairs);
     std::error_code ec;
