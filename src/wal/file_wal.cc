@@ -53,6 +53,19 @@ Status FileWal::write_checkpoint(uint64_t trim_pos, uint64_t generation) {
   return io::write_file_atomic(fs_, io::join_path(opts_.dir, "CHECKPOINT"), b, sizeof(b));
 }
 
+uint8_t* FileWal::CommitBuffer::grow(size_t k) {
+  if (n + k > cap) {
+    size_t c = std::max(cap * 2, n + k);
+    auto q = std::make_unique_for_overwrite<uint8_t[]>(c);
+    if (n > 0) std::memcpy(q.get(), p.get(), n);
+    p = std::move(q);
+    cap = c;
+  }
+  uint8_t* r = p.get() + n;
+  n += k;
+  return r;
+}
+
 bool FileWal::slot_free_locked(uint64_t seq) const {
   // Segment seq reuses the slot of segment seq - slot_count, which must be entirely trimmed.
   return seq < slot_count_ || (seq - slot_count_ + 1) * capacity() <= trim_pos_;
@@ -230,9 +243,8 @@ bool FileWal::commit(std::vector<Pending>& batch, bool close) {
   buf_.clear();
   if (!cur_.started) {
     file_off = 0;
-    buf_.resize(kSegmentHeaderSize);
     format::encode_segment_header({cur_.seq, seg_start, segment_size_, gen_, slot_count_},
-                                  buf_.data());
+                                  buf_.grow(kSegmentHeaderSize));
   }
   const uint64_t commit_start = seg_start + cur_.off;
   uint64_t off = cur_.off;
@@ -244,8 +256,7 @@ bool FileWal::commit(std::vector<Pending>& batch, bool close) {
     if (p.reject) continue;
     const WalRecord& r = p.rec;
     const uint64_t span = format::record_span(r.payload.size());
-    const size_t at = buf_.size();
-    buf_.resize(at + span);
+    uint8_t* at = buf_.grow(span);
     format::RecordHeader h;
     h.type = format::kTypeData;
     h.payload_len = static_cast<uint32_t>(r.payload.size());
@@ -257,25 +268,24 @@ bool FileWal::commit(std::vector<Pending>& batch, bool close) {
     h.epoch = r.epoch.value();
     h.base = r.base.value();
     if (!r.payload.empty()) {
-      std::memcpy(buf_.data() + at + kRecordHeaderSize, r.payload.data(), r.payload.size());
+      std::memcpy(at + kRecordHeaderSize, r.payload.data(), r.payload.size());
     }
-    std::memset(buf_.data() + at + kRecordHeaderSize + r.payload.size(), 0,
+    std::memset(at + kRecordHeaderSize + r.payload.size(), 0,
                 span - kRecordHeaderSize - r.payload.size());
-    format::encode_record(h, buf_.data() + at + kRecordHeaderSize, buf_.data() + at);
+    format::encode_record(h, at + kRecordHeaderSize, at);
     positions.push_back(h.pos);
     off += span;
     ++nrecords;
     payload_bytes += r.payload.size();
   }
   if (close && cap - off >= kRecordHeaderSize) {
-    const size_t at = buf_.size();
-    buf_.resize(at + kRecordHeaderSize);
+    uint8_t* at = buf_.grow(kRecordHeaderSize);
     format::RecordHeader h;
     h.type = format::kTypeSegmentEnd;
     h.pos = seg_start + off;
     h.commit_start = commit_start;
     h.generation = gen_;
-    format::encode_record(h, nullptr, buf_.data() + at);
+    format::encode_record(h, nullptr, at);
   }
   const bool has_io = nrecords > 0 || buf_.size() > (cur_.started ? 0 : kSegmentHeaderSize);
   if (!has_io) buf_.clear();

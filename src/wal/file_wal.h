@@ -115,7 +115,18 @@ class FileWal final : public Wal {
   // Writer-thread state (set by recover() before the writer starts).
   Cursor cur_;
   uint32_t gen_ = 0;
-  std::vector<uint8_t> buf_;
+  // The commit buffer: grows, never shrinks, and is not zero-initialized (every byte of a
+  // commit is written before use), so a 64 KiB payload is copied once and touched once.
+  struct CommitBuffer {
+    std::unique_ptr<uint8_t[]> p;
+    size_t cap = 0, n = 0;
+    void clear() { n = 0; }
+    bool empty() const { return n == 0; }
+    size_t size() const { return n; }
+    const uint8_t* data() const { return p.get(); }
+    uint8_t* grow(size_t k);  // appends k uninitialized bytes, returns them
+  };
+  CommitBuffer buf_;
 
   std::mutex ckpt_mu_;  // serializes CHECKPOINT writes (trim vs. generation bumps)
 

@@ -108,7 +108,7 @@ Status FileWal::scan(const std::function<void(WalPos, const WalRecord&)>& visit)
   uint64_t seq = trim / cap;
   uint32_t last_gen = 0;
   std::vector<uint8_t> data(segment_size_);
-  std::vector<uint8_t> next(segment_size_);
+  std::vector<uint8_t> next;  // the following segment, read only to classify a bad record
   for (;;) {
     const uint32_t slot = static_cast<uint32_t>(seq % slot_count_);
     const uint64_t start = seq * cap;
@@ -176,6 +176,7 @@ Status FileWal::scan(const std::function<void(WalPos, const WalRecord&)>& visit)
         // The next segment is written only after this one was closed durably.
         const uint32_t nslot = static_cast<uint32_t>((seq + 1) % slot_count_);
         if (ready_[nslot] && nslot != slot) {
+          next.resize(segment_size_);
           size_t got = 0;
           SHALE_RETURN_IF_ERROR(read_all(*files_[nslot], 0, next.data(), segment_size_, &got));
           auto nh = format::decode_segment_header(next.data(), got);

