@@ -72,14 +72,13 @@ Status ObjectBuilder::add(StreamId stream, Offset base, int32_t count, int64_t m
                     fmt::format("stream {}: batch at {} overlaps or precedes offset {}", stream,
                                 base, cur_.end));
     }
-  } else if (std::find(finished_streams_.begin(), finished_streams_.end(), stream) !=
-             finished_streams_.end()) {
+  } else if (finished_streams_.count(stream)) {
     return Status(Errc::kInvalidArgument,
                   fmt::format("stream {} was already finished in this object", stream));
   }
   const size_t rec_size = kRecordHeaderSize + batch.size();
   if (open && (!same_stream || base != cur_.end || cur_.size + rec_size > target_)) {
-    if (!same_stream) finished_streams_.push_back(cur_.stream);
+    if (!same_stream) finished_streams_.insert(cur_.stream);
     close_block();
   }
   if (cur_.batch_count == 0) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "base/buf.h"
@@ -66,7 +67,7 @@ class ObjectBuilder {
   std::vector<Buf> parts_;
   std::vector<BlockIndexEntry> blocks_;
   BlockIndexEntry cur_;  // the open block; batch_count == 0 when none
-  std::vector<StreamId> finished_streams_;
+  std::unordered_set<StreamId> finished_streams_;  // streams left behind (may not come back)
   uint64_t data_bytes_ = 0;
   Buf header_arena_;
   size_t header_arena_used_ = 0;

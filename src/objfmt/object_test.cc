@@ -365,6 +365,57 @@ TEST_F(CorruptObject, RecordLengthPastBlock) {
   EXPECT_NE(dec.error().message.find("exceeds its block"), std::string::npos);
 }
 
+// Every byte of an object is covered by a crc (records, index, footer) or the magic, so flipping
+// any single bit anywhere is detected by read_layout() or by decode_block() of some block.
+TEST(ObjectFormat, EverySingleBitFlipIsDetected) {
+  TestStore store;
+  ObjectBuilder b(600);
+  for (int s = 1; s <= 3; s++) {
+    for (int i = 0; i < 4; i++) {
+      ASSERT_TRUE(b.add(StreamId(s), Offset(i * 3), 3, i, make_batch(StreamId(s), Offset(i), 200))
+                      .ok());
+    }
+  }
+  auto built = b.finish();
+  ASSERT_TRUE(store.put("o", built.parts).ok());
+  const std::vector<uint8_t> good = store.bytes("o");
+  auto decode_all = [&]() -> Status {
+    auto layout = read_layout(store, "o", good.size());
+    if (!layout.ok()) return layout.status();
+    for (const auto& e : layout->index) {
+      auto blk = store.get("o", objstore::ByteRange::at(e.position, e.size));
+      if (!blk.ok()) return blk.status();
+      auto dec = decode_block(blk->data, e);
+      if (!dec.ok()) return dec.status();
+    }
+    return Status();
+  };
+  ASSERT_TRUE(decode_all().ok());
+  for (size_t pos = 0; pos < good.size(); pos++) {
+    for (int bit : {0, 7}) {
+      std::vector<uint8_t> bad = good;
+      bad[pos] ^= static_cast<uint8_t>(1u << bit);
+      store.set_bytes("o", bad);
+      Status st = decode_all();
+      ASSERT_EQ(st.code(), Errc::kCorruption) << "flip of bit " << bit << " at byte " << pos;
+    }
+  }
+}
+
+TEST(ObjectFormat, ManyStreamsPerObject) {
+  ObjectBuilder b;
+  for (uint64_t s = 0; s < 20000; s++) {
+    ASSERT_TRUE(b.add(StreamId(s * 13 % 20000), Offset(0), 1, 0, Buf::zeros(8)).ok());
+  }
+  auto built = b.finish();
+  EXPECT_EQ(built.index.size(), 20000u);
+  TestStore store;
+  ASSERT_TRUE(store.put("o", built.parts).ok());
+  auto layout = read_layout(store, "o");
+  ASSERT_TRUE(layout.ok());
+  EXPECT_EQ(layout->index, built.index);
+}
+
 TEST(ObjectFormat, MissingObjectIsNotFound) {
   TestStore store;
   EXPECT_EQ(read_layout(store, "nope").code(), Errc::kNotFound);
