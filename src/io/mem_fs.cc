@@ -21,7 +21,7 @@ struct MemFs::State {
   std::set<std::string> dirs{"/"};
   std::map<std::string, std::shared_ptr<Node>> dfiles;
   std::set<std::string> ddirs{"/"};
-  bool torn_tail = false;
+  MemFs::CrashMode mode = MemFs::CrashMode::kDropUnsynced;
   std::mt19937_64 rng;
   uint64_t syncs = 0;
   uint64_t dir_syncs = 0;
@@ -79,6 +79,9 @@ bool has_children(const MemFs::State& s, const std::string& dir) {
   for_children(s.dirs, dir, [&](const std::string&) { any = true; });
   return any;
 }
+
+// What a power loss leaves of one file, per MemFs::CrashMode.
+std::vector<uint8_t> survivor(const MemFs::Node& node, MemFs::CrashMode mode, std::mt19937_64& rng);
 
 Status dead_status() {
   return Status(Errc::kIoError, "file handle invalidated by crash");
@@ -143,6 +146,54 @@ class MemFile final : public File {
   const std::string path_;
   const uint64_t epoch_;
 };
+
+}  // namespace
+
+namespace {
+
+std::vector<uint8_t> survivor(const MemFs::Node& node, MemFs::CrashMode mode,
+                              std::mt19937_64& rng) {
+  const std::vector<uint8_t>& cur = node.cur;
+  std::vector<uint8_t> out = node.dur;
+  switch (mode) {
+    case MemFs::CrashMode::kDropUnsynced:
+      break;
+    case MemFs::CrashMode::kTornTail:
+      if (cur.size() > out.size()) {
+        const size_t extra = cur.size() - out.size();
+        const size_t keep = static_cast<size_t>(rng() % (extra + 1));
+        out.insert(out.end(), cur.begin() + out.size(), cur.begin() + out.size() + keep);
+      }
+      break;
+    case MemFs::CrashMode::kTornSectors: {
+      constexpr size_t kS = MemFs::kSectorSize;
+      size_t size = out.size();
+      if (cur.size() > size) {
+        // A sector boundary in (old size, new size], or the new size itself.
+        const size_t first = (size / kS + 1) * kS;
+        std::vector<size_t> choices{size};
+        for (size_t b = first; b < cur.size(); b += kS) choices.push_back(b);
+        choices.push_back(cur.size());
+        size = choices[rng() % choices.size()];
+      } else if (cur.size() < size && rng() % 2) {
+        size = cur.size();  // the unsynced truncate reached the disk
+      }
+      out.resize(size);
+      for (size_t off = 0; off < size; off += kS) {
+        const size_t end = std::min(size, off + kS);
+        if (off >= cur.size()) break;  // beyond the current image: old bytes or zeros stay
+        const size_t cend = std::min(end, cur.size());
+        const bool differs =
+            cend > node.dur.size() || end > node.dur.size() ||
+            !std::equal(cur.begin() + off, cur.begin() + cend, node.dur.begin() + off);
+        if (differs && rng() % 2)
+          std::copy(cur.begin() + off, cur.begin() + cend, out.begin() + off);
+      }
+      break;
+    }
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -282,13 +333,7 @@ void MemFs::crash() {
     NodeP& n = fresh[node.get()];
     if (!n) {
       n = std::make_shared<Node>();
-      n->dur = node->dur;
-      if (s.torn_tail && node->cur.size() > node->dur.size()) {
-        const size_t extra = node->cur.size() - node->dur.size();
-        const size_t keep = static_cast<size_t>(s.rng() % (extra + 1));
-        n->dur.insert(n->dur.end(), node->cur.begin() + node->dur.size(),
-                      node->cur.begin() + node->dur.size() + keep);
-      }
+      n->dur = survivor(*node, s.mode, s.rng);
       n->cur = n->dur;
     }
     files[path] = n;
@@ -300,9 +345,13 @@ void MemFs::crash() {
   s.ddirs = std::move(dirs);
 }
 
-void MemFs::set_crash_torn_tail(bool on) {
+void MemFs::set_crash_mode(CrashMode m) {
   std::lock_guard<std::mutex> l(st_->mu);
-  st_->torn_tail = on;
+  st_->mode = m;
+}
+
+void MemFs::set_crash_torn_tail(bool on) {
+  set_crash_mode(on ? CrashMode::kTornTail : CrashMode::kDropUnsynced);
 }
 
 uint64_t MemFs::sync_count() const {

@@ -11,8 +11,15 @@
 //  - crash() replaces the current state by the durable state: unsynced bytes and unsynced
 //    directory entries vanish, entries under a directory that itself was not durable vanish, and
 //    every File handle opened before the crash fails with Errc::kIoError from then on.
-//  - With set_crash_torn_tail(true), crash() keeps, for each file whose current image is longer
-//    than its durable one, a random-length prefix of the unsynced tail bytes (a torn write).
+//  - CrashMode decides what happens to a file's unsynced bytes (its entry must be durable):
+//      kDropUnsynced (default): all lost — the file is exactly its durable image;
+//      kTornTail: for a file whose current image is longer than its durable one, a random-length
+//        prefix of the unsynced appended bytes survives (a torn append);
+//      kTornSectors: every 512-byte sector whose current content differs from the durable one
+//        independently keeps either its old or its new content, and a grown file's size lands on
+//        a random sector boundary between the old and new sizes (never-written bytes read as
+//        zeros) — the worst a power loss can do to a disk with 512-byte atomic sectors.
+//    Synced bytes are never affected.
 //
 // Paths are '/'-separated; a relative path is treated as if rooted at "/". The root always
 // exists. Opening a file in a missing directory fails with kNotFound, as POSIX does.
@@ -48,7 +55,10 @@ class MemFs final : public Filesystem {
 
   // Power loss: drop everything not durable (see above). Open handles become invalid.
   void crash();
-  // Whether crash() keeps a random prefix of each file's unsynced appended bytes.
+  enum class CrashMode { kDropUnsynced, kTornTail, kTornSectors };
+  static constexpr size_t kSectorSize = 512;
+  void set_crash_mode(CrashMode m);
+  // Shorthand for set_crash_mode(on ? kTornTail : kDropUnsynced).
   void set_crash_torn_tail(bool on);
 
   // Introspection for tests.

@@ -151,6 +151,51 @@ TEST_F(MemFsCrash, TornTailKeepsPrefixOfUnsyncedAppend) {
   EXPECT_GT(lengths.size(), 5u);  // the cut point really varies
 }
 
+TEST_F(MemFsCrash, TornSectorsKeepOldOrNewPerSector) {
+  fs_.set_crash_mode(MemFs::CrashMode::kTornSectors);
+  constexpr size_t kS = MemFs::kSectorSize;
+  std::set<std::string> patterns;
+  std::set<size_t> sizes;
+  for (int round = 0; round < 60; ++round) {
+    durable_file("f", std::string(4 * kS, 'a'));
+    auto f = fs_.open("/d/f", OpenMode::kReadWrite).value();
+    const std::string b(4 * kS, 'b'), c(2 * kS, 'c');
+    ASSERT_TRUE(f->pwrite(0, b.data(), b.size()).ok());
+    ASSERT_TRUE(f->pwrite(b.size(), c.data(), c.size()).ok());
+    fs_.crash();
+    const std::string got = *read_string(fs_, "/d/f");
+    ASSERT_TRUE(got.size() == 4 * kS || got.size() == 5 * kS || got.size() == 6 * kS) << got.size();
+    sizes.insert(got.size());
+    std::string pattern;
+    for (size_t off = 0; off < got.size(); off += kS) {
+      const std::string sector = got.substr(off, kS);
+      const char first = sector[0];
+      ASSERT_EQ(sector, std::string(kS, first)) << "sector at " << off << " is mixed";
+      if (off < 4 * kS) {
+        ASSERT_TRUE(first == 'a' || first == 'b');
+      } else {
+        ASSERT_TRUE(first == 'c' || first == '\0');
+      }
+      pattern += first == '\0' ? '0' : first;
+    }
+    patterns.insert(pattern);
+  }
+  EXPECT_EQ(sizes.size(), 3u);
+  EXPECT_GT(patterns.size(), 10u);
+}
+
+TEST_F(MemFsCrash, TornSectorsNeverTouchSyncedData) {
+  fs_.set_crash_mode(MemFs::CrashMode::kTornSectors);
+  for (int round = 0; round < 20; ++round) {
+    durable_file("f", std::string(3000, 'a'));
+    auto f = fs_.open("/d/f", OpenMode::kReadWrite).value();
+    ASSERT_TRUE(f->pwrite(3000, "tail", 4).ok());
+    ASSERT_TRUE(f->sync().ok());
+    fs_.crash();
+    EXPECT_EQ(*read_string(fs_, "/d/f"), std::string(3000, 'a') + "tail");
+  }
+}
+
 TEST_F(MemFsCrash, NoTornTailByDefault) {
   durable_file("f", "base");
   auto f = fs_.open("/d/f", OpenMode::kReadWrite).value();

@@ -301,7 +301,8 @@ class MetaRandomCrash : public ::testing::TestWithParam<uint32_t> {};
 TEST_P(MetaRandomCrash, AckedPutsSurviveInDoubtPutIsAtomic) {
   const uint32_t seed = GetParam();
   io::MemFs mem(seed);
-  mem.set_crash_torn_tail(true);
+  mem.set_crash_mode(seed % 2 ? io::MemFs::CrashMode::kTornTail
+                              : io::MemFs::CrashMode::kTornSectors);
   io::FaultyFs fs(mem, seed + 1);
   ManualClock clock;
   std::mt19937 rng(seed + 2);

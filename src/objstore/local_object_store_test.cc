@@ -114,7 +114,8 @@ class LocalStoreRandomCrash : public ::testing::TestWithParam<uint32_t> {};
 TEST_P(LocalStoreRandomCrash, NeverExposesPartialObjects) {
   const uint32_t seed = GetParam();
   io::MemFs mem(seed);
-  mem.set_crash_torn_tail(true);
+  mem.set_crash_mode(seed % 2 ? io::MemFs::CrashMode::kTornTail
+                              : io::MemFs::CrashMode::kTornSectors);
   io::FaultyFs fs(mem, seed + 1);
   std::mt19937 rng(seed + 2);
   std::map<std::string, std::string> acked;               // key -> content (absent = removed)
