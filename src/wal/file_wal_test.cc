@@ -241,6 +241,31 @@ TEST_F(FileWalTest, FailedCheckpointAfterFailedCommitBreaksWal) {
   EXPECT_EQ(append_sync(w, make_record(3, 10)).code(), Errc::kIoError);  // broken for good
 }
 
+TEST_F(FileWalTest, ExistingWalKeepsItsSegmentSizeAndReportsStats) {
+  std::vector<WalPos> pos;
+  {
+    auto w = open(small_options(), nullptr);
+    for (uint64_t id = 0; id < 20; ++id) pos.push_back(*append_sync(*w, make_record(id, 900)));
+    WalStats s = w->stats();
+    EXPECT_EQ(s.capacity_bytes, 4 * kCap);
+    EXPECT_EQ(s.used_bytes, static_cast<uint64_t>(w->end().value()));
+    EXPECT_EQ(s.appended_bytes, 20u * 900);
+    EXPECT_EQ(s.acked_appends, 20u);
+    EXPECT_EQ(s.waiting_appends, 0u);
+    w->stop();
+  }
+  FileWalOptions other = small_options();
+  other.segment_size = 64 << 10;  // ignored: the CHECKPOINT says 16 KiB
+  other.max_total_size = 1 << 20;
+  Recovered rec;
+  auto w = open(other, &rec);
+  ASSERT_EQ(rec.recs.size(), 20u);
+  EXPECT_EQ(rec.pos, pos);
+  EXPECT_EQ(w->stats().capacity_bytes, 4 * kCap);
+  WalPos p20 = *append_sync(*w, make_record(20, 900));
+  EXPECT_EQ(p20, w->end() - static_cast<int64_t>(FileWal::record_span(900)));
+}
+
 // ---- Corrupt input ------------------------------------------------------------------------
 
 class FileWalCorruption : public FileWalTest {
