@@ -17,7 +17,9 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -95,8 +97,25 @@ void BM_RawSeqWrite(benchmark::State& state) {
 }
 BENCHMARK(BM_RawSeqWrite)->Arg(2)->Arg(8)->Iterations(64)->UseRealTime();
 
+// Where the writer thread's time goes, from the crash hook's timestamps (writer thread only).
+struct PhaseTimes {
+  Clock::time_point last;
+  std::string_view last_point;
+  std::map<std::string, double> us;  // "A->B" -> total microseconds
+  void hit(std::string_view p) {
+    auto now = Clock::now();
+    if (!last_point.empty()) {
+      us[std::string(last_point) + "->" + std::string(p)] +=
+          std::chrono::duration<double, std::micro>(now - last).count();
+    }
+    last = now;
+    last_point = p;
+  }
+};
+
 struct WalEnv {
   std::unique_ptr<io::Filesystem> fs = io::make_posix_fs();
+  PhaseTimes phases;
   std::unique_ptr<FileWal> wal;
   std::atomic<bool> stop_trimmer{false};
   std::thread trimmer;
@@ -108,6 +127,13 @@ struct WalEnv {
     o.segment_size = 64 << 20;
     o.max_total_size = 512 << 20;
     o.prealloc_ahead = 8;
+    o.crash_hook = [this](std::string_view p) {
+      if (p == "before_write" || p == "after_write_before_sync" || p == "after_sync_before_ack" ||
+          p == "after_ack") {
+        phases.hit(p);
+      }
+      return false;
+    };
     wal = std::make_unique<FileWal>(*fs, o);
     if (!wal->recover(nullptr).ok() || !wal->start().ok()) std::abort();
     trimmer = std::thread([this] {
@@ -191,6 +217,7 @@ void BM_WalAppend(benchmark::State& state) {
   WalEnv& e = env();
   std::vector<double> lat;
   uint64_t commits0 = e.wal->stats().commits, appends0 = e.wal->stats().acked_appends;
+  e.phases.us.clear();
   double secs = 0;
   for (auto _ : state) {
     secs = e.run(size, appenders, window, total, &lat);
@@ -201,8 +228,14 @@ void BM_WalAppend(benchmark::State& state) {
       static_cast<double>(total / size / appenders * appenders * size) / secs / 1e6;
   state.counters["p50_us"] = pct(lat, 0.50);
   state.counters["p99_us"] = pct(lat, 0.99);
-  state.counters["appends_per_commit"] =
-      static_cast<double>(s.acked_appends - appends0) / static_cast<double>(s.commits - commits0);
+  const double commits = static_cast<double>(s.commits - commits0);
+  state.counters["appends_per_commit"] = static_cast<double>(s.acked_appends - appends0) / commits;
+  // Mean microseconds per commit: pwrite, fdatasync, callbacks, and the rest (idle + encode).
+  state.counters["write_us"] = e.phases.us["before_write->after_write_before_sync"] / commits;
+  state.counters["sync_us"] =
+      e.phases.us["after_write_before_sync->after_sync_before_ack"] / commits;
+  state.counters["ack_us"] = e.phases.us["after_sync_before_ack->after_ack"] / commits;
+  state.counters["gap_us"] = e.phases.us["after_ack->before_write"] / commits;
 }
 BENCHMARK(BM_WalAppend)
     ->ArgNames({"size", "appenders", "inflight"})
