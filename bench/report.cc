@@ -40,6 +40,12 @@ void table(std::string& out, const PairResult& p, const RunInfo& info,
   }
   for (const auto* f : {&p.a, &p.b})
     if (!f->error.empty()) out += fmt::format("\n{}: {}\n", f == &p.a ? "A" : "B", f->error);
+  const bool a_mock_lost = !info.a_is_shale && p.a.lost > 0;
+  if (a_mock_lost || p.b.lost > 0)
+    out += fmt::format(
+        "\n{}: the mock deleted messages its live consumer had not read yet (it keeps ~5 MiB "
+        "per partition), so its consume and end-to-end figures undercount.\n",
+        a_mock_lost && p.b.lost > 0 ? "A and B" : (a_mock_lost ? "A" : "B"));
 }
 
 const std::vector<Metric>& live_rows() {
