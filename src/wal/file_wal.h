@@ -44,9 +44,9 @@ struct FileWalOptions {
   uint64_t max_total_size = 1ull << 30;  // slot_count = max_total_size / segment_size (>= 2)
   uint32_t prealloc_ahead = 2;           // segment files the preparer keeps ready ahead
   bool zero_fill = true;                 // write zeros into new segment files (fast fdatasync)
-  uint64_t max_commit_bytes = 8ull
-                              << 20;  // upper bound of one group commit (one record may exceed)
-  // Test hook, called at named points (see kCrashPoints in file_wal.cc / README.md). Returning
+  // Upper bound of one group commit's records (a single larger record still goes alone).
+  uint64_t max_commit_bytes = 8ull << 20;
+  // Test hook, called at named points (listed atop file_wal.cc and in README.md). Returning
   // true simulates process death there: the WAL does no further I/O and runs no more callbacks
   // (the test then typically calls MemFs::crash() and recovers with a new FileWal).
   std::function<bool(std::string_view point)> crash_hook;
