@@ -91,7 +91,7 @@ struct CatchUpReader::Impl {
   void worker();
   Status enqueue(std::function<void(bool)> task);
   Result<CatchUpResult> serve(StreamId stream, Offset from, size_t max_bytes,
-                              const std::vector<ObjectSlice>& slices, Offset* prefetch_from);
+                              const std::vector<ObjectSlice>& slices);
   Result<std::optional<Offset>> find_timestamp(StreamId stream, int64_t ts,
                                                const std::vector<ObjectSlice>& slices);
   Result<BlockPtr> get_block(const std::string& key, const BlockIndexEntry& e);
@@ -196,8 +196,7 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
     const bool sequential = st.has_value();
     if (sequential) im->n_seq.fetch_add(1, std::memory_order_relaxed);
     RaState s = st.value_or(RaState{im->opts.readahead_start_blocks, from, from});
-    Offset prefetch_from = from;
-    auto res = im->serve(stream, from, max_bytes, *sl, &prefetch_from);
+    auto res = im->serve(stream, from, max_bytes, *sl);
     if (!res.ok() || res->batches.empty()) {
       cb(std::move(res));
       return;
@@ -366,8 +365,7 @@ Result<BlockPtr> CatchUpReader::Impl::get_block(const std::string& key, const Bl
 // Serving reads
 
 Result<CatchUpResult> CatchUpReader::Impl::serve(StreamId stream, Offset from, size_t max_bytes,
-                                                 const std::vector<ObjectSlice>& slices,
-                                                 Offset* prefetch_from) {
+                                                 const std::vector<ObjectSlice>& slices) {
   CatchUpResult out;
   out.next = from;
   size_t i = 0;
@@ -420,7 +418,6 @@ Result<CatchUpResult> CatchUpReader::Impl::serve(StreamId stream, Offset from, s
     if (!full && cursor < sl.end) break;  // the object ended before its slice did
   }
   out.next = cursor;
-  *prefetch_from = cursor;
   return out;
 }
 

@@ -222,7 +222,8 @@ Result<ObjectLayout> parse_layout(const Buf& tail, uint64_t object_size, uint64_
                       i, at, e.size, e.position, index_pos));
     }
     if (e.start.value() < 0 || e.end <= e.start || e.batch_count == 0 ||
-        uint64_t(e.end - e.start) < e.batch_count) {
+        uint64_t(e.end - e.start) < e.batch_count ||
+        uint64_t{e.batch_count} * (kRecordHeaderSize + 1) > e.size) {
       return corrupt(fmt::format("index entry {} at byte {}: bad range [{}, {}) with {} batches", i,
                                  at, e.start, e.end, e.batch_count));
     }
