@@ -36,9 +36,12 @@ EmbeddedMetaStore::~EmbeddedMetaStore() {
 }
 
 Status EmbeddedMetaStore::open_journal(io::Filesystem& fs, std::string dir) {
+  // Runs before any other thread exists; locks taken in the usual order anyway.
+  std::lock_guard<std::mutex> c(commit_mu_);
   std::lock_guard<std::mutex> w(write_mu_);
   std::unique_lock<std::shared_mutex> s(state_mu_);
   SHALE_ASSIGN_OR_RETURN(journal_, Journal::recover(fs, std::move(dir), &state_, &recovery_));
+  tip_ = state_.clone_without_history();
   const auto now = clock_.now();
   for (int64_t id : state_.lease_ids()) {
     deadlines_[id] = now + std::chrono::milliseconds(state_.lease_ttl_ms(id));
@@ -79,34 +82,82 @@ Revision EmbeddedMetaStore::compacted_revision() const {
   return Revision(state_.compacted());
 }
 
-Status EmbeddedMetaStore::commit(const Batch& b) {
-  if (b.effects.empty()) return Status();
-  if (journal_) SHALE_RETURN_IF_ERROR(journal_->append(b));
-  {
-    std::unique_lock<std::shared_mutex> l(state_mu_);
-    Status st = state_.apply(b);
-    // A plan made under write_mu_ always follows the state; failing here is a bug.
-    if (!st.ok()) {
-      SHALE_LOG_ERROR("meta", "apply failed after journaling: {}", st.to_string());
-      std::abort();
+Result<uint64_t> EmbeddedMetaStore::enqueue_locked(Batch b) {
+  if (failed_from_.load() != UINT64_MAX) {
+    return Status(Errc::kIoError, "meta journal failed earlier; reopen the store");
+  }
+  if (b.effects.empty()) return last_seq_;
+  const size_t size = encoded_batch_size(b);
+  if (size > kMaxRecordPayload) {
+    return Status(Errc::kInvalidArgument, fmt::format("meta batch of {} bytes too large", size));
+  }
+  Status st = tip_.apply(b);
+  if (!st.ok()) {  // plans are made against tip_; failing here is a bug
+    SHALE_LOG_ERROR("meta", "planned batch does not apply: {}", st.to_string());
+    std::abort();
+  }
+  queue_.push_back(Pending{++last_seq_, std::move(b)});
+  return last_seq_;
+}
+
+Status EmbeddedMetaStore::wait_durable(uint64_t ticket) {
+  if (ticket == 0 || durable_seq_.load() >= ticket) return Status();
+  std::lock_guard<std::mutex> c(commit_mu_);
+  while (durable_seq_.load() < ticket) {
+    if (ticket >= failed_from_.load()) return failure_;
+    std::vector<Pending> group;
+    {
+      std::lock_guard<std::mutex> w(write_mu_);
+      group.swap(queue_);
     }
-  }
-  if (b.changes_keys()) {
-    std::lock_guard<std::mutex> l(watch_mu_);
-    ++generation_;
-    watch_cv_.notify_all();
-  }
-  if (journal_ && journal_->size() > opts_.snapshot_journal_bytes) {
-    Status st = journal_->snapshot(state_);  // reading state_ is safe under write_mu_
-    if (!st.ok()) SHALE_LOG_WARN("meta", "snapshot failed: {}", st.to_string());
+    if (group.empty()) return Status(Errc::kInternal, "meta: queued batch vanished");
+    if (journal_) {
+      std::vector<const Batch*> batches;
+      for (const auto& p : group) batches.push_back(&p.batch);
+      Status st = journal_->append(batches);
+      if (!st.ok()) {
+        failure_ = st;
+        failed_from_ = group.front().seq;
+        SHALE_LOG_ERROR("meta", "journal write failed; store is read-only until reopened: {}",
+                        st.to_string());
+        return st;
+      }
+    }
+    bool keys = false;
+    {
+      std::unique_lock<std::shared_mutex> l(state_mu_);
+      for (const auto& p : group) {
+        Status st = state_.apply(p.batch);
+        if (!st.ok()) {
+          SHALE_LOG_ERROR("meta", "apply failed after journaling: {}", st.to_string());
+          std::abort();
+        }
+        keys = keys || p.batch.changes_keys();
+      }
+    }
+    durable_seq_ = group.back().seq;
+    if (keys) {
+      std::lock_guard<std::mutex> l(watch_mu_);
+      ++generation_;
+      watch_cv_.notify_all();
+    }
+    if (journal_ && journal_->size() > opts_.snapshot_journal_bytes) {
+      Status st = journal_->snapshot(state_);  // state_ == the journal while commit_mu_ is held
+      if (!st.ok()) SHALE_LOG_WARN("meta", "snapshot failed: {}", st.to_string());
+    }
   }
   return Status();
 }
 
 Result<TxnPlan> EmbeddedMetaStore::mutate(const Txn& t) {
-  std::lock_guard<std::mutex> l(write_mu_);
-  SHALE_ASSIGN_OR_RETURN(TxnPlan plan, state_.plan_txn(t));
-  SHALE_RETURN_IF_ERROR(commit(plan.batch));
+  TxnPlan plan;
+  uint64_t ticket;
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    SHALE_ASSIGN_OR_RETURN(plan, tip_.plan_txn(t));
+    SHALE_ASSIGN_OR_RETURN(ticket, enqueue_locked(plan.batch));
+  }
+  SHALE_RETURN_IF_ERROR(wait_durable(ticket));
   return plan;
 }
 
@@ -141,62 +192,83 @@ Result<TxnResult> EmbeddedMetaStore::txn(const Txn& t) {
 Result<LeaseId> EmbeddedMetaStore::grant_lease(std::chrono::seconds ttl) {
   if (ttl.count() <= 0) return Status(Errc::kInvalidArgument, "lease ttl must be positive");
   const int64_t ttl_ms = std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
-  std::lock_guard<std::mutex> l(write_mu_);
-  Batch b = state_.plan_grant(ttl_ms);
-  const int64_t id = b.effects[0].lease;
-  SHALE_RETURN_IF_ERROR(commit(b));
-  deadlines_[id] = clock_.now() + std::chrono::milliseconds(ttl_ms);
+  int64_t id;
+  uint64_t ticket;
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    Batch b = tip_.plan_grant(ttl_ms);
+    id = b.effects[0].lease;
+    SHALE_ASSIGN_OR_RETURN(ticket, enqueue_locked(std::move(b)));
+    deadlines_[id] = clock_.now() + std::chrono::milliseconds(ttl_ms);
+  }
+  Status st = wait_durable(ticket);
+  if (!st.ok()) {
+    std::lock_guard<std::mutex> l(write_mu_);
+    deadlines_.erase(id);
+    return st;
+  }
   return LeaseId(id);
 }
 
-Status EmbeddedMetaStore::revoke_locked(int64_t id) {
-  SHALE_RETURN_IF_ERROR(commit(state_.plan_revoke(id)));
-  deadlines_.erase(id);
-  return Status();
-}
-
 Status EmbeddedMetaStore::keep_alive(LeaseId id) {
-  std::lock_guard<std::mutex> l(write_mu_);
-  auto it = deadlines_.find(id.value());
-  if (it == deadlines_.end()) {
-    return Status(Errc::kNotFound, fmt::format("lease {} not found", id.value()));
-  }
-  const auto now = clock_.now();
-  if (it->second <= now) {
+  uint64_t ticket;
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    auto it = deadlines_.find(id.value());
+    if (it == deadlines_.end()) {
+      return Status(Errc::kNotFound, fmt::format("lease {} not found", id.value()));
+    }
+    const auto now = clock_.now();
+    if (it->second > now) {
+      it->second = now + std::chrono::milliseconds(tip_.lease_ttl_ms(id.value()));
+      return Status();
+    }
     // Expired but not yet collected: collect it now, as etcd would have.
-    (void)revoke_locked(id.value());
-    return Status(Errc::kNotFound, fmt::format("lease {} expired", id.value()));
+    deadlines_.erase(it);
+    SHALE_ASSIGN_OR_RETURN(ticket, enqueue_locked(tip_.plan_revoke(id.value())));
   }
-  it->second = now + std::chrono::milliseconds(state_.lease_ttl_ms(id.value()));
-  return Status();
+  (void)wait_durable(ticket);
+  return Status(Errc::kNotFound, fmt::format("lease {} expired", id.value()));
 }
 
 Status EmbeddedMetaStore::revoke_lease(LeaseId id) {
-  std::lock_guard<std::mutex> l(write_mu_);
-  if (!state_.lease_exists(id.value())) {
-    return Status(Errc::kNotFound, fmt::format("lease {} not found", id.value()));
+  uint64_t ticket;
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    if (!tip_.lease_exists(id.value())) {
+      return Status(Errc::kNotFound, fmt::format("lease {} not found", id.value()));
+    }
+    SHALE_ASSIGN_OR_RETURN(ticket, enqueue_locked(tip_.plan_revoke(id.value())));
+    deadlines_.erase(id.value());
   }
-  return revoke_locked(id.value());
+  return wait_durable(ticket);
 }
 
 void EmbeddedMetaStore::expire_leases_now() {
-  std::lock_guard<std::mutex> l(write_mu_);
-  const auto now = clock_.now();
-  std::vector<int64_t> expired;
-  for (const auto& [id, deadline] : deadlines_) {
-    if (deadline <= now) expired.push_back(id);
-  }
-  for (int64_t id : expired) {
-    Status st = revoke_locked(id);
-    if (!st.ok()) {
-      SHALE_LOG_WARN("meta", "expiring lease {}: {}", id, st.to_string());
-      return;
+  uint64_t ticket = 0;
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    const auto now = clock_.now();
+    for (auto it = deadlines_.begin(); it != deadlines_.end();) {
+      if (it->second > now) {
+        ++it;
+        continue;
+      }
+      auto t = enqueue_locked(tip_.plan_revoke(it->first));
+      if (!t.ok()) {
+        SHALE_LOG_WARN("meta", "expiring lease {}: {}", it->first, t.error().to_string());
+        return;
+      }
+      ticket = *t;
+      it = deadlines_.erase(it);
     }
   }
+  Status st = wait_durable(ticket);
+  if (!st.ok()) SHALE_LOG_WARN("meta", "expiring leases: {}", st.to_string());
 }
 
 Status EmbeddedMetaStore::snapshot_now() {
-  std::lock_guard<std::mutex> l(write_mu_);
+  std::lock_guard<std::mutex> c(commit_mu_);
   if (!journal_) return Status();
   return journal_->snapshot(state_);
 }

@@ -3,7 +3,10 @@
 // and versions, ranges, transactions, leases and resumable watches.
 //
 // Persistence (open_embedded_meta): every mutation is one journal record, fdatasync'd before
-// the call returns OK (journal.h, format in README.md). When the journal exceeds
+// the call returns OK (journal.h, format in README.md). Concurrent mutations share fsyncs
+// (group commit): each is planned against the state including queued-but-not-yet-durable
+// batches, and a committer thread-of-the-moment writes the whole queue with one fdatasync,
+// then makes it visible. Reads and watches only ever see durable state. When the journal exceeds
 // snapshot_journal_bytes the store writes a snapshot and starts a new journal, so recovery
 // replays at most one journal's worth of records. A journal I/O failure leaves the store
 // read-only (mutations fail with kIoError) until it is reopened.
@@ -22,6 +25,7 @@
 // callback of that watch to return.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -90,10 +94,18 @@ class EmbeddedMetaStore final : public MetaStore {
     int64_t next_rev = 0;
     WatchCallback cb;
   };
-  // Journals and applies a batch; write_mu_ held.
-  Status commit(const Batch& b);
+  struct Pending {
+    uint64_t seq = 0;
+    Batch batch;
+  };
+  // write_mu_ held: validates b, applies it to tip_ and queues it. Returns its ticket: the seq
+  // to wait for (the last queued seq if b is empty, so read-only results wait for what they
+  // saw to be durable).
+  Result<uint64_t> enqueue_locked(Batch b);
+  // Waits until every batch up to ticket is durable and visible, committing queued batches
+  // itself if no other thread is (group commit). An error means the batch's fate is unknown.
+  Status wait_durable(uint64_t ticket);
   Result<TxnPlan> mutate(const Txn& t);
-  Status revoke_locked(int64_t id);
   void lease_loop();
   void watch_loop();
   // One pass over the watchers; true if any made progress. watch_mu_ held via `l`.
@@ -102,13 +114,26 @@ class EmbeddedMetaStore final : public MetaStore {
   Clock& clock_;
   const EmbeddedMetaOptions opts_;
 
-  std::mutex write_mu_;  // serializes mutations; guards journal_ and deadlines_
-  std::unique_ptr<Journal> journal_;
+  // Planning. tip_ = state_ + every queued batch; mutations are planned against it so that
+  // writers need not wait for each other's fsyncs. Lock order: write_mu_ is never held while
+  // taking commit_mu_.
+  std::mutex write_mu_;
+  KvState tip_{0};
+  std::vector<Pending> queue_;  // planned, not yet taken by a committer
+  uint64_t last_seq_ = 0;       // seq of the last queued batch
   std::map<int64_t, std::chrono::steady_clock::time_point> deadlines_;
+
+  // Committing: one thread at a time writes a group of queued batches to the journal with one
+  // fdatasync and applies them to state_. commit_mu_ guards journal_ and failure_.
+  std::mutex commit_mu_;
+  std::unique_ptr<Journal> journal_;
+  std::atomic<uint64_t> durable_seq_{0};
+  std::atomic<uint64_t> failed_from_{UINT64_MAX};  // batches with seq >= this failed
+  Status failure_;
   RecoveryStats recovery_;
 
-  mutable std::shared_mutex state_mu_;  // guards state_ (writers also hold write_mu_)
-  KvState state_;
+  mutable std::shared_mutex state_mu_;  // guards state_ (only a committer writes it)
+  KvState state_;                       // durable state: what reads and watches see
 
   std::mutex watch_mu_;
   std::condition_variable watch_cv_;

@@ -139,23 +139,28 @@ Status Journal::start_journal(uint64_t seq) {
   return Status();
 }
 
-Status Journal::append(const Batch& b) {
+Status Journal::append(const std::vector<const Batch*>& batches) {
   if (broken_) return Status(Errc::kIoError, "meta journal failed earlier; reopen the store");
-  std::string rec(kRecordHeaderSize, '\0');
-  encode_batch(b, &rec);
-  const size_t len = rec.size() - kRecordHeaderSize;
-  if (len > kMaxRecordPayload) {
-    return Status(Errc::kInvalidArgument, fmt::format("meta batch of {} bytes too large", len));
+  std::string buf;
+  for (const Batch* b : batches) {
+    const size_t start = buf.size();
+    buf.resize(start + kRecordHeaderSize);
+    encode_batch(*b, &buf);
+    const size_t len = buf.size() - start - kRecordHeaderSize;
+    if (len > kMaxRecordPayload) {  // the store rejects such batches before planning on
+      broken_ = true;               // them; here it would leave memory ahead of the disk
+      return Status(Errc::kInternal, fmt::format("meta batch of {} bytes too large", len));
+    }
+    store_le<uint32_t>(buf.data() + start, static_cast<uint32_t>(len));
+    store_le<uint32_t>(buf.data() + start + 4, crc32c(buf.data() + start + kRecordHeaderSize, len));
   }
-  store_le<uint32_t>(rec.data(), static_cast<uint32_t>(len));
-  store_le<uint32_t>(rec.data() + 4, crc32c(rec.data() + kRecordHeaderSize, len));
-  Status st = file_->pwrite(offset_, rec.data(), rec.size());
+  Status st = file_->pwrite(offset_, buf.data(), buf.size());
   if (st.ok()) st = file_->sync();
   if (!st.ok()) {
     broken_ = true;
     return st;
   }
-  offset_ += rec.size();
+  offset_ += buf.size();
   return Status();
 }
 

@@ -33,7 +33,9 @@ class Journal {
   static Result<std::unique_ptr<Journal>> recover(io::Filesystem& fs, std::string dir,
                                                   KvState* state, RecoveryStats* stats);
 
-  Status append(const Batch& b);
+  // Appends one record per batch with a single write and a single fdatasync (group commit).
+  Status append(const std::vector<const Batch*>& batches);
+  Status append(const Batch& b) { return append(std::vector<const Batch*>{&b}); }
   Status snapshot(const KvState& state);
   // Bytes in the current journal file (header included).
   uint64_t size() const { return offset_; }

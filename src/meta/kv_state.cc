@@ -197,6 +197,10 @@ Batch KvState::plan_revoke(int64_t id) const {
 }
 
 void KvState::record(WatchEvent ev) {
+  if (history_limit_ == 0) {
+    compacted_ = ev.kv.mod_revision.value();
+    return;
+  }
   history_.push_back(std::move(ev));
   while (history_.size() > history_limit_) {
     // Drop whole revisions so the history always holds complete revisions > compacted_.

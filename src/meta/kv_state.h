@@ -58,6 +58,18 @@ class KvState {
   int64_t events_since(int64_t from, const std::string& key, const std::string& range_end,
                        size_t max_events, std::vector<WatchEvent>* out) const;
 
+  // A copy of the key space and leases without watch history (and keeping none): the
+  // store's planning state.
+  KvState clone_without_history() const {
+    KvState k(0);
+    k.kvs_ = kvs_;
+    k.leases_ = leases_;
+    k.revision_ = revision_;
+    k.next_lease_id_ = next_lease_id_;
+    k.compacted_ = revision_;
+    return k;
+  }
+
   SnapshotData snapshot() const;
   // Replaces the whole state (history starts empty, compacted = snapshot revision).
   void restore(const SnapshotData& s);

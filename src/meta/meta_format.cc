@@ -78,6 +78,28 @@ bool Batch::changes_keys() const {
   return false;
 }
 
+size_t encoded_batch_size(const Batch& b) {
+  size_t n = 8 + 4;
+  for (const auto& e : b.effects) {
+    n += 1;
+    switch (e.kind) {
+      case Effect::Kind::kPut:
+        n += 4 + e.key.size() + 4 + e.value.size() + 8;
+        break;
+      case Effect::Kind::kDelete:
+        n += 4 + e.key.size();
+        break;
+      case Effect::Kind::kLeaseGrant:
+        n += 16;
+        break;
+      case Effect::Kind::kLeaseRevoke:
+        n += 8;
+        break;
+    }
+  }
+  return n;
+}
+
 void encode_batch(const Batch& b, std::string* out) {
   Writer w(out);
   w.num<int64_t>(b.revision);

@@ -46,6 +46,8 @@ struct Batch {
   bool changes_keys() const;
 };
 void encode_batch(const Batch& b, std::string* out);
+// Exactly the number of bytes encode_batch() appends.
+size_t encoded_batch_size(const Batch& b);
 Result<Batch> decode_batch(std::string_view payload);
 
 // ---- Snapshot file: snapshot-<seq:020>.snap ----
