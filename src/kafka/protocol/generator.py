@@ -477,11 +477,13 @@ def read_field(o, f, fl, msg):
             o("%s = std::nullopt;" % m)
             o.end("} else {")
             o.ind += 1
-            o("%s.emplace().read(r, version);" % m)
+            o("%s = %s{};" % (m, f.base))
+            o("%s->read(r, version);" % m)
             o.end()
             o.end("} else {")
             o.ind += 1
-            o("%s.emplace().read(r, version);" % m)
+            o("%s = %s{};" % (m, f.base))
+            o("%s->read(r, version);" % m)
             o.end()
         else:
             o("%s.read(r, version);" % m)
@@ -606,6 +608,7 @@ def emit_struct_impl(o, qual, fields, msg):
             o.end()
         o("if (!known) unknown_tags.push_back(TaggedField{tag, tr.rest()});")
         o.end()
+        o("sort_tags(unknown_tags);  // canonical order, as encode writes them")
         o.end()
     o.end()
     o()
@@ -782,7 +785,9 @@ def fill_field(o, f, x, msg, depth):
             pass
         o.end("} else {")
         o.ind += 1
-        o("auto& val = %s.emplace();" % x)
+        # Assignment, not emplace(): clang caches is_constructible of nested structs too early.
+        o("%s = std::remove_reference_t<decltype(*%s)>{};" % (x, x))
+        o("auto& val = *%s;" % x)
         fill_value(o, f, "val", msg, depth)
         o.end()
     else:

@@ -22,6 +22,12 @@ std::string Uuid::to_string() const {
   return s;
 }
 
+void sort_tags(UnknownTags& tags) {
+  if (tags.size() < 2) return;
+  std::stable_sort(tags.begin(), tags.end(),
+                   [](const TaggedField& a, const TaggedField& b) { return a.tag < b.tag; });
+}
+
 // ---------------------------------------------------------------- Reader
 
 Status Reader::status() const {

@@ -41,6 +41,9 @@ struct TaggedField {
   bool operator==(const TaggedField&) const = default;
 };
 using UnknownTags = std::vector<TaggedField>;
+// Orders tags ascending (stable), the order the wire format requires on encode. Decoders call it
+// so a struct decoded from out-of-order input equals its own re-decoded encoding.
+void sort_tags(UnknownTags& tags);
 
 class Reader {
  public:

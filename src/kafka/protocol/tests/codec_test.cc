@@ -73,6 +73,26 @@ TEST(Codec, UnknownTaggedFieldsArePreservedInOrder) {
   EXPECT_EQ(encode(m, 8), encode(MetadataRequest{d.topics, true, false, false, {}}, 8));
 }
 
+TEST(Codec, OutOfOrderUnknownTagsDecodeSorted) {
+  // Regression (fuzz corpus unsorted_unknown_tags): tags 3 then 1 on the wire. Decoding sorts
+  // them, so re-encoding (always ascending) decodes back to an equal struct.
+  MetadataRequest m;
+  auto bytes = encode(m, 12);
+  ASSERT_EQ(bytes.back(), 0);
+  bytes.back() = 2;
+  for (int b : {3, 1, int{'x'}, 1, 1, int{'y'}}) bytes.push_back(static_cast<uint8_t>(b));
+  MetadataRequest d;
+  Reader r(buf_of(bytes));
+  ASSERT_TRUE(d.decode(r, 12).ok());
+  ASSERT_EQ(d.unknown_tags.size(), 2u);
+  EXPECT_EQ(d.unknown_tags[0].tag, 1u);
+  EXPECT_EQ(d.unknown_tags[0].data.view(), "y");
+  MetadataRequest d2;
+  Reader r2(buf_of(encode(d, 12)));
+  ASSERT_TRUE(d2.decode(r2, 12).ok());
+  EXPECT_TRUE(d2 == d);
+}
+
 TEST(Codec, TaggedFieldSizeMismatchFails) {
   // FetchResponse v12 top-level tags claim a 5-byte field with 1 byte left.
   FetchResponse m;
