@@ -16,7 +16,8 @@ namespace shale::stream {
 bool StreamStoreImpl::object_dead_locked(const ObjectRecord& r) const {
   for (const auto& rg : r.ranges) {
     StreamPtr s = find_locked(rg.stream);
-    if (s && s->rec.state != StreamState::kDeleted && rg.end > s->rec.start) return false;
+    if (!s) return false;  // a stream this node does not know: assume it is alive
+    if (s->rec.state != StreamState::kDeleted && rg.end > s->rec.start) return false;
   }
   return true;
 }
@@ -113,10 +114,12 @@ Status StreamStoreImpl::compact_once() {
   std::lock_guard up(upload_mu_);  // compaction and upload never interleave their commits
   std::vector<ObjectRecord> inputs;
   std::map<StreamId, objfmt::LiveRange> live;
+  const std::string own_prefix = fmt::format("{}/n{}/", opts_.key_prefix, opts_.node.value());
   {
     std::lock_guard lk(mu_);
     for (auto& [id, r] : object_records_) {
       if (r.kind != ObjectKind::kStreamSet || r.size >= opts_.compact_small_object_bytes) continue;
+      if (r.key.rfind(own_prefix, 0) != 0) continue;  // only objects this node wrote
       inputs.push_back(r);
       if (inputs.size() >= opts_.compact_max_objects) break;
     }
@@ -124,8 +127,11 @@ Status StreamStoreImpl::compact_once() {
     for (const auto& r : inputs) {
       for (const auto& rg : r.ranges) {
         StreamPtr s = find_locked(rg.stream);
-        if (!s || s->rec.state == StreamState::kDeleted) continue;
-        live[rg.stream] = objfmt::LiveRange{s->rec.start, Offset::max()};
+        if (!s) {
+          live[rg.stream] = objfmt::LiveRange{Offset(0), Offset::max()};  // unknown: keep all
+        } else if (s->rec.state != StreamState::kDeleted) {
+          live[rg.stream] = objfmt::LiveRange{s->rec.start, Offset::max()};
+        }
       }
     }
   }
