@@ -257,8 +257,9 @@ Result<std::unique_ptr<Target>> start_process_target(const std::string& shale_bi
       dup2(log, 1);
       dup2(log, 2);
     }
+    // --http 127.0.0.1:0: an ephemeral admin port, so no fixed port can collide.
     execl(shale_bin.c_str(), shale_bin.c_str(), "serve", "--data-dir", data_dir.c_str(), "--listen",
-          listen.c_str(), static_cast<char*>(nullptr));
+          listen.c_str(), "--http", "127.0.0.1:0", static_cast<char*>(nullptr));
     _exit(127);
   }
   auto target = std::make_unique<ProcessTarget>(pid, templ, listen);

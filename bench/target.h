@@ -37,8 +37,8 @@ class Target {
 // Starts a one-broker mock cluster inside this process.
 Result<std::unique_ptr<Target>> start_mock_target();
 
-// Starts `shale_bin serve --data-dir <data_root>/<fresh> --listen 127.0.0.1:<free port>` and
-// waits (up to 20 s) until the port accepts connections.
+// Starts `shale_bin serve --data-dir <data_root>/<fresh> --listen 127.0.0.1:<free port>
+// --http 127.0.0.1:0` and waits (up to 20 s) until the port accepts connections.
 Result<std::unique_ptr<Target>> start_process_target(const std::string& shale_bin,
                                                      const std::string& data_root);
 
