@@ -6,6 +6,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -252,6 +253,7 @@ Result<std::unique_ptr<Target>> start_process_target(const std::string& shale_bi
   const pid_t pid = fork();
   if (pid < 0) return Error{Errc::kIoError, "fork failed"};
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);  // an interrupted bench must not leave brokers behind
     int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (log >= 0) {
       dup2(log, 1);
