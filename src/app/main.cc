@@ -67,6 +67,7 @@ int serve(const Settings& s) {
     cfg.advertised_port = adv->port;
   }
   cfg.node_id = static_cast<int32_t>(s.node_id);
+  cfg.data_dir = s.data_dir;
   cfg.cluster_id = s.cluster_id;
   cfg.threads = static_cast<unsigned>(std::max<int64_t>(0, s.threads));
   cfg.max_request_bytes = s.max_request_bytes;

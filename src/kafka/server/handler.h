@@ -102,6 +102,29 @@ class HandlerRegistry {
   HandlerEntry table_[kMaxApiKey];
 };
 
+// Decodes the request body as message type Req at the request's version. A decode failure is
+// returned as an error (the server then closes the connection).
+template <typename Req>
+Result<Req> decode_request(const RequestContext& ctx) {
+  Req req;
+  Reader r(ctx.body);
+  Status st = req.decode(r, ctx.header.request_api_version);
+  if (!st.ok()) return Error{Errc::kInvalidArgument, st.message()};
+  return req;
+}
+
+// Encodes a response message at the request's version into a ResponseBody (large Buf payloads,
+// such as record batches, are kept by reference: scatter-gather, no copy).
+template <typename Resp>
+Result<ResponseBody> encode_response(const RequestContext& ctx, const Resp& resp) {
+  Writer w;
+  Status st = resp.encode(w, ctx.header.request_api_version);
+  if (!st.ok()) return Error{Errc::kInternal, st.message()};
+  ResponseBody body;
+  body.parts = w.finish_parts();
+  return body;
+}
+
 }  // namespace shale::kafka
 
 // Registers `fn` as the handler of api key `key` (a name from kafka/server/api_keys.h, e.g.

@@ -92,6 +92,9 @@ Status Server::start() {
                                               s.config.listen_port, ec.message()));
   }
   s.port = s.acceptor->local_endpoint().port();
+  // Handlers read the config: fill in what Metadata advertises before any thread runs.
+  if (s.config.advertised_host.empty()) s.config.advertised_host = s.config.listen_host;
+  if (s.config.advertised_port == 0) s.config.advertised_port = s.port;
   asio::co_spawn(s.loops[0]->ctx, s.accept_loop(), asio::detached);
   for (unsigned i = 0; i < n; ++i) {
     Loop& loop = *s.loops[i];

@@ -17,6 +17,7 @@ struct ServerConfig {
   uint16_t advertised_port = 0;
 
   int32_t node_id = 0;
+  std::string data_dir;  // reported by DescribeLogDirs as this broker's one log dir
   std::string cluster_id = "shale-cluster";
 
   unsigned threads = 0;                           // event-loop threads; 0 = number of cores
