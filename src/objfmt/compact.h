@@ -51,7 +51,11 @@ struct CompactResult {
 };
 
 // kCorruption if a source block fails to decode; store errors as returned by the store. When
-// sources overlap, each offset is taken from the first batch that covers it (in offset order).
+// sources overlap (the same batches uploaded twice), batches are taken in base-offset order
+// (ties: source order) and a batch overlapping one already kept is dropped. Sources are expected
+// to repeat whole batches; a batch that only partly overlaps a kept one is dropped too, which
+// would leave its other offsets out (it cannot be split), so the caller must not mix differently
+// batched copies of one range.
 Result<CompactResult> compact(objstore::ObjectStore& store,
                               const std::vector<SourceObject>& sources,
                               const std::map<StreamId, LiveRange>& live,
