@@ -29,8 +29,25 @@ Status Broker::start() {
 void Broker::stop() {
   if (stopped_) return;
   stopped_ = true;
+  {
+    std::map<std::string, std::shared_ptr<void>> gone;
+    {
+      std::lock_guard lk(attachments_mu_);
+      attachments_closed_ = true;
+      gone.swap(attachments_);
+    }
+  }  // attachments (the group coordinator) shut down here, while partitions are still open
   if (started_) topics_->unload();
   control_.join();
+}
+
+std::shared_ptr<void> Broker::attachment(const std::string& key,
+                                         const std::function<std::shared_ptr<void>()>& make) {
+  std::lock_guard lk(attachments_mu_);
+  if (attachments_closed_) return nullptr;
+  auto& slot = attachments_[key];
+  if (!slot) slot = make();
+  return slot;
 }
 
 }  // namespace shale::broker

@@ -17,7 +17,11 @@
 
 #include <asio/thread_pool.hpp>
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
 
 #include "base/clock.h"
 #include "base/ids.h"
@@ -57,6 +61,14 @@ class Broker {
   Clock& clock() { return clock_; }
   stream::StreamStore& store() { return store_; }
 
+  // Extension slot for subsystems layered above the broker (src/coord attaches its group
+  // coordinator here on first use, see coord/broker_coordinator.h). Type-erased so the broker
+  // does not depend on them. Returns the object attached under `key`, creating it with make()
+  // the first time (make() runs under a lock and must not block). Thread-safe. Attachments are
+  // released at the start of stop(), before partitions close.
+  std::shared_ptr<void> attachment(const std::string& key,
+                                   const std::function<std::shared_ptr<void>()>& make);
+
  private:
   const BrokerConfig cfg_;
   stream::StreamStore& store_;
@@ -66,6 +78,9 @@ class Broker {
   std::unique_ptr<TopicManager> topics_;
   bool started_ = false;
   bool stopped_ = false;
+  std::mutex attachments_mu_;
+  std::map<std::string, std::shared_ptr<void>> attachments_;  // guarded by attachments_mu_
+  bool attachments_closed_ = false;                            // guarded by attachments_mu_
 };
 
 }  // namespace shale::broker
