@@ -1,0 +1,384 @@
+// GroupCoordinator state machine: joins, syncs, fencing, timeouts (ManualClock + tick()),
+// static membership, offsets.
+#include "coord/group_coordinator.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+
+namespace shale::coord {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A ConsumerProtocolSubscription v0 for `topics`.
+Buf subscription(const std::vector<std::string>& topics) {
+  std::vector<uint8_t> v = {0, 0, 0, 0, 0, static_cast<uint8_t>(topics.size())};
+  for (const auto& t : topics) {
+    v.push_back(0);
+    v.push_back(static_cast<uint8_t>(t.size()));
+    v.insert(v.end(), t.begin(), t.end());
+  }
+  v.insert(v.end(), {0, 0, 0, 0});  // user data: null-ish
+  return Buf::take(std::move(v));
+}
+
+class CoordTest : public ::testing::Test {
+ protected:
+  CoordTest() : gc_(options(), clock_) {}
+  static CoordinatorOptions options() {
+    CoordinatorOptions o;
+    o.initial_rebalance_delay_ms = 0;
+    return o;
+  }
+
+  JoinRequest jreq(const std::string& member, std::vector<std::string> protos = {"range"}) {
+    JoinRequest r;
+    r.group_id = "g";
+    r.member_id = member;
+    r.client_id = "c";
+    r.client_host = "/127.0.0.1";
+    r.session_timeout_ms = 10000;
+    r.rebalance_timeout_ms = 30000;
+    r.protocol_type = "consumer";
+    for (auto& p : protos) r.protocols.push_back({p, subscription({"t"})});
+    return r;
+  }
+  // Starts a join; the result (if any yet) lands in the returned slot.
+  std::shared_ptr<std::optional<JoinResult>> join(JoinRequest r) {
+    auto slot = std::make_shared<std::optional<JoinResult>>();
+    gc_.join_group(std::move(r), [slot](JoinResult res) { *slot = std::move(res); });
+    return slot;
+  }
+  std::shared_ptr<std::optional<SyncResult>> sync(const std::string& member, int32_t gen,
+                                                  std::vector<std::pair<std::string, Buf>> a = {}) {
+    SyncRequest r;
+    r.group_id = "g";
+    r.member_id = member;
+    r.generation = gen;
+    r.assignments = std::move(a);
+    auto slot = std::make_shared<std::optional<SyncResult>>();
+    gc_.sync_group(std::move(r), [slot](SyncResult res) { *slot = std::move(res); });
+    return slot;
+  }
+  // KIP-394 two-step join of a new dynamic member; returns its id (join parked or done).
+  std::pair<std::string, std::shared_ptr<std::optional<JoinResult>>> join_new(
+      std::vector<std::string> protos = {"range"}) {
+    auto first = join(jreq("", protos));
+    EXPECT_TRUE(first->has_value());
+    EXPECT_EQ((*first)->error, err::kMemberIdRequired);
+    std::string id = (*first)->member_id;
+    EXPECT_FALSE(id.empty());
+    return {id, join(jreq(id, protos))};
+  }
+  // One member through join + sync to Stable.
+  std::string stable_single() {
+    auto [id, j] = join_new();
+    EXPECT_TRUE(j->has_value());
+    auto s = sync(id, (*j)->generation, {{id, Buf::copy("A")}});
+    EXPECT_TRUE(s->has_value());
+    return id;
+  }
+  std::string state() { return gc_.describe_group("g").state; }
+
+  ManualClock clock_;
+  GroupCoordinator gc_;
+};
+
+TEST_F(CoordTest, FirstJoinRequiresMemberIdThenCompletesAsLeader) {
+  auto [id, j] = join_new();
+  ASSERT_TRUE(j->has_value());
+  EXPECT_EQ((*j)->error, err::kNone);
+  EXPECT_EQ((*j)->generation, 1);
+  EXPECT_EQ((*j)->leader, id);
+  EXPECT_EQ((*j)->member_id, id);
+  EXPECT_EQ((*j)->protocol_name, "range");
+  ASSERT_EQ((*j)->members.size(), 1u);
+  EXPECT_EQ(state(), "CompletingRebalance");
+  auto s = sync(id, 1, {{id, Buf::copy("assignment")}});
+  ASSERT_TRUE(s->has_value());
+  EXPECT_EQ((*s)->error, err::kNone);
+  EXPECT_EQ((*s)->assignment.view(), "assignment");
+  EXPECT_EQ(state(), "Stable");
+  EXPECT_EQ(gc_.heartbeat("g", id, std::nullopt, 1), err::kNone);
+}
+
+TEST_F(CoordTest, UnknownMemberAndBadTimeoutsAndEmptyGroupId) {
+  auto r = join(jreq("nobody"));
+  EXPECT_EQ((*r)->error, err::kUnknownMemberId);
+  auto bad = jreq("");
+  bad.session_timeout_ms = 10;
+  EXPECT_EQ((*join(bad))->error, err::kInvalidSessionTimeout);
+  auto noid = jreq("");
+  noid.group_id = "";
+  EXPECT_EQ((*join(noid))->error, err::kInvalidGroupId);
+  EXPECT_EQ(gc_.heartbeat("nope", "x", std::nullopt, 1), err::kUnknownMemberId);
+}
+
+TEST_F(CoordTest, SecondMemberTriggersRebalanceAndFollowerSyncWaitsForLeader) {
+  std::string a = stable_single();
+  auto [b, jb] = join_new();
+  EXPECT_FALSE(jb->has_value());  // parked until a rejoins
+  EXPECT_EQ(state(), "PreparingRebalance");
+  EXPECT_EQ(gc_.heartbeat("g", a, std::nullopt, 1), err::kRebalanceInProgress);
+  auto ja = join(jreq(a));
+  ASSERT_TRUE(ja->has_value());
+  ASSERT_TRUE(jb->has_value());
+  EXPECT_EQ((*ja)->generation, 2);
+  EXPECT_EQ((*jb)->generation, 2);
+  EXPECT_EQ((*ja)->leader, a);  // the existing leader stays leader
+  EXPECT_EQ((*ja)->members.size(), 2u);
+  EXPECT_TRUE((*jb)->members.empty());
+  auto sb = sync(b, 2);
+  EXPECT_FALSE(sb->has_value());  // waits for the leader
+  auto sa = sync(a, 2, {{a, Buf::copy("p0")}, {b, Buf::copy("p1")}});
+  ASSERT_TRUE(sb->has_value());
+  EXPECT_EQ((*sb)->assignment.view(), "p1");
+  EXPECT_EQ((*sa)->assignment.view(), "p0");
+  // The old generation is fenced everywhere.
+  EXPECT_EQ(gc_.heartbeat("g", a, std::nullopt, 1), err::kIllegalGeneration);
+  EXPECT_EQ((*sync(a, 1))->error, err::kIllegalGeneration);
+  std::vector<int16_t> ce;
+  gc_.commit_offsets({"g", 1, a, std::nullopt, -1, {{{"t", 0}, {5}}}},
+                     [&](std::vector<int16_t> e) { ce = e; });
+  EXPECT_EQ(ce, std::vector<int16_t>{err::kIllegalGeneration});
+  gc_.commit_offsets({"g", 2, a, std::nullopt, -1, {{{"t", 0}, {5}}}},
+                     [&](std::vector<int16_t> e) { ce = e; });
+  EXPECT_EQ(ce, std::vector<int16_t>{err::kNone});
+}
+
+TEST_F(CoordTest, SessionTimeoutRemovesSilentMember) {
+  std::string a = stable_single();
+  auto [b, jb] = join_new();
+  auto ja = join(jreq(a));
+  ASSERT_TRUE(jb->has_value());
+  sync(a, 2, {});
+  sync(b, 2);
+  EXPECT_EQ(state(), "Stable");
+  // a heartbeats, b goes silent.
+  for (int i = 0; i < 4; ++i) {
+    clock_.advance(milliseconds(3000));
+    EXPECT_EQ(gc_.heartbeat("g", a, std::nullopt, 2), err::kNone);
+    gc_.tick();
+  }
+  EXPECT_EQ(gc_.describe_group("g").members.size(), 1u);
+  EXPECT_EQ(state(), "PreparingRebalance");
+  EXPECT_EQ(gc_.heartbeat("g", b, std::nullopt, 2), err::kUnknownMemberId);
+  EXPECT_EQ(gc_.heartbeat("g", a, std::nullopt, 2), err::kRebalanceInProgress);
+  auto ja3 = join(jreq(a));
+  ASSERT_TRUE(ja3->has_value());
+  EXPECT_EQ((*ja3)->generation, 3);
+}
+
+TEST_F(CoordTest, RebalanceTimeoutDropsMembersThatDoNotRejoin) {
+  std::string a = stable_single();
+  auto [b, jb] = join_new();
+  // a keeps heartbeating (REBALANCE_IN_PROGRESS) but never rejoins.
+  for (int i = 0; i < 11; ++i) {
+    clock_.advance(milliseconds(3000));
+    gc_.heartbeat("g", a, std::nullopt, 1);
+    gc_.tick();
+  }
+  ASSERT_TRUE(jb->has_value());
+  EXPECT_EQ((*jb)->error, err::kNone);
+  EXPECT_EQ((*jb)->leader, b);
+  EXPECT_EQ((*jb)->members.size(), 1u);
+  EXPECT_EQ(gc_.heartbeat("g", a, std::nullopt, 2), err::kUnknownMemberId);
+}
+
+TEST_F(CoordTest, LeaveTriggersImmediateRebalanceAndLastLeaveEmptiesGroup) {
+  std::string a = stable_single();
+  auto [b, jb] = join_new();
+  join(jreq(a));
+  sync(a, 2, {});
+  sync(b, 2);
+  LeaveResult lr = gc_.leave_group("g", {{b, std::nullopt}, {"ghost", std::nullopt}});
+  EXPECT_EQ(lr.member_errors, (std::vector<int16_t>{err::kNone, err::kUnknownMemberId}));
+  EXPECT_EQ(state(), "PreparingRebalance");
+  auto ja = join(jreq(a));
+  ASSERT_TRUE(ja->has_value());
+  EXPECT_EQ((*ja)->generation, 3);
+  EXPECT_EQ((*ja)->members.size(), 1u);
+  gc_.leave_group("g", {{a, std::nullopt}});
+  EXPECT_EQ(state(), "Empty");
+  EXPECT_EQ(gc_.leave_group("zzz", {{a, std::nullopt}}).member_errors,
+            std::vector<int16_t>{err::kUnknownMemberId});
+}
+
+TEST_F(CoordTest, StaticMemberRejoinKeepsAssignmentWithoutRebalance) {
+  auto r1 = jreq("");
+  r1.instance_id = "i1";
+  auto j1 = join(r1);  // static members skip MEMBER_ID_REQUIRED
+  ASSERT_TRUE(j1->has_value());
+  std::string leader = (*j1)->member_id;
+  auto r2 = jreq("");
+  r2.instance_id = "i2";
+  auto j2 = join(r2);
+  EXPECT_FALSE(j2->has_value());
+  auto r1b = jreq(leader);
+  r1b.instance_id = "i1";
+  join(r1b);
+  ASSERT_TRUE(j2->has_value());
+  std::string follower = (*j2)->member_id;
+  sync(leader, 2, {{leader, Buf::copy("L")}, {follower, Buf::copy("F")}});
+  sync(follower, 2);
+  EXPECT_EQ(state(), "Stable");
+  // The follower restarts: same instance id, no member id.
+  auto j2b = join(r2);
+  ASSERT_TRUE(j2b->has_value());
+  EXPECT_EQ((*j2b)->error, err::kNone);
+  EXPECT_EQ((*j2b)->generation, 2);
+  std::string follower2 = (*j2b)->member_id;
+  EXPECT_NE(follower2, follower);
+  EXPECT_EQ(state(), "Stable");
+  auto s = sync(follower2, 2);
+  EXPECT_EQ((*s)->assignment.view(), "F");
+  // The old incarnation is fenced.
+  EXPECT_EQ(gc_.heartbeat("g", follower, "i2", 2), err::kFencedInstanceId);
+  EXPECT_EQ(gc_.heartbeat("g", follower2, "i2", 2), err::kNone);
+  // A static member leaving by instance id only.
+  EXPECT_EQ(gc_.leave_group("g", {{"", std::string("i2")}}).member_errors,
+            std::vector<int16_t>{err::kNone});
+  EXPECT_EQ(state(), "PreparingRebalance");
+}
+
+TEST_F(CoordTest, InconsistentProtocolsAreRejected) {
+  stable_single();
+  auto other = jreq("", {"roundrobin"});
+  EXPECT_EQ((*join(other))->error, err::kInconsistentGroupProtocol);
+  auto wrong_type = jreq("");
+  wrong_type.protocol_type = "connect";
+  EXPECT_EQ((*join(wrong_type))->error, err::kInconsistentGroupProtocol);
+  auto none = jreq("", {});
+  none.group_id = "fresh";
+  EXPECT_EQ((*join(none))->error, err::kInconsistentGroupProtocol);
+}
+
+TEST_F(CoordTest, ProtocolVoteChoosesCommonPreference) {
+  auto [a, ja] = join_new({"cooperative-sticky", "range"});
+  sync(a, 1, {});
+  auto [b, jb] = join_new({"range", "cooperative-sticky"});
+  auto [c, jc] = join_new({"range"});
+  join(jreq(a, {"cooperative-sticky", "range"}));
+  ASSERT_TRUE(jc->has_value());
+  EXPECT_EQ((*jc)->protocol_name, "range");  // the only protocol everyone supports
+}
+
+TEST_F(CoordTest, CooperativeTwoRoundRebalance) {
+  // Cooperative: after the first round members revoke and immediately rejoin; the coordinator
+  // just runs two generations back to back.
+  std::string a = stable_single();
+  auto [b, jb] = join_new({"range"});
+  join(jreq(a));
+  sync(a, 2, {{a, Buf::copy("a1")}, {b, Buf::copy("")}});
+  sync(b, 2);
+  auto ja = join(jreq(a));  // round two, triggered by the leader
+  EXPECT_FALSE(ja->has_value());
+  auto jb2 = join(jreq(b));
+  ASSERT_TRUE(ja->has_value());
+  ASSERT_TRUE(jb2->has_value());
+  EXPECT_EQ((*ja)->generation, 3);
+  auto sb = sync(b, 3);
+  sync(a, 3, {{a, Buf::copy("a1")}, {b, Buf::copy("b1")}});
+  EXPECT_EQ((*sb)->assignment.view(), "b1");
+}
+
+TEST_F(CoordTest, InitialRebalanceDelayWaitsForMoreMembers) {
+  CoordinatorOptions o;
+  o.initial_rebalance_delay_ms = 3000;
+  GroupCoordinator gc(o, clock_);
+  auto r = jreq("");
+  r.require_known_member_id = false;
+  std::optional<JoinResult> a, b;
+  gc.join_group(r, [&](JoinResult x) { a = x; });
+  clock_.advance(milliseconds(2000));
+  gc.tick();
+  EXPECT_FALSE(a);
+  gc.join_group(r, [&](JoinResult x) { b = x; });
+  clock_.advance(milliseconds(2000));
+  gc.tick();
+  EXPECT_FALSE(a);  // extended by the second member
+  clock_.advance(milliseconds(1500));
+  gc.tick();
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->generation, 1);
+  EXPECT_EQ(a->leader, b->leader);
+}
+
+TEST_F(CoordTest, StandaloneCommitsFetchAndDeleteGroup) {
+  std::vector<int16_t> errs;
+  OffsetAndMetadata om{42, 3, std::string("meta")};
+  OffsetAndMetadata big{1, -1, std::string(5000, 'x')};
+  gc_.commit_offsets({"solo", -1, "", std::nullopt, -1, {{{"t", 0}, om}, {{"t", 1}, big}}},
+                     [&](std::vector<int16_t> e) { errs = e; });
+  EXPECT_EQ(errs, (std::vector<int16_t>{err::kNone, err::kOffsetMetadataTooLarge}));
+  auto f = gc_.fetch_offsets("solo", std::vector<TopicPartition>{{"t", 0}, {"t", 1}});
+  ASSERT_EQ(f.offsets.size(), 2u);
+  EXPECT_EQ(f.offsets[0].offset, 42);
+  EXPECT_EQ(f.offsets[0].leader_epoch, 3);
+  EXPECT_EQ(f.offsets[0].metadata, "meta");
+  EXPECT_EQ(f.offsets[1].offset, -1);
+  EXPECT_EQ(gc_.fetch_offsets("solo", std::nullopt).offsets.size(), 1u);
+  EXPECT_EQ(gc_.fetch_offsets("unknown", std::nullopt).offsets.size(), 0u);
+  auto lg = gc_.list_groups({"empty"});
+  ASSERT_EQ(lg.size(), 1u);
+  EXPECT_EQ(lg[0].group_id, "solo");
+  EXPECT_TRUE(gc_.list_groups({"Stable"}).empty());
+  // A generation >= 0 commit to an unknown group is fenced.
+  gc_.commit_offsets({"nogroup", 3, "m", std::nullopt, -1, {{{"t", 0}, om}}},
+                     [&](std::vector<int16_t> e) { errs = e; });
+  EXPECT_EQ(errs, std::vector<int16_t>{err::kIllegalGeneration});
+  EXPECT_EQ(gc_.delete_group("solo"), err::kNone);
+  EXPECT_EQ(gc_.delete_group("solo"), err::kGroupIdNotFound);
+  EXPECT_EQ(gc_.fetch_offsets("solo", std::nullopt).offsets.size(), 0u);
+}
+
+TEST_F(CoordTest, DeleteGroupAndOffsetDeleteRespectMembers) {
+  std::string a = stable_single();
+  EXPECT_EQ(gc_.delete_group("g"), err::kNonEmptyGroup);
+  std::vector<int16_t> errs;
+  gc_.commit_offsets({"g", 1, a, std::nullopt, -1, {{{"t", 0}, {1}}, {{"u", 0}, {2}}}},
+                     [&](std::vector<int16_t> e) { errs = e; });
+  auto [top, parts] = gc_.delete_offsets("g", {{"t", 0}, {"u", 0}});
+  EXPECT_EQ(top, err::kNone);
+  EXPECT_EQ(parts, (std::vector<int16_t>{err::kGroupSubscribedToTopic, err::kNone}));
+  EXPECT_EQ(gc_.fetch_offsets("g", std::nullopt).offsets.size(), 1u);
+  EXPECT_EQ(gc_.delete_offsets("missing", {{"t", 0}}).first, err::kGroupIdNotFound);
+  // A standalone commit into a group with members is rejected.
+  gc_.commit_offsets({"g", -1, "", std::nullopt, -1, {{{"t", 0}, {9}}}},
+                     [&](std::vector<int16_t> e) { errs = e; });
+  EXPECT_EQ(errs, std::vector<int16_t>{err::kIllegalGeneration});
+  auto d = gc_.describe_group("g");
+  EXPECT_EQ(d.state, "Stable");
+  EXPECT_EQ(d.protocol_data, "range");
+  ASSERT_EQ(d.members.size(), 1u);
+  EXPECT_EQ(d.members[0].assignment.view(), "A");
+  EXPECT_EQ(gc_.describe_group("nope").state, "Dead");
+}
+
+TEST_F(CoordTest, OffsetsOfEmptyGroupsExpireAfterRetention) {
+  CoordinatorOptions o;
+  o.offsets_retention_ms = 60'000;
+  GroupCoordinator gc(o, clock_);
+  gc.commit_offsets({"e", -1, "", std::nullopt, -1, {{{"t", 0}, {7}}}}, [](auto) {});
+  clock_.advance(milliseconds(59'000));
+  gc.tick();
+  EXPECT_EQ(gc.fetch_offsets("e", std::nullopt).offsets.size(), 1u);
+  clock_.advance(milliseconds(2'000));
+  gc.tick();
+  EXPECT_EQ(gc.fetch_offsets("e", std::nullopt).offsets.size(), 0u);
+  EXPECT_EQ(gc.group_count(), 0u);  // an empty group with no offsets is dropped
+}
+
+TEST_F(CoordTest, PendingMemberExpiresAndTickerRuns) {
+  auto first = join(jreq(""));
+  std::string id = (*first)->member_id;
+  clock_.advance(milliseconds(10001));
+  gc_.tick();
+  EXPECT_EQ((*join(jreq(id)))->error, err::kUnknownMemberId);
+  gc_.start_ticker();
+  gc_.stop_ticker();
+}
+
+}  // namespace
+}  // namespace shale::coord
