@@ -37,6 +37,7 @@ struct ModelStream {
 class Harness {
  public:
   explicit Harness(uint64_t seed) : rng_(seed) {
+    w_.fs.set_crash_torn_tail(true);  // a crash may also leave a torn, unsynced WAL tail
     StoreOptions o = small_options();
     o.compact_min_objects = 2;
     opts_ = o;
@@ -222,7 +223,7 @@ INSTANTIATE_TEST_SUITE_P(AllPoints, CrashPointTest, ::testing::ValuesIn(kCrashPo
 TEST(StreamModelTest, RandomSequencesMatchTheModel) {
   uint64_t seed = std::random_device{}();
   if (const char* e = std::getenv("STREAM_MODEL_SEED")) seed = std::strtoull(e, nullptr, 10);
-  int runs = 8;
+  int runs = 30;
   if (const char* e = std::getenv("STREAM_MODEL_RUNS")) runs = std::atoi(e);
   for (int run = 0; run < runs; ++run) {
     const uint64_t run_seed = seed + static_cast<uint64_t>(run);
