@@ -16,6 +16,8 @@ APT_PKGS=(
   librdkafka-dev kcat python3-confluent-kafka python3-kafka python3-pytest
   # S3 client (src/s3) and the single-node Ceph RGW its `s3` test label runs against (scripts/rgw.sh)
   libcurl4-openssl-dev curl radosgw ceph-mon ceph-osd ceph-common uuid-runtime
+  # etcd metadata backend (src/etcd) and the etcd its `etcd` test label runs against (scripts/etcd.sh)
+  etcd-server etcd-client
 )
 # Node.js: use the machine's if it has one (it may come bundled with npm), else Debian's.
 command -v npm >/dev/null 2>&1 || APT_PKGS+=(nodejs npm)
