@@ -110,7 +110,8 @@ class FaultServer {
         }
         pos = e + 2;
       }
-      size_t clen = req.headers.count("content-length") ? std::stoul(req.headers["content-length"]) : 0;
+      size_t clen =
+          req.headers.count("content-length") ? std::stoul(req.headers["content-length"]) : 0;
       buf.erase(0, hdr_end + 4);
       while (buf.size() < clen) {
         if (!wait_readable(c)) return (void)::close(c);

@@ -83,7 +83,8 @@ size_t header_cb(char* src, size_t size, size_t n, void* user) {
   for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   std::string_view v = line.substr(colon + 1);
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+  while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' '))
+    v.remove_suffix(1);
   if (name == "content-length" && resp->body.capacity() == 0) {
     size_t len = std::strtoull(std::string(v).c_str(), nullptr, 10);
     if (len <= (size_t{1} << 30)) resp->body.reserve(len);

@@ -44,9 +44,9 @@ uint32_t RetryPolicy::backoff_ms(int retries_done, std::mt19937_64& rng) const {
 }
 
 std::string S3Config::describe() const {
-  return fmt::format("s3://{}/{} endpoint={} region={} path_style={} access_key={} secret=<redacted>",
-                     bucket, prefix, endpoint, region, path_style,
-                     creds.access_key.empty() ? "<none>" : creds.access_key);
+  return fmt::format(
+      "s3://{}/{} endpoint={} region={} path_style={} access_key={} secret=<redacted>", bucket,
+      prefix, endpoint, region, path_style, creds.access_key.empty() ? "<none>" : creds.access_key);
 }
 
 Result<Credentials> read_credentials_file(const std::string& path, const std::string& profile) {
@@ -104,20 +104,34 @@ Result<S3Config> parse_s3_uri(const std::string& uri) {
     std::string k = kv.substr(0, eq);
     std::string v = eq == std::string::npos ? "" : uri_decode(kv.substr(eq + 1));
     bool ok = true;
-    if (k == "endpoint") cfg.endpoint = v;
-    else if (k == "region") cfg.region = v;
-    else if (k == "path_style") ok = parse_bool(v, &cfg.path_style), path_style_set = true;
-    else if (k == "access_key") cfg.creds.access_key = v;
-    else if (k == "secret_key") cfg.creds.secret_key = v;
-    else if (k == "profile") profile = v;
-    else if (k == "unsigned_payload") ok = parse_bool(v, &cfg.unsigned_payload);
-    else if (k == "probe") ok = parse_bool(v, &cfg.probe);
-    else if (k == "max_inflight") ok = parse_num(v, &cfg.max_inflight) && cfg.max_inflight > 0;
-    else if (k == "max_attempts") ok = parse_num(v, &cfg.retry.max_attempts) && cfg.retry.max_attempts > 0;
-    else if (k == "timeout_ms") ok = parse_num(v, &cfg.request_timeout_ms) && cfg.request_timeout_ms > 0;
-    else if (k == "multipart_threshold") ok = parse_num(v, &cfg.multipart_threshold);
-    else if (k == "part_size") ok = parse_num(v, &cfg.part_size) && cfg.part_size >= (5u << 20);
-    else return Error{Errc::kInvalidArgument, "unknown s3 URI parameter '" + k + "'"};
+    if (k == "endpoint")
+      cfg.endpoint = v;
+    else if (k == "region")
+      cfg.region = v;
+    else if (k == "path_style")
+      ok = parse_bool(v, &cfg.path_style), path_style_set = true;
+    else if (k == "access_key")
+      cfg.creds.access_key = v;
+    else if (k == "secret_key")
+      cfg.creds.secret_key = v;
+    else if (k == "profile")
+      profile = v;
+    else if (k == "unsigned_payload")
+      ok = parse_bool(v, &cfg.unsigned_payload);
+    else if (k == "probe")
+      ok = parse_bool(v, &cfg.probe);
+    else if (k == "max_inflight")
+      ok = parse_num(v, &cfg.max_inflight) && cfg.max_inflight > 0;
+    else if (k == "max_attempts")
+      ok = parse_num(v, &cfg.retry.max_attempts) && cfg.retry.max_attempts > 0;
+    else if (k == "timeout_ms")
+      ok = parse_num(v, &cfg.request_timeout_ms) && cfg.request_timeout_ms > 0;
+    else if (k == "multipart_threshold")
+      ok = parse_num(v, &cfg.multipart_threshold);
+    else if (k == "part_size")
+      ok = parse_num(v, &cfg.part_size) && cfg.part_size >= (5u << 20);
+    else
+      return Error{Errc::kInvalidArgument, "unknown s3 URI parameter '" + k + "'"};
     if (!ok) return Error{Errc::kInvalidArgument, "bad value for s3 URI parameter '" + k + "'"};
   }
   if (cfg.endpoint.empty()) {
@@ -136,8 +150,10 @@ Result<S3Config> parse_s3_uri(const std::string& uri) {
     } else {
       if (profile.empty()) profile = env("AWS_PROFILE") ? env("AWS_PROFILE") : "default";
       std::string file;
-      if (env("AWS_SHARED_CREDENTIALS_FILE")) file = env("AWS_SHARED_CREDENTIALS_FILE");
-      else if (env("HOME")) file = std::string(env("HOME")) + "/.aws/credentials";
+      if (env("AWS_SHARED_CREDENTIALS_FILE"))
+        file = env("AWS_SHARED_CREDENTIALS_FILE");
+      else if (env("HOME"))
+        file = std::string(env("HOME")) + "/.aws/credentials";
       auto c = read_credentials_file(file, profile);
       if (!c.ok())
         return Error{Errc::kInvalidArgument,

@@ -26,15 +26,15 @@ struct RetryPolicy {
 
 struct S3Config {
   std::string bucket;
-  std::string prefix;  // "" or ends with '/'; prepended to every key
+  std::string prefix;         // "" or ends with '/'; prepended to every key
   std::string endpoint = "";  // scheme://host[:port]; default https://s3.<region>.amazonaws.com
   std::string region = "us-east-1";
   bool path_style = true;
   bool unsigned_payload = false;  // true: x-amz-content-sha256 UNSIGNED-PAYLOAD (no hashing)
   Credentials creds;
   RetryPolicy retry;
-  int max_inflight = 32;         // concurrent HTTP requests per store (bounded concurrency)
-  int upload_parallelism = 4;    // parallel parts of one multipart put()
+  int max_inflight = 32;       // concurrent HTTP requests per store (bounded concurrency)
+  int upload_parallelism = 4;  // parallel parts of one multipart put()
   uint64_t multipart_threshold = 64ull << 20;  // put() larger than this goes multipart
   uint64_t part_size = 16ull << 20;            // >= 5 MiB (S3 minimum for non-last parts)
   long connect_timeout_ms = 5000;

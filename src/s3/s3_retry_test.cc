@@ -95,7 +95,8 @@ TEST(S3Retry, ConnectionResetThenSuccess) {
 }
 
 TEST(S3Retry, PersistentFailureGivesUpWithRequestId) {
-  FaultServer srv([](const FaultRequest&, int) { return s3_error(500, "InternalError", "req-42"); });
+  FaultServer srv(
+      [](const FaultRequest&, int) { return s3_error(500, "InternalError", "req-42"); });
   auto s = store_for(srv, 3);
   auto t0 = std::chrono::steady_clock::now();
   Status st = s->put("k", Buf::copy("x"));
@@ -165,8 +166,8 @@ TEST(S3Retry, ConditionalPutWhoseFirstAttemptLandedSucceeds) {
   const std::string etag = hex(std::string_view(reinterpret_cast<char*>(md), len));
   FaultServer srv([&](const FaultRequest& r, int i) {
     if (r.method == "HEAD")
-      return FaultResponse{200, {{"ETag", "\"" + etag + "\""}, {"Content-Length", "10"}}, "",
-                           false, 0, true};
+      return FaultResponse{
+          200, {{"ETag", "\"" + etag + "\""}, {"Content-Length", "10"}}, "", false, 0, true};
     if (i == 0) return FaultResponse{.reset = true};
     return s3_error(412, "PreconditionFailed", "r412");
   });
@@ -182,8 +183,10 @@ TEST(S3Retry, ConditionalPutWhoseFirstAttemptLandedSucceeds) {
 TEST(S3Retry, FailedPartAbortsTheMultipartUpload) {
   FaultServer srv([](const FaultRequest& r, int) {
     if (r.method == "POST" && r.target.find("uploads") != std::string::npos)
-      return FaultResponse{200, {}, "<InitiateMultipartUploadResult><UploadId>U1</UploadId>"
-                                    "</InitiateMultipartUploadResult>"};
+      return FaultResponse{200,
+                           {},
+                           "<InitiateMultipartUploadResult><UploadId>U1</UploadId>"
+                           "</InitiateMultipartUploadResult>"};
     if (r.method == "PUT" && r.target.find("partNumber=2") != std::string::npos)
       return s3_error(403, "AccessDenied", "rp2");
     if (r.method == "PUT") return FaultResponse{200, {{"ETag", "\"e\""}}, ""};

@@ -18,7 +18,7 @@
 namespace shale::s3 {
 namespace {
 
-std::string g_uri;         // base URI without prefix, e.g. s3://shale/?endpoint=...
+std::string g_uri;          // base URI without prefix, e.g. s3://shale/?endpoint=...
 std::string g_start_error;  // why RGW could not start
 
 class RgwEnvironment : public ::testing::Environment {
@@ -51,7 +51,11 @@ class RgwEnvironment : public ::testing::Environment {
     g_uri = text.substr(at + 4, text.find('\n', at) - at - 4);
   }
   void TearDown() override {
-    if (started_) (void)std::system((std::string(SHALE_RGW_SCRIPT) + " stop " + dir_).c_str());
+    if (!started_) return;
+    (void)std::system((std::string(SHALE_RGW_SCRIPT) + " stop " + dir_).c_str());
+    // Keep the daemons' logs when something failed.
+    if (g_start_error.empty() && ::testing::UnitTest::GetInstance()->Passed())
+      (void)std::system(("rm -rf " + dir_ + " " + dir_ + ".out").c_str());
   }
 
  private:

@@ -127,12 +127,12 @@ S3ObjectStore::Sent S3ObjectStore::send(const Call& call) {
       return s;
     ++retries_;
     const uint32_t ms = cfg_.retry.backoff_ms(attempt, thread_rng());
-    SHALE_LOG_INFO("s3", "{} {} attempt {} failed ({}; request id {}), retrying in {} ms",
-                   call.method, full_key, attempt,
-                   s.resp.status ? fmt::format("HTTP {} {}", s.resp.status,
-                                               parse_error(body_str(s.resp)).code)
-                                 : s.resp.curl_error,
-                   s.resp.header("x-amz-request-id"), ms);
+    SHALE_LOG_INFO(
+        "s3", "{} {} attempt {} failed ({}; request id {}), retrying in {} ms", call.method,
+        full_key, attempt,
+        s.resp.status ? fmt::format("HTTP {} {}", s.resp.status, parse_error(body_str(s.resp)).code)
+                      : s.resp.curl_error,
+        s.resp.header("x-amz-request-id"), ms);
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   }
 }
@@ -210,8 +210,8 @@ Result<objstore::GetResult> S3ObjectStore::get(const std::string& key, const Byt
     if (range.length == ByteRange::kToEnd || range.offset + range.length < range.offset)
       c.headers.emplace_back("Range", fmt::format("bytes={}-", range.offset));
     else
-      c.headers.emplace_back("Range",
-                             fmt::format("bytes={}-{}", range.offset, range.offset + range.length - 1));
+      c.headers.emplace_back(
+          "Range", fmt::format("bytes={}-{}", range.offset, range.offset + range.length - 1));
   }
   Sent s = send(c);
   if (s.resp.status == 404) return fail(c, s, Errc::kNotFound, true);
@@ -243,7 +243,8 @@ Result<objstore::ObjectInfo> S3ObjectStore::head(const std::string& key) {
   Sent s = send(c);
   if (s.resp.status == 404) return fail(c, s, Errc::kNotFound, true);
   if (s.resp.status != 200) return fail(c, s, Errc::kIoError);
-  return objstore::ObjectInfo{key, std::strtoull(s.resp.header("content-length").c_str(), nullptr, 10),
+  return objstore::ObjectInfo{key,
+                              std::strtoull(s.resp.header("content-length").c_str(), nullptr, 10),
                               unquote_etag(s.resp.header("etag"))};
 }
 
@@ -256,11 +257,18 @@ Result<objstore::ListPage> S3ObjectStore::list(const std::string& prefix,
   std::string continuation;
   bool more = false;
   while (true) {
-    Call c{"GET", "", {{"list-type", "2"}, {"prefix", cfg_.prefix + prefix}, {"encoding-type", "url"},
-                       {"max-keys", std::to_string(max_keys + 1 - page.objects.size())}},
-           {}, {}};
-    if (!continuation.empty()) c.query.emplace_back("continuation-token", continuation);
-    else if (!start_token.empty()) c.query.emplace_back("start-after", cfg_.prefix + start_token);
+    Call c{"GET",
+           "",
+           {{"list-type", "2"},
+            {"prefix", cfg_.prefix + prefix},
+            {"encoding-type", "url"},
+            {"max-keys", std::to_string(max_keys + 1 - page.objects.size())}},
+           {},
+           {}};
+    if (!continuation.empty())
+      c.query.emplace_back("continuation-token", continuation);
+    else if (!start_token.empty())
+      c.query.emplace_back("start-after", cfg_.prefix + start_token);
     Sent s = send(c);
     if (s.resp.status != 200) return fail(c, s, Errc::kIoError);
     ListV2Result r = parse_list_v2(body_str(s.resp));
@@ -288,7 +296,9 @@ Status S3ObjectStore::remove(const std::vector<std::string>& keys) {
       xml += "<Object><Key>" + xml_escape(cfg_.prefix + keys[j]) + "</Key></Object>";
     }
     xml += "</Delete>";
-    Call c{"POST", "", {{"delete", ""}},
+    Call c{"POST",
+           "",
+           {{"delete", ""}},
            {{"Content-MD5", md5_base64(xml)}, {"Content-Type", "application/xml"}},
            {Buf::copy(xml)}};
     Sent s = send(c);
@@ -319,7 +329,10 @@ Result<std::string> S3ObjectStore::upload_part_impl(const std::string& key,
                                                     std::vector<Buf> data) {
   if (part_number < 1 || part_number > 10000)
     return Error{Errc::kInvalidArgument, fmt::format("s3 part number {}", part_number)};
-  Call c{"PUT", key, {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}}, {},
+  Call c{"PUT",
+         key,
+         {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}},
+         {},
          std::move(data)};
   Sent s = send(c);
   if (s.resp.status == 404) return fail(c, s, Errc::kNotFound, true);
@@ -340,7 +353,10 @@ Status S3ObjectStore::complete_impl(const std::string& key, const std::string& u
     xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1,
                        xml_escape(etags[i]));
   xml += "</CompleteMultipartUpload>";
-  Call c{"POST", key, {{"uploadId", upload_id}}, {{"Content-Type", "application/xml"}},
+  Call c{"POST",
+         key,
+         {{"uploadId", upload_id}},
+         {{"Content-Type", "application/xml"}},
          {Buf::copy(xml)}};
   Sent s = send(c);
   if (s.resp.status == 404) return fail(c, s, Errc::kNotFound, true);
@@ -372,7 +388,8 @@ Status S3ObjectStore::complete_multipart(const std::string& key, const std::stri
   }
   for (size_t i = 0; i < etags.size(); ++i)
     if (etags[i].empty())
-      return Error{Errc::kInvalidArgument, fmt::format("s3 complete {}: part {} missing", key, i + 1)};
+      return Error{Errc::kInvalidArgument,
+                   fmt::format("s3 complete {}: part {} missing", key, i + 1)};
   return complete_impl(key, upload_id, etags);
 }
 
@@ -419,7 +436,8 @@ Status S3ObjectStore::put_multipart(const std::string& key, const std::vector<Bu
     }
   };
   std::vector<std::thread> ts;
-  size_t n = std::min<size_t>(chunks.size(), static_cast<size_t>(std::max(1, cfg_.upload_parallelism)));
+  size_t n =
+      std::min<size_t>(chunks.size(), static_cast<size_t>(std::max(1, cfg_.upload_parallelism)));
   for (size_t t = 1; t < n; ++t) ts.emplace_back(worker);
   worker();
   for (auto& t : ts) t.join();

@@ -49,7 +49,8 @@ TEST(S3Xml, ErrorsUploadIdPartsDeletes) {
   EXPECT_EQ(e.message, "Please reduce");
   EXPECT_EQ(e.request_id, "tx00-1");
   // RGW's 412 has an empty, self-closed Message.
-  e = parse_error("<Error><Code>PreconditionFailed</Code><Message/><BucketName>b</BucketName></Error>");
+  e = parse_error(
+      "<Error><Code>PreconditionFailed</Code><Message/><BucketName>b</BucketName></Error>");
   EXPECT_EQ(e.code, "PreconditionFailed");
   EXPECT_EQ(e.message, "");
   EXPECT_EQ(parse_upload_id("<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>"

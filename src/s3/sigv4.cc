@@ -137,7 +137,8 @@ std::string canonical_request(const SignRequest& req, std::string* signed_header
   std::vector<std::pair<std::string, std::string>> hs;
   for (const auto& [k, v] : req.headers) hs.emplace_back(lower_trim(k, true), lower_trim(v, false));
   // By name only: repeated headers keep their order of appearance.
-  std::stable_sort(hs.begin(), hs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(hs.begin(), hs.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   std::string canon_headers, names;
   for (size_t i = 0; i < hs.size(); ++i) {
     // Repeated names join their values with commas.

@@ -28,11 +28,12 @@ TEST(SigV4, AwsGetObjectExample) {
   r.headers.emplace_back("Range", "bytes=0-9");
   std::string names;
   const std::string creq = canonical_request(r, &names);
-  EXPECT_EQ(creq,
-            "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\n"
-            "x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
-            "x-amz-date:20130524T000000Z\n\nhost;range;x-amz-content-sha256;x-amz-date\n"
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(
+      creq,
+      "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\n"
+      "x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+      "x-amz-date:20130524T000000Z\n\nhost;range;x-amz-content-sha256;x-amz-date\n"
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(string_to_sign(kDate, kScope, creq),
             "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
             "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
@@ -94,7 +95,8 @@ TEST(SigV4, EncodingAndHeaderCanonicalisation) {
   r.headers.emplace_back("X-Amz-Meta-A", "  two   spaces  ");
   r.headers.emplace_back("x-amz-meta-a", "second");
   std::string names;
-  EXPECT_EQ(canonical_request(r, &names), "GET\n/\n\nx-amz-meta-a:two spaces,second\n\nx-amz-meta-a\n");
+  EXPECT_EQ(canonical_request(r, &names),
+            "GET\n/\n\nx-amz-meta-a:two spaces,second\n\nx-amz-meta-a\n");
   EXPECT_EQ(names, "x-amz-meta-a");
   EXPECT_EQ(md5_base64(""), "1B2M2Y8AsgTpgAmY7PhCfg==");
   EXPECT_EQ(amz_date_now().size(), 16u);

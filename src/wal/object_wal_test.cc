@@ -1,0 +1,251 @@
+// ObjectWal on MemObjectStore + make_mem_meta(): group commit by size and time, ack only after
+// the index commit, replay after restart, fencing of a stale writer, garbage collection of
+// uncommitted objects, trim, and failure handling.
+#include "wal/object_wal.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+
+#include "meta/embedded_meta_store.h"
+#include "objstore/faulty_object_store.h"
+#include "objstore/mem_object_store.h"
+
+namespace shale::wal {
+namespace {
+
+WalRecord rec(uint64_t stream, int64_t base, std::string payload) {
+  return WalRecord{StreamId(stream), Epoch(1), Offset(base), 1, Buf::copy(payload)};
+}
+
+struct Env {
+  objstore::MemObjectStore store;
+  std::unique_ptr<meta::MetaStore> meta = meta::make_mem_meta();
+  ObjectWalOptions opts(int64_t epoch, uint64_t flush_bytes = 1 << 20, int delay_ms = 5) {
+    ObjectWalOptions o;
+    o.node = NodeId(3);
+    o.epoch = Epoch(epoch);
+    o.flush_bytes = flush_bytes;
+    o.flush_delay = std::chrono::milliseconds(delay_ms);
+    return o;
+  }
+  size_t objects() { return store.list("wal/")->objects.size(); }
+};
+
+// Appends and waits for every callback; returns the results in append order.
+std::vector<Result<WalPos>> append_all(ObjectWal& w, const std::vector<WalRecord>& recs) {
+  std::vector<std::promise<Result<WalPos>>> ps(recs.size());
+  std::vector<std::future<Result<WalPos>>> fs;
+  for (auto& p : ps) fs.push_back(p.get_future());
+  for (size_t i = 0; i < recs.size(); ++i)
+    w.append(recs[i], [&ps, i](Result<WalPos> r) { ps[i].set_value(std::move(r)); });
+  std::vector<Result<WalPos>> out;
+  for (auto& f : fs) out.push_back(f.get());
+  return out;
+}
+
+std::vector<std::pair<WalPos, std::string>> replay(ObjectWal& w, Status* st = nullptr) {
+  std::vector<std::pair<WalPos, std::string>> out;
+  Status s = w.recover([&](WalPos p, const WalRecord& r) {
+    out.emplace_back(p,
+                     fmt::format("{}:{}:{}", r.stream.value(), r.base.value(), r.payload.view()));
+  });
+  if (st)
+    *st = s;
+  else
+    EXPECT_TRUE(s.ok()) << s.to_string();
+  return out;
+}
+
+TEST(ObjectWal, AcksInOrderAfterIndexCommitAndReplaysAfterRestart) {
+  Env env;
+  std::vector<WalRecord> recs;
+  for (int i = 0; i < 200; ++i) recs.push_back(rec(i % 7, i, std::string(100 + i, 'a' + i % 26)));
+  std::vector<std::pair<WalPos, std::string>> acked;
+  {
+    ObjectWal w(env.store, *env.meta, env.opts(1, /*flush_bytes=*/4096));
+    EXPECT_TRUE(replay(w).empty());
+    ASSERT_TRUE(w.start().ok());
+    std::mutex mu;
+    std::vector<int64_t> order;
+    std::vector<std::promise<void>> done(recs.size());
+    for (size_t i = 0; i < recs.size(); ++i) {
+      w.append(recs[i], [&, i](Result<WalPos> r) {
+        ASSERT_TRUE(r.ok()) << r.error().to_string();
+        // Acknowledged => the index entry covering it is already committed.
+        auto idx = env.meta->get("/shale/wal/", meta::prefix_end("/shale/wal/"));
+        bool covered = false;
+        for (const auto& kv : idx->kvs) {
+          if (kv.key.find("/idx/") == std::string::npos) continue;
+          uint64_t start = std::stoull(kv.key.substr(kv.key.rfind('/') + 1));
+          uint64_t end = std::stoull(kv.value.substr(kv.value.find(' ') + 1));
+          covered |=
+              start <= static_cast<uint64_t>(r->value()) && static_cast<uint64_t>(r->value()) < end;
+        }
+        EXPECT_TRUE(covered) << r->value();
+        std::lock_guard lk(mu);
+        order.push_back(r->value());
+        acked.emplace_back(*r, fmt::format("{}:{}:{}", recs[i].stream.value(), recs[i].base.value(),
+                                           recs[i].payload.view()));
+        done[i].set_value();
+      });
+    }
+    for (auto& d : done) d.get_future().wait();
+    EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
+    EXPECT_EQ(std::adjacent_find(order.begin(), order.end()), order.end());
+    EXPECT_GT(w.stats().commits, 5u);    // 4 KiB objects: many group commits
+    EXPECT_LT(w.stats().commits, 200u);  // ... but grouped
+    EXPECT_EQ(w.stats().acked_appends, 200u);
+    EXPECT_EQ(env.objects(), w.stats().commits);
+    EXPECT_GT(w.end().value(), order.back());
+  }
+  ObjectWal w2(env.store, *env.meta, env.opts(2));
+  EXPECT_EQ(replay(w2), acked);
+  ASSERT_TRUE(w2.start().ok());
+  auto r = append_all(w2, {rec(1, 1000, "after restart")});
+  ASSERT_TRUE(r[0].ok());
+  EXPECT_GE(r[0]->value(), acked.back().first.value());
+  // Its object carries node 3 and epoch 2.
+  EXPECT_EQ(env.store.list("wal/0000000003/00000000000000000002/")->objects.size(), 1u);
+}
+
+TEST(ObjectWal, FlushesOnTimeAndOnSize) {
+  Env env;
+  ObjectWal w(env.store, *env.meta, env.opts(1, /*flush_bytes=*/1 << 20, /*delay_ms=*/30));
+  replay(w);
+  ASSERT_TRUE(w.start().ok());
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(append_all(w, {rec(1, 0, "small")})[0].ok());  // only the timer can flush it
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(25));
+  EXPECT_EQ(env.objects(), 1u);
+  // Three 600 KiB records with a 1 MiB limit: each object holds one (a second would not fit).
+  std::string big(600 << 10, 'x');
+  auto r = append_all(w, {rec(1, 1, big), rec(1, 2, big), rec(1, 3, big)});
+  for (auto& x : r) ASSERT_TRUE(x.ok());
+  EXPECT_EQ(env.objects(), 4u);
+}
+
+TEST(ObjectWal, StaleWriterIsFencedAndNeverOverwrites) {
+  Env env;
+  ObjectWal old_w(env.store, *env.meta, env.opts(5));
+  replay(old_w);
+  ASSERT_TRUE(old_w.start().ok());
+  auto a = append_all(old_w, {rec(1, 0, "old-acked")});
+  ASSERT_TRUE(a[0].ok());
+  // A newer writer takes over and replays what the old one acknowledged.
+  ObjectWal new_w(env.store, *env.meta, env.opts(6));
+  auto seen = replay(new_w);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].second, "1:0:old-acked");
+  ASSERT_TRUE(new_w.start().ok());
+  ASSERT_TRUE(append_all(new_w, {rec(1, 1, "new")})[0].ok());
+  // The old writer's next append is fenced, and its object is cleaned up.
+  auto f = append_all(old_w, {rec(1, 1, "stale")});
+  EXPECT_EQ(f[0].code(), Errc::kFenced);
+  EXPECT_EQ(append_all(old_w, {rec(1, 2, "stale2")})[0].code(), Errc::kFenced);  // sticky
+  EXPECT_EQ(env.store.list("wal/0000000003/00000000000000000005/")->objects.size(), 1u);
+  // An older (or equal) epoch cannot even recover.
+  ObjectWal older(env.store, *env.meta, env.opts(6));
+  Status st;
+  replay(older, &st);
+  EXPECT_EQ(st.code(), Errc::kFenced);
+  old_w.stop();
+  new_w.stop();
+  ObjectWal w3(env.store, *env.meta, env.opts(7));
+  auto all = replay(w3);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].second, "1:1:new");
+}
+
+TEST(ObjectWal, RecoveryDeletesUncommittedObjects) {
+  Env env;
+  objstore::FaultyObjectStore faulty(env.store);
+  {
+    ObjectWal w(faulty, *env.meta, env.opts(1));
+    replay(w);
+    ASSERT_TRUE(w.start().ok());
+    ASSERT_TRUE(append_all(w, {rec(1, 0, "kept")})[0].ok());
+    // The next upload lands but reports failure: uploaded, never committed.
+    faulty.add_fault({.ops = static_cast<uint32_t>(objstore::StoreOp::kPut),
+                      .nth = 1,
+                      .action = objstore::StoreFault::Action::kFailAfter});
+    auto r = append_all(w, {rec(1, 1, "lost")});
+    EXPECT_FALSE(r[0].ok());
+    // Sticky: nothing is acknowledged past the hole.
+    EXPECT_FALSE(append_all(w, {rec(1, 2, "after")})[0].ok());
+    EXPECT_EQ(env.objects(), 2u);
+  }
+  ASSERT_TRUE(env.store.put("wal/0000000003/00000000000000000001/99999", Buf::copy("junk")).ok());
+  ASSERT_TRUE(env.store.put("wal/0000000004/other-node", Buf::copy("keep")).ok());
+  ObjectWal w2(env.store, *env.meta, env.opts(2));
+  auto seen = replay(w2);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].second, "1:0:kept");
+  EXPECT_EQ(env.store.list("wal/0000000003/")->objects.size(), 1u);
+  EXPECT_TRUE(env.store.head("wal/0000000004/other-node").ok());
+}
+
+TEST(ObjectWal, TrimDeletesWholeObjectsAndHidesTrimmedRecords) {
+  Env env;
+  std::vector<Result<WalPos>> r;
+  {
+    ObjectWal w(env.store, *env.meta, env.opts(1, /*flush_bytes=*/200));
+    replay(w);
+    ASSERT_TRUE(w.start().ok());
+    r = append_all(w, {rec(1, 0, std::string(100, 'a')), rec(1, 1, std::string(100, 'b')),
+                       rec(1, 2, std::string(100, 'c'))});
+    for (auto& x : r) ASSERT_TRUE(x.ok());
+    ASSERT_EQ(env.objects(), 3u);
+    ASSERT_TRUE(w.trim(*r[1]).ok());  // releases record 0 (its object ends at r[1])
+    EXPECT_EQ(env.objects(), 2u);
+  }
+  ObjectWal w2(env.store, *env.meta, env.opts(2));
+  auto seen = replay(w2);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].first, *r[1]);
+  EXPECT_EQ(seen[1].first, *r[2]);
+}
+
+TEST(ObjectWal, BoundedInflightUploadsApplyBackPressure) {
+  Env env;
+  objstore::FaultyObjectStore slow(env.store);
+  slow.set_latency(static_cast<uint32_t>(objstore::StoreOp::kPut), std::chrono::milliseconds(20));
+  ObjectWalOptions o = env.opts(1, /*flush_bytes=*/128, /*delay_ms=*/1);
+  o.max_inflight_uploads = 2;
+  ObjectWal w(slow, *env.meta, o);
+  replay(w);
+  ASSERT_TRUE(w.start().ok());
+  std::vector<WalRecord> recs;
+  for (int i = 0; i < 20; ++i) recs.push_back(rec(1, i, std::string(100, 'z')));
+  std::atomic<uint64_t> max_waiting{0};
+  std::vector<std::promise<void>> done(recs.size());
+  for (size_t i = 0; i < recs.size(); ++i) {
+    w.append(recs[i], [&, i](Result<WalPos> r) {
+      EXPECT_TRUE(r.ok());
+      done[i].set_value();
+    });
+    max_waiting = std::max<uint64_t>(max_waiting, w.stats().waiting_appends);
+  }
+  for (auto& d : done) d.get_future().wait();
+  EXPECT_GT(max_waiting.load(), 5u);  // held back while 2 uploads were in flight
+  EXPECT_EQ(w.stats().acked_appends, 20u);
+  EXPECT_EQ(env.objects(), 20u);
+}
+
+TEST(ObjectWal, StopFailsNothingAcknowledgedAndAppendAfterStopIsClosed) {
+  Env env;
+  ObjectWal w(env.store, *env.meta, env.opts(1, 1 << 20, /*delay_ms=*/10000));
+  replay(w);
+  ASSERT_TRUE(w.start().ok());
+  std::promise<Result<WalPos>> p;
+  w.append(rec(1, 0, "flushed by stop"), [&](Result<WalPos> r) { p.set_value(std::move(r)); });
+  w.stop();  // flushes what is pending
+  EXPECT_TRUE(p.get_future().get().ok());
+  EXPECT_EQ(append_all(w, {rec(1, 1, "late")})[0].code(), Errc::kClosed);
+  ObjectWal not_recovered(env.store, *env.meta, env.opts(2));
+  EXPECT_EQ(not_recovered.start().code(), Errc::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace shale::wal
