@@ -330,5 +330,42 @@ TEST_F(StreamStoreTest, BackgroundUploaderRunsOnSizeAndAge) {
   EXPECT_LE(s().stats().unuploaded_bytes, 64u << 10);
 }
 
+TEST_F(StreamStoreTest, ConcurrentAppendersWithBackgroundUploadsAndCompaction) {
+  node_->shutdown();
+  StoreOptions o = small_options();
+  o.background = true;
+  o.upload_interval_ms = 20;
+  o.maintenance_interval_ms = 10;
+  boot(o);
+  constexpr int kStreams = 6, kAppends = 300;
+  std::vector<StreamId> ids;
+  for (int i = 0; i < kStreams; ++i) ids.push_back(open_new());
+  std::vector<std::map<int64_t, Buf>> sent(kStreams);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(100 + t);
+      for (int i = 0; i < kAppends; ++i) {
+        for (int k = t * 2; k < t * 2 + 2; ++k) {
+          Buf b = make_batch(rng, 100 + rng() % 2000);
+          auto r = s().append_sync(ids[k], Epoch(1), b, 2);
+          ASSERT_TRUE(r.ok()) << r.status().to_string();
+          sent[k][r->base.value()] = b;
+          if (i % 50 == 0) {
+            auto rd = s().read_sync(ids[k], Offset(0), 4096);  // concurrent cold/tail reads
+            ASSERT_TRUE(rd.ok()) << rd.status().to_string();
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int k = 0; k < kStreams; ++k) expect_all(ids[k], Offset(0), sent[k]);
+  EXPECT_GT(s().stats().uploads, 1u);
+  node_->shutdown();
+  boot(small_options());
+  for (int k = 0; k < kStreams; ++k) expect_all(ids[k], Offset(0), sent[k]);
+}
+
 }  // namespace
 }  // namespace shale::stream::testing
