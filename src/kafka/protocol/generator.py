@@ -652,7 +652,7 @@ def emit_message_impl(o, msg):
       % msg.name)
     o.end()
     o("write(w, version);")
-    o("return Status();")
+    o("return w.status();")
     o.end()
     o()
     o.block("Status %s::decode(Reader& r, int16_t version)" % msg.name)

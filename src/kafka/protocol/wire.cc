@@ -266,7 +266,19 @@ void Writer::write_varlong(int64_t v) {
   put(&b, 1);
 }
 
+Status Writer::status() const {
+  if (ok()) return Status();
+  return Status(Errc::kInvalidArgument, error_);
+}
+
+void Writer::fail(std::string_view what) {
+  if (ok()) error_ = std::string(what);
+}
+
+static constexpr size_t kMaxLen32 = 0x7fffffff;
+
 void Writer::write_string(std::string_view s, bool compact) {
+  if (s.size() > (compact ? kMaxLen32 : 0x7fff)) fail("string too long for its length field");
   if (compact) {
     write_uvarint(static_cast<uint32_t>(s.size()) + 1);
   } else {
@@ -285,6 +297,7 @@ void Writer::write_nullable_string(const std::optional<std::string>& s, bool com
 }
 
 void Writer::write_bytes(const Buf& b, bool compact) {
+  if (b.size() >= kMaxLen32) fail("bytes too long for their length field");
   if (compact) {
     write_uvarint(static_cast<uint32_t>(b.size()) + 1);
   } else {
@@ -303,6 +316,7 @@ void Writer::write_nullable_bytes(const std::optional<Buf>& b, bool compact) {
 }
 
 void Writer::write_array_len(size_t n, bool compact) {
+  if (n >= kMaxLen32) fail("array too long for its length field");
   if (compact) {
     write_uvarint(static_cast<uint32_t>(n) + 1);
   } else {
@@ -365,6 +379,7 @@ void TagSection::write_to(Writer& w) {
       w.write_uvarint(static_cast<uint32_t>(e.raw.size()));
       w.append(e.raw);
     } else {
+      if (!e.body.ok()) w.fail(e.body.status().message());
       w.write_uvarint(static_cast<uint32_t>(e.body.size()));
       for (const Buf& p : e.body.finish_parts()) w.append(p);
     }

@@ -126,6 +126,11 @@ class Writer {
   void append(const Buf& b);
 
   size_t size() const { return size_; }
+  // A value too long for its length prefix (a classic string over 32767 bytes, anything over
+  // INT32_MAX) marks the Writer failed; encode() reports it instead of sending a corrupt frame.
+  bool ok() const { return error_.empty(); }
+  Status status() const;
+  void fail(std::string_view what);
   // All bytes written, contiguous.
   std::vector<uint8_t> finish() const;
   // The bytes as a list of slices (large payloads are shared, not copied).
@@ -138,6 +143,7 @@ class Writer {
   std::vector<Buf> parts_;
   std::vector<uint8_t> cur_;
   size_t size_ = 0;
+  std::string error_;
 };
 
 // Collects a struct's tagged fields (known ones the generated code encodes plus unknown ones it

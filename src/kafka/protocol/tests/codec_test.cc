@@ -165,6 +165,15 @@ TEST(Codec, MalformedInputs) {
   EXPECT_FALSE(d.decode(r, 9).ok());
 }
 
+TEST(Codec, EncodeReportsValuesTheVersionCannotCarry) {
+  CreateTopicsRequest m;
+  m.topics.emplace_back().name = std::string(40000, 't');
+  Writer classic;
+  EXPECT_EQ(m.encode(classic, 4).code(), Errc::kInvalidArgument);
+  Writer compact;
+  EXPECT_TRUE(m.encode(compact, 5).ok());
+}
+
 TEST(Codec, UnsupportedVersionIsAnError) {
   ProduceRequest m;
   Writer w;

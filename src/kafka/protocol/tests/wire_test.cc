@@ -125,6 +125,15 @@ TEST(Wire, LargePayloadsAreSharedNotCopied) {
   EXPECT_EQ(parts[1].data(), big.data());
 }
 
+TEST(Wire, OverlongClassicStringFailsTheWriter) {
+  Writer w;
+  w.write_string(std::string(40000, 'x'), true);  // compact: fine
+  EXPECT_TRUE(w.ok());
+  w.write_string(std::string(40000, 'x'), false);  // int16 length cannot say 40000
+  EXPECT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), Errc::kInvalidArgument);
+}
+
 TEST(Wire, TagSectionSortsByTag) {
   TagSection t;
   t.begin(5).write_int8(9);
