@@ -1,108 +1,20 @@
 #include "objfmt/catchup_reader.h"
 
 #include <algorithm>
-#include <atomic>
-#include <future>
 
 #include "base/log.h"
-#include "objfmt/layout_cache.h"
+#include "objfmt/catchup_reader_impl.h"
 
 namespace shale::objfmt {
+
+using namespace catchup_detail;  // NOLINT(google-build-using-namespace): this file implements it
 namespace {
-
-using BlockPtr = std::shared_ptr<const CachedBlock>;
-// Read-ahead windows stop doubling here; the byte bound (max_readahead_bytes) usually binds first.
-constexpr size_t kMaxWindowBlocks = 4096;
-// A read-ahead window is fetched in GETs of at most this many bytes (at least one block), so that
-// several pool threads fetch one window in parallel.
-constexpr uint64_t kMaxGetBytes = 2 << 20;
-using BlockFuture = std::shared_future<Result<BlockPtr>>;
-
-struct BlockKey {
-  std::string object;
-  uint64_t position;
-  bool operator==(const BlockKey&) const = default;
-};
-struct BlockKeyHash {
-  size_t operator()(const BlockKey& k) const {
-    return std::hash<std::string>()(k.object) ^ (k.position * 0x9E3779B97F4A7C15ULL);
-  }
-};
-
-struct PosKey {
-  StreamId stream;
-  Offset offset;
-  bool operator<(const PosKey& o) const {
-    return stream != o.stream ? stream < o.stream : offset < o.offset;
-  }
-};
-
-// Read-ahead state of one consumer, remembered under the position where its last read ended.
-struct RaState {
-  size_t window = 1;  // blocks per prefetch
-  Offset trigger{0};  // prefetch again once a read ends past this offset
-  Offset until{0};    // prefetched up to here (exclusive)
-};
-
-// A run of adjacent blocks of one object, fetched with one range GET.
-struct Run {
-  std::string key;
-  std::vector<BlockIndexEntry> blocks;
-};
 
 size_t avg_batch_size(const BlockIndexEntry& e) {
   return e.size / std::max<uint32_t>(e.batch_count, 1) - kRecordHeaderSize;
 }
 
 }  // namespace
-
-struct CatchUpReader::Impl {
-  Impl(objstore::ObjectStore& s, BlockCache& c, Options o)
-      : store(s), cache(c), opts(o), layouts(o.layout_cache_entries) {}
-
-  objstore::ObjectStore& store;
-  BlockCache& cache;
-  const Options opts;
-  LayoutCache layouts;
-
-  // Work queues; guarded by mu.
-  std::mutex mu;
-  std::condition_variable work_cv, idle_cv;
-  std::deque<std::function<void(bool closed)>> reads;
-  std::deque<Run> prefetches;
-  size_t running = 0;
-  bool stopped = false;
-  bool joined = false;               // every pool thread has exited
-  std::mutex join_mu;                // serializes stop()
-  std::vector<std::thread> threads;  // written by the constructor and stop() (under join_mu)
-
-  // Blocks being fetched; guarded by inflight_mu.
-  std::mutex inflight_mu;
-  std::unordered_map<BlockKey, BlockFuture, BlockKeyHash> inflight;
-
-  // Read-ahead states; guarded by ra_mu. ra_order is FIFO for the bound.
-  std::mutex ra_mu;
-  std::map<PosKey, RaState> ra;
-  std::deque<PosKey> ra_order;
-
-  std::atomic<uint64_t> n_reads{0}, n_seq{0}, n_hits{0}, n_misses{0}, n_gets{0}, n_pf_gets{0},
-      n_pf_blocks{0}, n_pf_dropped{0}, n_last_window{0};
-
-  void worker();
-  Status enqueue(std::function<void(bool)> task);
-  Result<CatchUpResult> serve(StreamId stream, Offset from, size_t max_bytes,
-                              const std::vector<ObjectSlice>& slices);
-  Result<std::optional<Offset>> find_timestamp(StreamId stream, int64_t ts,
-                                               const std::vector<ObjectSlice>& slices);
-  Result<BlockPtr> get_block(const std::string& key, const BlockIndexEntry& e);
-  Result<std::vector<BlockPtr>> fetch_run(const std::string& key,
-                                          const std::vector<BlockIndexEntry>& blocks);
-  size_t plan_prefetch(StreamId stream, const std::vector<ObjectSlice>& slices, Offset from,
-                       size_t window, Offset* until);
-  void run_prefetch(const Run& run);
-  std::optional<RaState> take_state(PosKey k);
-  void store_state(PosKey k, RaState s);
-};
 
 // ---------------------------------------------------------------------------------------------
 // Pool
@@ -265,103 +177,6 @@ Result<std::shared_ptr<const ObjectLayout>> CatchUpReader::layout(const std::str
 }
 
 // ---------------------------------------------------------------------------------------------
-// Read-ahead state
-
-std::optional<RaState> CatchUpReader::Impl::take_state(PosKey k) {
-  std::lock_guard lk(ra_mu);
-  auto it = ra.find(k);
-  if (it == ra.end()) return std::nullopt;
-  RaState s = it->second;
-  ra.erase(it);
-  return s;
-}
-
-void CatchUpReader::Impl::store_state(PosKey k, RaState s) {
-  std::lock_guard lk(ra_mu);
-  if (ra.insert_or_assign(k, s).second) ra_order.push_back(k);
-  while (ra_order.size() > std::max<size_t>(opts.position_entries, 1)) {
-    ra.erase(ra_order.front());  // may already be gone (taken); erase is a no-op then
-    ra_order.pop_front();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Blocks
-
-Result<std::vector<BlockPtr>> CatchUpReader::Impl::fetch_run(
-    const std::string& key, const std::vector<BlockIndexEntry>& blocks) {
-  const uint64_t begin = blocks.front().position;
-  const uint64_t end = blocks.back().position + blocks.back().size;
-  n_gets.fetch_add(1, std::memory_order_relaxed);
-  SHALE_ASSIGN_OR_RETURN(objstore::GetResult got,
-                         store.get(key, objstore::ByteRange::at(begin, end - begin)));
-  if (got.data.size() != end - begin) {
-    return Error{Errc::kCorruption, fmt::format("object {}: range GET at byte {} returned {} of "
-                                                "{} bytes",
-                                                key, begin, got.data.size(), end - begin)};
-  }
-  std::vector<BlockPtr> out;
-  for (const BlockIndexEntry& e : blocks) {
-    // Blocks of one GET share its buffer (no copy): the buffer is freed when the last of them
-    // is evicted, so memory can exceed the cache bound by up to one GET (kMaxGetBytes) per run
-    // whose blocks are only partly evicted. LRU order usually evicts a run's blocks together.
-    Buf raw = got.data.slice(e.position - begin, e.size);
-    auto dec = decode_block(raw, e);
-    if (!dec.ok()) {
-      return Error{Errc::kCorruption, fmt::format("object {}: {}", key, dec.error().message)};
-    }
-    auto cb = std::make_shared<CachedBlock>();
-    cb->entry = e;
-    cb->raw = raw;
-    cb->batches = std::move(*dec);
-    cache.put(key, e.position, cb);
-    out.push_back(std::move(cb));
-  }
-  return out;
-}
-
-Result<BlockPtr> CatchUpReader::Impl::get_block(const std::string& key, const BlockIndexEntry& e) {
-  if (auto hit = cache.get(key, e.position)) {
-    n_hits.fetch_add(1, std::memory_order_relaxed);
-    return hit;
-  }
-  BlockKey bk{key, e.position};
-  std::promise<Result<BlockPtr>> promise;
-  std::optional<BlockFuture> running_fetch;
-  {
-    std::lock_guard lk(inflight_mu);
-    auto it = inflight.find(bk);
-    if (it != inflight.end()) {
-      running_fetch = it->second;
-    } else if (auto hit = cache.peek(key, e.position)) {  // a fetch finished in between
-      n_hits.fetch_add(1, std::memory_order_relaxed);
-      return hit;
-    } else {
-      inflight.emplace(bk, promise.get_future().share());
-    }
-  }
-  if (running_fetch) {
-    // Served by a fetch (a prefetch) already running on another pool thread. If that failed
-    // (say, a transient store error), fetch the block ourselves.
-    Result<BlockPtr> r = running_fetch->get();
-    if (r.ok()) {
-      n_hits.fetch_add(1, std::memory_order_relaxed);
-      return r;
-    }
-    std::lock_guard lk(inflight_mu);
-    if (inflight.count(bk)) return r;  // someone else is already retrying; report the error
-    inflight.emplace(bk, promise.get_future().share());
-  }
-  n_misses.fetch_add(1, std::memory_order_relaxed);
-  auto res = fetch_run(key, {e});
-  Result<BlockPtr> one = res.ok() ? Result<BlockPtr>(res->front()) : Result<BlockPtr>(res.error());
-  promise.set_value(one);
-  std::lock_guard lk(inflight_mu);
-  inflight.erase(bk);
-  return one;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Serving reads
 
 Result<CatchUpResult> CatchUpReader::Impl::serve(StreamId stream, Offset from, size_t max_bytes,
@@ -438,102 +253,6 @@ Result<std::optional<Offset>> CatchUpReader::Impl::find_timestamp(
     }
   }
   return std::optional<Offset>();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Prefetch
-
-size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, const std::vector<ObjectSlice>& slices,
-                                          Offset from, size_t window, Offset* until) {
-  size_t blocks = 0;
-  bool byte_bound = false;
-  uint64_t bytes = 0;
-  std::vector<Run> runs;
-  for (const ObjectSlice& sl : slices) {
-    if (sl.end <= from) continue;
-    if (blocks >= window || byte_bound) break;
-    auto layout = layouts.get_or_load(store, sl.key, sl.object_size);
-    if (!layout.ok()) {
-      SHALE_LOG_WARN("objfmt", "read-ahead: layout of {}: {}", sl.key, layout.error().to_string());
-      break;
-    }
-    const CachedLayout& l = **layout;
-    auto [lo, hi] = l.blocks_after(stream, std::max(from, sl.start));
-    uint64_t run_end = UINT64_MAX;
-    uint64_t run_bytes = 0;
-    for (size_t b = lo; b < hi && blocks < window; b++) {
-      const BlockIndexEntry& e = l.at(b);
-      if (e.start >= sl.end) break;
-      if (blocks > 0 && bytes + e.size > opts.max_readahead_bytes) {
-        byte_bound = true;  // the byte bound ends the window
-        break;
-      }
-      blocks++;
-      bytes += e.size;
-      *until = std::max(*until, std::min(e.end, sl.end));
-      if (cache.contains(sl.key, e.position)) {
-        run_end = UINT64_MAX;
-        continue;
-      }
-      if (run_end != e.position || run_bytes + e.size > kMaxGetBytes) {
-        runs.push_back(Run{sl.key, {}});
-        run_bytes = 0;
-      }
-      run_bytes += e.size;
-      runs.back().blocks.push_back(e);
-      run_end = e.position + e.size;
-    }
-  }
-  std::lock_guard lk(mu);
-  for (Run& r : runs) {
-    if (stopped) break;
-    if (prefetches.size() >= opts.prefetch_queue_capacity) {
-      n_pf_dropped.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    prefetches.push_back(std::move(r));
-    work_cv.notify_one();
-  }
-  return blocks;
-}
-
-void CatchUpReader::Impl::run_prefetch(const Run& run) {
-  // Claim the blocks nobody has cached or is fetching; fetch each adjacent claimed stretch.
-  std::vector<std::vector<BlockIndexEntry>> stretches;
-  std::vector<std::promise<Result<BlockPtr>>> promises;
-  std::vector<BlockKey> claimed;
-  {
-    std::lock_guard lk(inflight_mu);
-    uint64_t end = UINT64_MAX;
-    for (const BlockIndexEntry& e : run.blocks) {
-      BlockKey bk{run.key, e.position};
-      if (inflight.count(bk) || cache.contains(run.key, e.position)) {
-        end = UINT64_MAX;
-        continue;
-      }
-      promises.emplace_back();
-      inflight.emplace(bk, promises.back().get_future().share());
-      claimed.push_back(bk);
-      if (end != e.position) stretches.emplace_back();
-      stretches.back().push_back(e);
-      end = e.position + e.size;
-    }
-  }
-  size_t p = 0;
-  for (const auto& st : stretches) {
-    n_pf_gets.fetch_add(1, std::memory_order_relaxed);
-    n_pf_blocks.fetch_add(st.size(), std::memory_order_relaxed);
-    auto res = fetch_run(run.key, st);
-    if (!res.ok()) {
-      SHALE_LOG_WARN("objfmt", "read-ahead of {} at byte {}: {}", run.key, st.front().position,
-                     res.error().to_string());
-    }
-    for (size_t k = 0; k < st.size(); k++, p++) {
-      promises[p].set_value(res.ok() ? Result<BlockPtr>((*res)[k]) : Result<BlockPtr>(res.error()));
-    }
-  }
-  std::lock_guard lk(inflight_mu);
-  for (const BlockKey& bk : claimed) inflight.erase(bk);
 }
 
 }  // namespace shale::objfmt

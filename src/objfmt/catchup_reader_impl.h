@@ -1,0 +1,118 @@
+// Internal to CatchUpReader (catchup_reader.cc, catchup_blocks.cc): the pool's shared state.
+// Not part of the public API; include catchup_reader.h instead.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "objfmt/catchup_reader.h"
+#include "objfmt/layout_cache.h"
+
+namespace shale::objfmt {
+namespace catchup_detail {
+
+using BlockPtr = std::shared_ptr<const CachedBlock>;
+// Read-ahead windows stop doubling here; the byte bound (max_readahead_bytes) usually binds first.
+inline constexpr size_t kMaxWindowBlocks = 4096;
+// A read-ahead window is fetched in GETs of at most this many bytes (at least one block), so that
+// several pool threads fetch one window in parallel.
+inline constexpr uint64_t kMaxGetBytes = 2 << 20;
+using BlockFuture = std::shared_future<Result<BlockPtr>>;
+
+struct BlockKey {
+  std::string object;
+  uint64_t position;
+  bool operator==(const BlockKey&) const = default;
+};
+struct BlockKeyHash {
+  size_t operator()(const BlockKey& k) const {
+    return std::hash<std::string>()(k.object) ^ (k.position * 0x9E3779B97F4A7C15ULL);
+  }
+};
+
+struct PosKey {
+  StreamId stream;
+  Offset offset;
+  bool operator<(const PosKey& o) const {
+    return stream != o.stream ? stream < o.stream : offset < o.offset;
+  }
+};
+
+// Read-ahead state of one consumer, remembered under the position where its last read ended.
+struct RaState {
+  size_t window = 1;  // blocks per prefetch
+  Offset trigger{0};  // prefetch again once a read ends past this offset
+  Offset until{0};    // prefetched up to here (exclusive)
+};
+
+// A run of adjacent blocks of one object, fetched with one range GET.
+struct Run {
+  std::string key;
+  std::vector<BlockIndexEntry> blocks;
+};
+
+}  // namespace catchup_detail
+
+struct CatchUpReader::Impl {
+  using BlockPtr = catchup_detail::BlockPtr;
+  using BlockFuture = catchup_detail::BlockFuture;
+  using BlockKey = catchup_detail::BlockKey;
+  using BlockKeyHash = catchup_detail::BlockKeyHash;
+  using PosKey = catchup_detail::PosKey;
+  using RaState = catchup_detail::RaState;
+  using Run = catchup_detail::Run;
+
+  Impl(objstore::ObjectStore& s, BlockCache& c, Options o)
+      : store(s), cache(c), opts(o), layouts(o.layout_cache_entries) {}
+
+  objstore::ObjectStore& store;
+  BlockCache& cache;
+  const Options opts;
+  LayoutCache layouts;
+
+  // Work queues; guarded by mu.
+  std::mutex mu;
+  std::condition_variable work_cv, idle_cv;
+  std::deque<std::function<void(bool closed)>> reads;
+  std::deque<Run> prefetches;
+  size_t running = 0;
+  bool stopped = false;
+  bool joined = false;               // every pool thread has exited
+  std::mutex join_mu;                // serializes stop()
+  std::vector<std::thread> threads;  // written by the constructor and stop() (under join_mu)
+
+  // Blocks being fetched; guarded by inflight_mu.
+  std::mutex inflight_mu;
+  std::unordered_map<BlockKey, BlockFuture, BlockKeyHash> inflight;
+
+  // Read-ahead states; guarded by ra_mu. ra_order is FIFO for the bound.
+  std::mutex ra_mu;
+  std::map<PosKey, RaState> ra;
+  std::deque<PosKey> ra_order;
+
+  std::atomic<uint64_t> n_reads{0}, n_seq{0}, n_hits{0}, n_misses{0}, n_gets{0}, n_pf_gets{0},
+      n_pf_blocks{0}, n_pf_dropped{0}, n_last_window{0};
+
+  void worker();
+  Status enqueue(std::function<void(bool)> task);
+  Result<CatchUpResult> serve(StreamId stream, Offset from, size_t max_bytes,
+                              const std::vector<ObjectSlice>& slices);
+  Result<std::optional<Offset>> find_timestamp(StreamId stream, int64_t ts,
+                                               const std::vector<ObjectSlice>& slices);
+  Result<BlockPtr> get_block(const std::string& key, const BlockIndexEntry& e);
+  Result<std::vector<BlockPtr>> fetch_run(const std::string& key,
+                                          const std::vector<BlockIndexEntry>& blocks);
+  size_t plan_prefetch(StreamId stream, const std::vector<ObjectSlice>& slices, Offset from,
+                       size_t window, Offset* until);
+  void run_prefetch(const Run& run);
+  std::optional<RaState> take_state(PosKey k);
+  void store_state(PosKey k, RaState s);
+};
+
+}  // namespace shale::objfmt
