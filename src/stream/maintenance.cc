@@ -150,22 +150,12 @@ Status StreamStoreImpl::compact_once() {
     for (size_t i = 0; i < cr.objects.size(); ++i) {
       ObjectRecord r;
       r.id = ObjectId(first_id + i);
-      r.key = fmt::format("{}/n{}/i{}/{:020}", opts_.key_prefix, opts_.node.value(), incarnation_,
-                          r.id.value());
+      r.key = store_key(r.id);
       r.size = cr.objects[i].built.size;
       r.kind = cr.objects[i].stream ? ObjectKind::kStream : ObjectKind::kStreamSet;
       r.data_time_ms = now_ms();
       for (const auto& in : inputs) r.data_time_ms = std::min(r.data_time_ms, in.data_time_ms);
-      for (const auto& b : cr.objects[i].built.index) {
-        auto& rs = r.ranges;
-        if (!rs.empty() && rs.back().stream == b.stream && rs.back().end == b.start) {
-          rs.back().end = b.end;
-          rs.back().bytes += b.size;
-          rs.back().max_ts = std::max(rs.back().max_ts, b.max_timestamp);
-        } else {
-          rs.push_back(ObjectRange{b.stream, b.start, b.end, b.size, b.max_timestamp});
-        }
-      }
+      r.ranges = ranges_of(cr.objects[i].built.index);
       outputs.push_back(std::move(r));
     }
   }

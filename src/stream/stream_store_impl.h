@@ -189,7 +189,8 @@ class StreamStoreImpl final : public StreamStore {
   Status collect_dead_objects(const std::set<ObjectId>& candidates);
   bool object_dead_locked(const ObjectRecord& r) const;
 
-  Status upload_locked_out();  // one upload round; caller holds upload_mu_
+  // Object-store key of a new object: never reused (unique id, per-start incarnation).
+  std::string store_key(ObjectId id) const;
   void trim_wal();
   void uploader_loop();
   void maintenance_loop();
@@ -229,6 +230,9 @@ class StreamStoreImpl final : public StreamStore {
   std::string dead_point_;  // guarded by mu_
   std::thread uploader_, maintenance_;
 };
+
+// Per-stream ranges of a built object from its block index (adjacent blocks merged), sorted.
+std::vector<ObjectRange> ranges_of(const std::vector<objfmt::BlockIndexEntry>& index);
 
 // The max timestamp of a Kafka v2 record batch (bytes 35..43, big-endian), or -1 if too short.
 int64_t batch_max_timestamp(const Buf& batch);

@@ -9,9 +9,6 @@
 #include "stream/stream_store_impl.h"
 
 namespace shale::stream {
-namespace {
-
-// Per-stream ranges of a built object, from its block index (contiguous blocks merged).
 std::vector<ObjectRange> ranges_of(const std::vector<objfmt::BlockIndexEntry>& index) {
   std::vector<ObjectRange> out;
   for (const auto& b : index) {
@@ -29,7 +26,10 @@ std::vector<ObjectRange> ranges_of(const std::vector<objfmt::BlockIndexEntry>& i
   return out;
 }
 
-}  // namespace
+std::string StreamStoreImpl::store_key(ObjectId id) const {
+  return fmt::format("{}/n{}/i{}/{:020}", opts_.key_prefix, opts_.node.value(), incarnation_,
+                     id.value());
+}
 
 void StreamStoreImpl::request_upload() {
   {
@@ -100,8 +100,7 @@ Status StreamStoreImpl::upload_once() {
   for (size_t i = 0; i < built.size(); ++i) {
     ObjectRecord r;
     r.id = ObjectId(first_id + i);
-    r.key = fmt::format("{}/n{}/i{}/{:020}", opts_.key_prefix, opts_.node.value(), incarnation_,
-                        r.id.value());
+    r.key = store_key(r.id);
     r.size = built[i].built.size;
     r.kind = built[i].kind;
     r.data_time_ms = now_ms();
