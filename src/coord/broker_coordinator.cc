@@ -1,16 +1,53 @@
 #include "coord/broker_coordinator.h"
 
+#include <asio/post.hpp>
+#include <thread>
+
+#include "base/log.h"
 #include "broker/broker.h"
+#include "coord/offsets_codec.h"
+#include "coord/offsets_log.h"
 
 namespace shale::coord {
+namespace {
+
+// What the Broker keeps attached: the log outlives the coordinator that writes to it.
+struct Attached {
+  std::unique_ptr<OffsetsLog> log;
+  std::unique_ptr<GroupCoordinator> gc;
+  ~Attached() { gc.reset(); }
+};
+
+}  // namespace
 
 std::shared_ptr<GroupCoordinator> coordinator_of(broker::Broker& broker) {
   auto p = broker.attachment("coord.group_coordinator", [&broker]() -> std::shared_ptr<void> {
-    auto gc = std::make_shared<GroupCoordinator>(CoordinatorOptions{}, broker.clock());
-    gc->start_ticker();
-    return gc;
+    auto a = std::make_shared<Attached>();
+    a->log = std::make_unique<OffsetsLog>(broker, kDefaultOffsetsPartitions);
+    a->gc = std::make_unique<GroupCoordinator>(CoordinatorOptions{}, broker.clock(), a->log.get());
+    a->gc->set_loading(true);
+    // Replay __consumer_offsets on the control pool; until then requests get
+    // COORDINATOR_LOAD_IN_PROGRESS (clients retry).
+    asio::post(broker.control_pool(), [a] {
+      for (int attempt = 1;; ++attempt) {
+        auto r = a->log->load_blocking(*a->gc);
+        if (r.ok()) {
+          SHALE_LOG_INFO("coord", "loaded {} records from {}", *r, kOffsetsTopic);
+          break;
+        }
+        SHALE_LOG_ERROR("coord", "loading {} failed (attempt {}): {}", kOffsetsTopic, attempt,
+                        r.error().to_string());
+        if (attempt >= 20) return;  // stays unavailable; the log says why
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+      a->gc->set_loading(false);
+      a->gc->start_ticker();
+    });
+    return a;
   });
-  return std::static_pointer_cast<GroupCoordinator>(p);
+  if (!p) return nullptr;
+  auto a = std::static_pointer_cast<Attached>(p);
+  return std::shared_ptr<GroupCoordinator>(a, a->gc.get());
 }
 
 std::string client_host_of(const std::string& peer) {

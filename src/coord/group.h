@@ -21,6 +21,7 @@ namespace err {
 inline constexpr int16_t kNone = 0;
 inline constexpr int16_t kUnknownTopicOrPartition = 3;
 inline constexpr int16_t kOffsetMetadataTooLarge = 12;
+inline constexpr int16_t kCoordinatorLoadInProgress = 14;
 inline constexpr int16_t kCoordinatorNotAvailable = 15;
 inline constexpr int16_t kNotCoordinator = 16;
 inline constexpr int16_t kIllegalGeneration = 22;

@@ -87,7 +87,9 @@ void GroupCoordinator::join_group(JoinRequest req, JoinCallback cb) {
     if (req.rebalance_timeout_ms < 0) req.rebalance_timeout_ms = req.session_timeout_ms;
     int16_t e = err::kNone;
     Group* g = nullptr;
-    if (req.group_id.empty()) {
+    if (loading()) {
+      e = err::kCoordinatorLoadInProgress;
+    } else if (req.group_id.empty()) {
       e = err::kInvalidGroupId;
     } else if ((e = check_session_timeouts(opts_, req)) != err::kNone) {
     } else if ((g = find(req.group_id)) == nullptr && !req.member_id.empty()) {
@@ -361,7 +363,9 @@ void GroupCoordinator::sync_group(SyncRequest req, SyncCallback cb) {
     std::lock_guard lk(mu_);
     SyncResult r;
     Group* g = find(req.group_id);
-    if (!g) {
+    if (loading()) {
+      r.error = err::kCoordinatorLoadInProgress;
+    } else if (!g) {
       r.error = err::kUnknownMemberId;
     } else if (g->is_fenced_static(req.member_id, req.instance_id)) {
       r.error = err::kFencedInstanceId;
@@ -420,6 +424,7 @@ void GroupCoordinator::set_assignment_and_stabilise(Group& g, Actions& out) {
 int16_t GroupCoordinator::heartbeat(const std::string& group_id, const std::string& member_id,
                                     const std::optional<std::string>& instance_id,
                                     int32_t generation) {
+  if (loading()) return err::kCoordinatorLoadInProgress;
   std::lock_guard lk(mu_);
   Group* g = find(group_id);
   if (!g) return err::kUnknownMemberId;
@@ -437,6 +442,11 @@ LeaveResult GroupCoordinator::leave_group(const std::string& group_id,
                                           const std::vector<LeaveMember>& members) {
   Actions out;
   LeaveResult res;
+  if (loading()) {
+    res.error = err::kCoordinatorLoadInProgress;
+    res.member_errors.assign(members.size(), err::kCoordinatorLoadInProgress);
+    return res;
+  }
   {
     std::lock_guard lk(mu_);
     Group* g = find(group_id);

@@ -31,6 +31,7 @@
 // Ownership: borrows the Clock and the GroupStore (both must outlive the coordinator).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -220,6 +221,11 @@ class GroupCoordinator {
 
   size_t group_count();
 
+  // While loading (replaying the log at startup) every request answers
+  // COORDINATOR_LOAD_IN_PROGRESS. A new coordinator is not loading.
+  void set_loading(bool v) { loading_.store(v); }
+  bool loading() const { return loading_.load(); }
+
  private:
   using Actions = std::vector<std::function<void()>>;  // callbacks run after unlocking
   Group* find(const std::string& id);
@@ -249,6 +255,8 @@ class GroupCoordinator {
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Group>> groups_;  // guarded by mu_
   uint64_t next_member_seq_ = 0;                          // guarded by mu_
+
+  std::atomic<bool> loading_{false};
 
   std::mutex ticker_mu_;
   std::condition_variable ticker_cv_;

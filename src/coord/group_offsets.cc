@@ -44,7 +44,9 @@ void GroupCoordinator::commit_offsets(CommitRequest req, CommitCallback cb) {
   {
     std::lock_guard lk(mu_);
     Group* g = find(req.group_id);
-    if (req.group_id.empty()) {
+    if (loading()) {
+      all = err::kCoordinatorLoadInProgress;
+    } else if (req.group_id.empty()) {
       all = err::kInvalidGroupId;
     } else if (!g) {
       if (req.generation < 0) {
@@ -112,8 +114,12 @@ void GroupCoordinator::commit_offsets(CommitRequest req, CommitCallback cb) {
 
 FetchResult GroupCoordinator::fetch_offsets(
     const std::string& group_id, const std::optional<std::vector<TopicPartition>>& partitions) {
-  std::lock_guard lk(mu_);
   FetchResult r;
+  if (loading()) {
+    r.error = err::kCoordinatorLoadInProgress;
+    return r;
+  }
+  std::lock_guard lk(mu_);
   Group* g = find(group_id);
   if (!partitions) {
     if (g) {
@@ -145,6 +151,7 @@ std::pair<int16_t, std::vector<int16_t>> GroupCoordinator::delete_offsets(
   std::vector<std::pair<TopicPartition, std::optional<OffsetAndMetadata>>> tombstones;
   std::pair<int16_t, std::vector<int16_t>> res{err::kNone, {}};
   {
+    if (loading()) return {err::kCoordinatorLoadInProgress, {}};
     std::lock_guard lk(mu_);
     Group* g = find(group_id);
     if (!g || g->state == GroupState::kDead) return {err::kGroupIdNotFound, {}};
@@ -206,9 +213,13 @@ void GroupCoordinator::expire_offsets(Group& g, Actions& out) {
 }
 
 GroupDescription GroupCoordinator::describe_group(const std::string& group_id) {
-  std::lock_guard lk(mu_);
   GroupDescription d;
   d.group_id = group_id;
+  if (loading()) {
+    d.error = err::kCoordinatorLoadInProgress;
+    return d;
+  }
+  std::lock_guard lk(mu_);
   Group* g = find(group_id);
   if (group_id.empty()) {
     d.error = err::kInvalidGroupId;
@@ -251,6 +262,7 @@ std::vector<GroupListing> GroupCoordinator::list_groups(
 int16_t GroupCoordinator::delete_group(const std::string& group_id) {
   std::vector<std::pair<TopicPartition, std::optional<OffsetAndMetadata>>> tombstones;
   {
+    if (loading()) return err::kCoordinatorLoadInProgress;
     std::lock_guard lk(mu_);
     if (group_id.empty()) return err::kInvalidGroupId;
     Group* g = find(group_id);

@@ -1,0 +1,66 @@
+// Record layout of the internal topic __consumer_offsets: Kafka's own key/value schemas, so
+// tools that decode __consumer_offsets (kafka-console-consumer with the offsets formatter,
+// kcat + a decoder) understand Shale's log. All integers big-endian; strings are int16 length +
+// bytes (length -1 = null); bytes are int32 length + bytes.
+//
+//   OffsetCommitKey   v1: version int16 = 1, group string, topic string, partition int32
+//   OffsetCommitValue v3: version int16 = 3, offset int64, leader_epoch int32, metadata string,
+//                         commit_timestamp int64
+//                     v1: version int16 = 1, offset int64, metadata string,
+//                         commit_timestamp int64, expire_timestamp int64  (only when a
+//                         retention was requested, OffsetCommit v2-4)
+//   GroupMetadataKey  v2: version int16 = 2, group string
+//   GroupMetadataValue v3: version int16 = 3, protocol_type string, generation int32,
+//                         protocol nullable-string, leader nullable-string,
+//                         current_state_timestamp int64, members int32 count x {member_id
+//                         string, group_instance_id nullable-string, client_id string,
+//                         client_host string, rebalance_timeout int32, session_timeout int32,
+//                         subscription bytes, assignment bytes}
+// A null record value is a tombstone (offset deleted / group deleted); the topic is compacted.
+// The partition of a group is (Java String.hashCode(group) & 0x7fffffff) % partitions, as in
+// Kafka's GroupMetadataManager.partitionFor.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "base/buf.h"
+#include "base/result.h"
+#include "coord/group.h"
+
+namespace shale::coord {
+
+inline constexpr const char* kOffsetsTopic = "__consumer_offsets";
+inline constexpr int32_t kDefaultOffsetsPartitions = 50;  // offsets.topic.num.partitions
+inline constexpr int16_t kOffsetKeyVersion = 1;
+inline constexpr int16_t kGroupKeyVersion = 2;
+inline constexpr int16_t kOffsetValueVersion = 3;
+inline constexpr int16_t kOffsetValueVersionWithExpiry = 1;
+inline constexpr int16_t kGroupValueVersion = 3;
+static_assert(kOffsetKeyVersion < kGroupKeyVersion, "key versions 0-1 are offsets, 2 is groups");
+
+// Java's String.hashCode over the UTF-16 code units of a UTF-8 string.
+int32_t java_string_hash(std::string_view s);
+int32_t partition_for_group(std::string_view group, int32_t partitions);
+
+std::string encode_offset_key(const std::string& group, const TopicPartition& tp);
+std::string encode_offset_value(const OffsetAndMetadata& om);
+std::string encode_group_key(const std::string& group);
+std::string encode_group_value(const GroupSnapshot& g);
+
+struct OffsetRecordKey {
+  std::string group;
+  TopicPartition tp;
+};
+struct GroupRecordKey {
+  std::string group;
+};
+using RecordKey = std::variant<OffsetRecordKey, GroupRecordKey>;
+
+Result<RecordKey> decode_key(std::string_view key);
+Result<OffsetAndMetadata> decode_offset_value(std::string_view value);
+Result<GroupSnapshot> decode_group_value(std::string_view value);
+
+}  // namespace shale::coord
