@@ -136,7 +136,11 @@ Result<Json> EtcdHttp::post(const std::string& path, const Json& body, bool idem
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, left.count())));
+    // A retryable request gives each endpoint attempt_timeout (a member that lost its leader
+    // can hold a request for etcd's own 5 s request timeout); others get the whole deadline.
+    const auto attempt = idempotent ? std::min(left, opts_.attempt_timeout) : left;
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                     static_cast<long>(std::max<int64_t>(1, attempt.count())));
     curl_easy_setopt(
         h, CURLOPT_CONNECTTIMEOUT_MS,
         static_cast<long>(std::max<int64_t>(1, std::min(left, opts_.connect_timeout).count())));

@@ -4,11 +4,13 @@
 // Fail-over: the client sticks to one endpoint and moves to the next when a request could not
 // be sent there (connect refused/timed out) or etcd says it cannot serve it now (gRPC
 // Unavailable, e.g. "no leader"). A request that was sent but got no answer (timeout, reset)
-// has an unknown outcome: idempotent requests (reads, lease keep-alives) are retried on the next
-// endpoint; mutations return Errc::kUnavailable so the caller re-reads before retrying (a
-// retried compare-and-set would otherwise report a spurious failure). "no leader" is safe to
-// retry for mutations (etcd did not propose it). Retries stop at the call's deadline; the result
-// is then kUnavailable with the last error. No call blocks longer than its deadline (+ ~10 ms).
+// has an unknown outcome. Retryable requests (idempotent=true: reads, lease grant/keep-alive,
+// and unconditional put/delete, whose repetition leaves the same state) are retried on the next
+// endpoint, each attempt bounded by attempt_timeout. Conditional mutations (txns that write,
+// lease revoke) return Errc::kUnavailable instead, so the caller re-reads before retrying (a
+// retried compare-and-set would report a spurious failure). "no leader" is safe to retry for
+// every request (etcd did not propose it). Retries stop at the call's deadline; the result is
+// then kUnavailable with the last error. No call blocks longer than its deadline (+ ~60 ms).
 //
 // gRPC status codes in gateway error bodies map to Errc: InvalidArgument -> kInvalidArgument,
 // NotFound -> kNotFound, OutOfRange (compacted) -> kOutOfRange, FailedPrecondition ->
@@ -32,6 +34,7 @@ namespace shale::etcd {
 struct EtcdOptions {
   std::chrono::milliseconds call_timeout{5000};     // whole call, all retries included
   std::chrono::milliseconds connect_timeout{1000};  // per connection attempt
+  std::chrono::milliseconds attempt_timeout{1500};  // per endpoint attempt of retryable calls
   std::chrono::milliseconds watch_retry_min{50};    // watch reconnect backoff
   std::chrono::milliseconds watch_retry_max{1000};
 };

@@ -71,7 +71,8 @@ Result<Revision> EtcdMetaStore::put(const std::string& key, const std::string& v
   SHALE_RETURN_IF_ERROR(check_key(key, {}));
   Json req = {{"key", base64_encode(key)}, {"value", base64_encode(value)}};
   if (lease.value() != 0) req["lease"] = std::to_string(lease.value());
-  SHALE_ASSIGN_OR_RETURN(Json resp, http_.post("/v3/kv/put", req, /*idempotent=*/false));
+  // Retried after an ambiguous failure: the state is the same either way (see etcd_http.h).
+  SHALE_ASSIGN_OR_RETURN(Json resp, http_.post("/v3/kv/put", req, /*idempotent=*/true));
   return Revision(json_int(resp.value("header", Json::object()), "revision"));
 }
 
@@ -79,7 +80,8 @@ Result<int64_t> EtcdMetaStore::del(const std::string& key, const std::string& ra
   SHALE_RETURN_IF_ERROR(check_key(key, range_end));
   Json req = {{"key", base64_encode(wire_key(key, range_end))}};
   if (!range_end.empty()) req["range_end"] = base64_encode(range_end);
-  SHALE_ASSIGN_OR_RETURN(Json resp, http_.post("/v3/kv/deleterange", req, /*idempotent=*/false));
+  // Retried after an ambiguous failure; the count is then that of the last attempt.
+  SHALE_ASSIGN_OR_RETURN(Json resp, http_.post("/v3/kv/deleterange", req, /*idempotent=*/true));
   return json_int(resp, "deleted");
 }
 
