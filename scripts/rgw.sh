@@ -33,6 +33,10 @@ for b in ceph-mon ceph-osd radosgw radosgw-admin ceph-authtool monmaptool uuidge
   command -v $b >/dev/null || { echo "rgw.sh: $b missing (run scripts/install-deps.sh)" >&2; exit 1; }
 done
 [ -e "$D/rgw.pid" ] && stop
+if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then
+  echo "rgw.sh: something already answers on 127.0.0.1:$PORT" >&2
+  exit 1
+fi
 rm -rf "$D"
 mkdir -p "$D"/{mon,osd0,run,log}
 D=$(cd "$D" && pwd)
