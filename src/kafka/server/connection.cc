@@ -96,7 +96,15 @@ asio::awaitable<void> Connection::read_loop() {
       close("bad request size");
       co_return;
     }
-    std::vector<uint8_t> bytes(static_cast<size_t>(size));
+    std::vector<uint8_t> bytes;
+    try {
+      bytes.resize(static_cast<size_t>(size));
+    } catch (const std::bad_alloc&) {  // a huge frame under memory pressure: drop this client
+      SHALE_LOG_WARN("kafka", "conn {} {}: cannot allocate {} bytes for a request; closing",
+                     info_.id, info_.peer, size);
+      close("out of memory");
+      co_return;
+    }
     auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(bytes), kAsTuple);
     if (ec2) break;
     last_activity_ = std::chrono::steady_clock::now();
@@ -177,6 +185,8 @@ asio::awaitable<void> Connection::run_handler(std::shared_ptr<Slot> slot) {
     slot->result.emplace(co_await slot->handler->fn(ctx));
   } catch (const std::exception& e) {
     slot->result.emplace(Error{Errc::kInternal, std::string("handler threw: ") + e.what()});
+  } catch (...) {
+    slot->result.emplace(Error{Errc::kInternal, "handler threw a non-standard exception"});
   }
   const auto& m = server_.metrics.api(slot->header.request_api_key);
   m.latency->observe(
