@@ -214,3 +214,40 @@ TEST(S3Retry, FailedPartAbortsTheMultipartUpload) {
 
 }  // namespace
 }  // namespace shale::s3
+
+namespace shale::s3 {
+namespace {
+
+TEST(S3Batch, DeleteObjectsBatchesOf1000WithContentMd5) {
+  FaultServer srv([](const FaultRequest& r, int) {
+    if (r.body.find("denied") != std::string::npos)
+      return FaultResponse{200,
+                           {},
+                           "<DeleteResult><Error><Key>pre/denied</Key><Code>AccessDenied"
+                           "</Code></Error></DeleteResult>"};
+    return FaultResponse{200, {}, "<DeleteResult/>"};
+  });
+  auto s = store_for(srv);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 1500; ++i) keys.push_back(fmt::format("k&<{}>", i));
+  ASSERT_TRUE(s->remove(keys).ok());
+  auto reqs = srv.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  size_t total = 0;
+  for (const auto& r : reqs) {
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.target, "/bkt?delete=");
+    EXPECT_EQ(r.headers.at("content-md5"), md5_base64(r.body));
+    auto objs = xml_elements(r.body, "Key");
+    total += objs.size();
+    EXPECT_LE(objs.size(), 1000u);
+    EXPECT_EQ(xml_unescape(objs.front()).substr(0, 6), "pre/k&");
+  }
+  EXPECT_EQ(total, 1500u);
+  Status st = s->remove({"ok", "denied"});
+  EXPECT_EQ(st.code(), Errc::kIoError);
+  EXPECT_NE(st.message().find("AccessDenied"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shale::s3
