@@ -485,39 +485,37 @@ ApiError TopicManager::incremental_alter_configs_blocking(const std::string& nam
 // ---- awaitable wrappers
 // --------------------------------------------------------------------------
 
-asio::awaitable<CreateTopicResult> TopicManager::create_topic(TopicSpec spec, bool validate_only) {
-  return run_blocking(control_, [this, spec = std::move(spec), validate_only] {
-    return create_topic_blocking(spec, validate_only);
-  });
+asio::awaitable<CreateTopicResult> TopicManager::create_topic(const TopicSpec& spec,
+                                                              bool validate_only) {
+  return run_blocking(
+      control_, [this, spec, validate_only] { return create_topic_blocking(spec, validate_only); });
 }
 
-asio::awaitable<ApiError> TopicManager::delete_topic(std::string name) {
-  return run_blocking(control_,
-                      [this, name = std::move(name)] { return delete_topic_blocking(name); });
+asio::awaitable<ApiError> TopicManager::delete_topic(const std::string& name) {
+  return run_blocking(control_, [this, name] { return delete_topic_blocking(name); });
 }
 
-asio::awaitable<ApiError> TopicManager::create_partitions(std::string name, int32_t count,
+asio::awaitable<ApiError> TopicManager::create_partitions(const std::string& name, int32_t count,
                                                           bool validate_only) {
-  return run_blocking(control_, [this, name = std::move(name), count, validate_only] {
+  return run_blocking(control_, [this, name, count, validate_only] {
     return create_partitions_blocking(name, count, validate_only);
   });
 }
 
-asio::awaitable<ApiError> TopicManager::alter_configs(std::string name, ConfigMap configs,
+asio::awaitable<ApiError> TopicManager::alter_configs(const std::string& name,
+                                                      const ConfigMap& configs,
                                                       bool validate_only) {
-  return run_blocking(control_,
-                      [this, name = std::move(name), configs = std::move(configs), validate_only] {
-                        return alter_configs_blocking(name, configs, validate_only);
-                      });
+  return run_blocking(control_, [this, name, configs, validate_only] {
+    return alter_configs_blocking(name, configs, validate_only);
+  });
 }
 
-asio::awaitable<ApiError> TopicManager::incremental_alter_configs(std::string name,
-                                                                  std::vector<AlterOp> ops,
+asio::awaitable<ApiError> TopicManager::incremental_alter_configs(const std::string& name,
+                                                                  const std::vector<AlterOp>& ops,
                                                                   bool validate_only) {
-  return run_blocking(control_,
-                      [this, name = std::move(name), ops = std::move(ops), validate_only] {
-                        return incremental_alter_configs_blocking(name, ops, validate_only);
-                      });
+  return run_blocking(control_, [this, name, ops, validate_only] {
+    return incremental_alter_configs_blocking(name, ops, validate_only);
+  });
 }
 
 }  // namespace shale::broker

@@ -113,13 +113,18 @@ class TopicManager {
   const TopicManagerOptions& options() const { return opts_; }
 
   // ---- mutations (awaitable: run on the control pool) ----------------------------------------
-  asio::awaitable<CreateTopicResult> create_topic(TopicSpec spec, bool validate_only);
-  asio::awaitable<ApiError> delete_topic(std::string name);
+  // Arguments are taken by const reference and copied into the work item: a by-value argument
+  // would be a temporary of the caller's co_await full-expression, which GCC 12 destroys twice.
+  asio::awaitable<CreateTopicResult> create_topic(const TopicSpec& spec, bool validate_only);
+  asio::awaitable<ApiError> delete_topic(const std::string& name);
   // Grows the topic to `count` partitions (increase only).
-  asio::awaitable<ApiError> create_partitions(std::string name, int32_t count, bool validate_only);
+  asio::awaitable<ApiError> create_partitions(const std::string& name, int32_t count,
+                                              bool validate_only);
   // AlterConfigs: replaces all overrides with `configs`.
-  asio::awaitable<ApiError> alter_configs(std::string name, ConfigMap configs, bool validate_only);
-  asio::awaitable<ApiError> incremental_alter_configs(std::string name, std::vector<AlterOp> ops,
+  asio::awaitable<ApiError> alter_configs(const std::string& name, const ConfigMap& configs,
+                                          bool validate_only);
+  asio::awaitable<ApiError> incremental_alter_configs(const std::string& name,
+                                                      const std::vector<AlterOp>& ops,
                                                       bool validate_only);
 
   // ---- mutations (blocking: control threads only) ------------------------------------------

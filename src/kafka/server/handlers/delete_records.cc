@@ -30,8 +30,11 @@ asio::awaitable<Result<ResponseBody>> handle_delete_records(RequestContext& ctx)
         pr.error_code = kerr::kUnknownTopicOrPartition;
         continue;
       }
-      broker::OffsetResult r = co_await broker::run_blocking(
-          b.control_pool(), [part, off = p.offset] { return part->trim_blocking(off); });
+      // The awaitable is a named local: GCC 12 destroys non-trivial temporaries of a co_await
+      // full-expression twice (here: the lambda's shared_ptr), so none may appear in one.
+      auto trim = broker::run_blocking(b.control_pool(),
+                                       [part, off = p.offset] { return part->trim_blocking(off); });
+      broker::OffsetResult r = co_await std::move(trim);
       pr.error_code = r.error.code;
       if (r.error.ok()) pr.low_watermark = r.offset;
     }
