@@ -3,6 +3,7 @@
 #include "coord/group_coordinator.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 
 #include "base/log.h"

@@ -257,6 +257,11 @@ class GroupCoordinator {
   uint64_t next_member_seq_ = 0;                          // guarded by mu_
 
   std::atomic<bool> loading_{false};
+  // Commits handed to the store and not yet completed; the destructor waits for them (their
+  // completions touch this object).
+  std::mutex inflight_mu_;
+  std::condition_variable inflight_cv_;
+  int inflight_ = 0;  // guarded by inflight_mu_
 
   std::mutex ticker_mu_;
   std::condition_variable ticker_cv_;

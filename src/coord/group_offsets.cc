@@ -109,7 +109,16 @@ void GroupCoordinator::commit_offsets(CommitRequest req, CommitCallback cb) {
     apply(true);
     return;
   }
-  store_->write_offsets(req.group_id, std::move(entries), std::move(apply));
+  {
+    std::lock_guard lk(inflight_mu_);
+    ++inflight_;
+  }
+  store_->write_offsets(req.group_id, std::move(entries),
+                        [this, apply = std::move(apply)](bool ok) mutable {
+                          apply(ok);
+                          std::lock_guard lk(inflight_mu_);
+                          if (--inflight_ == 0) inflight_cv_.notify_all();
+                        });
 }
 
 FetchResult GroupCoordinator::fetch_offsets(
