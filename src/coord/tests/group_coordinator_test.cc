@@ -380,5 +380,85 @@ TEST_F(CoordTest, PendingMemberExpiresAndTickerRuns) {
   gc_.stop_ticker();
 }
 
+TEST_F(CoordTest, FencingAndProtocolChecksOnSyncAndCommit) {
+  auto r1 = jreq("");
+  r1.instance_id = "i1";
+  auto j1 = join(r1);
+  std::string id = (*j1)->member_id;
+  // CompletingRebalance: commits wait for the assignment.
+  std::vector<int16_t> ce;
+  gc_.commit_offsets({"g", 1, id, std::string("i1"), -1, {{{"t", 0}, {1}}}},
+                     [&](std::vector<int16_t> e) { ce = e; });
+  EXPECT_EQ(ce, std::vector<int16_t>{err::kRebalanceInProgress});
+  // A join with the right instance id but another member id is fenced.
+  auto other = jreq("someone-else");
+  other.instance_id = "i1";
+  EXPECT_EQ((*join(other))->error, err::kFencedInstanceId);
+  SyncRequest sr{"g", 1, id, std::string("i1"), std::string("connect"), std::nullopt, {}};
+  std::optional<SyncResult> s;
+  gc_.sync_group(sr, [&](SyncResult r) { s = r; });
+  EXPECT_EQ(s->error, err::kInconsistentGroupProtocol);
+  sr.protocol_type = "consumer";
+  sr.protocol_name = "range";
+  sr.instance_id = "i2";
+  gc_.sync_group(sr, [&](SyncResult r) { s = r; });
+  EXPECT_EQ(s->error, err::kNone);  // i2 is unknown: not fenced
+  EXPECT_EQ(s->protocol_name, "range");
+  gc_.commit_offsets({"g", 1, "ghost", std::nullopt, -1, {{{"t", 0}, {1}}}},
+                     [&](std::vector<int16_t> e) { ce = e; });
+  EXPECT_EQ(ce, std::vector<int16_t>{err::kUnknownMemberId});
+  gc_.commit_offsets({"g", 1, id, std::string("i1"), -1, {{{"t", 0}, {1}}}},
+                     [&](std::vector<int16_t> e) { ce = e; });
+  EXPECT_EQ(ce, std::vector<int16_t>{err::kNone});
+}
+
+TEST_F(CoordTest, StaticLeaderRejoinTriggersRebalanceUnlessSkipAssignment) {
+  auto r1 = jreq("");
+  r1.instance_id = "lead";
+  auto j1 = join(r1);
+  sync((*j1)->member_id, 1, {{(*j1)->member_id, Buf::copy("X")}});
+  auto again = join(r1);  // v<9: the leader must recompute, so a new generation
+  ASSERT_TRUE(again->has_value());
+  EXPECT_EQ((*again)->generation, 2);
+  EXPECT_EQ((*again)->leader, (*again)->member_id);
+  sync((*again)->member_id, 2, {{(*again)->member_id, Buf::copy("Y")}});
+  r1.supports_skip_assignment = true;
+  auto skip = join(r1);  // v9: same generation, members returned, assignment skipped
+  ASSERT_TRUE(skip->has_value());
+  EXPECT_EQ((*skip)->generation, 2);
+  EXPECT_TRUE((*skip)->skip_assignment);
+  EXPECT_EQ((*skip)->members.size(), 1u);
+  EXPECT_EQ(state(), "Stable");
+}
+
+TEST_F(CoordTest, OldJoinVersionsNeedNoMemberIdAndLoadingAnswersRetriably) {
+  auto r = jreq("");
+  r.require_known_member_id = false;  // JoinGroup v0-3
+  auto j = join(r);
+  ASSERT_TRUE(j->has_value());
+  EXPECT_EQ((*j)->error, err::kNone);
+  EXPECT_EQ((*j)->generation, 1);
+  gc_.set_loading(true);
+  EXPECT_EQ((*join(jreq("")))->error, err::kCoordinatorLoadInProgress);
+  EXPECT_EQ(gc_.heartbeat("g", (*j)->member_id, std::nullopt, 1), err::kCoordinatorLoadInProgress);
+  EXPECT_EQ(gc_.fetch_offsets("g", std::nullopt).error, err::kCoordinatorLoadInProgress);
+  EXPECT_EQ(gc_.delete_group("g"), err::kCoordinatorLoadInProgress);
+  gc_.set_loading(false);
+  EXPECT_EQ(gc_.heartbeat("g", (*j)->member_id, std::nullopt, 1), err::kNone);
+}
+
+TEST_F(CoordTest, DuplicateParkedJoinAnswersTheOlderOne) {
+  std::string a = stable_single();
+  auto [b, jb] = join_new();
+  auto first = join(jreq(b));  // b retries while its first join is parked
+  ASSERT_TRUE(jb->has_value());
+  EXPECT_EQ((*jb)->error, err::kRebalanceInProgress);
+  EXPECT_FALSE(first->has_value());
+  join(jreq(a));
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ((*first)->error, err::kNone);
+  EXPECT_EQ((*first)->generation, 2);
+}
+
 }  // namespace
 }  // namespace shale::coord
