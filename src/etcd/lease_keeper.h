@@ -6,6 +6,7 @@
 // when no keep-alive has succeeded for a whole TTL (etcd unreachable: the lease has expired or
 // will have by the time the store is back, so the caller must re-register under a new lease).
 // Transient errors inside the TTL are retried every ttl/10.
+// on_lost must not destroy the keeper (it runs on the keeper's thread, which the destructor joins).
 //
 // Ownership: borrows the store (must outlive the keeper). The destructor stops the thread and
 // does NOT revoke the lease (call revoke() for a clean shutdown). Timing is real time
