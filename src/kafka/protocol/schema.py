@@ -124,6 +124,9 @@ class Field:
         if self.is_array or self.is_struct:
             return "{}"
         if self.base == "string":
+            # A schema may write a string default quoted (default="" or default="abc").
+            if d and len(d) >= 2 and d[0] == d[-1] == '"':
+                d = d[1:-1]
             return "std::string(%s)" % cpp_string(d or "")
         if self.base in ("bytes", "records"):
             return "Buf()"

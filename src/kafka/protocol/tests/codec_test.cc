@@ -32,6 +32,14 @@ TEST(Codec, ApiVersionsRequestV3Bytes) {
   EXPECT_EQ(encode(m, 0), std::vector<uint8_t>{});  // v0 has no fields
 }
 
+// Regression: a quoted string default in a schema (Fetch's RackId, default="") must become the
+// empty string, not the two-character string "\"\"" (which librdkafka-era Fetch v11 requests
+// would then have carried as their rack id).
+TEST(Codec, QuotedStringDefaultIsUnquoted) {
+  FetchRequest req;
+  EXPECT_EQ(req.rack_id, "");
+}
+
 TEST(Codec, KnownTaggedFieldsDecodeIntoMembers) {
   ApiVersionsResponse m;
   m.finalized_features_epoch = 7;
