@@ -38,3 +38,15 @@ if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules/kafkajs ]; t
   (cd tests/node && npm install --no-audit --no-fund --silent)
 fi
 echo "install-deps: ok"
+
+# Compression codecs kafka-python needs to produce/consume snappy, lz4 and zstd batches
+# (tests/integration/test_compat_clients.py exercises every codec through it).
+codec_missing=()
+for p in python3-snappy python3-lz4 python3-zstandard; do
+  dpkg -s "$p" >/dev/null 2>&1 || codec_missing+=("$p")
+done
+if [ ${#codec_missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${codec_missing[@]}"
+fi
