@@ -142,10 +142,12 @@ def test_kcat_roundtrip_every_codec(shale, codec):
 
 def test_kcat_null_key_and_tombstone(shale):
     create(shale, "kcnull")
-    p = Producer({"bootstrap.servers": shale.bootstrap})
-    p.produce("kcnull", key=None, value=b"v0", partition=0)
-    p.produce("kcnull", key=b"dead", value=None, partition=0)
-    assert p.flush(10) == 0
+    # kcat -Z produces an empty key or value as NULL.
+    out = subprocess.run(["kcat", "-b", shale.bootstrap, "-P", "-t", "kcnull", "-p", "0", "-K:",
+                          "-Z"], input=":v0\ndead:\n", capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    got = consume_all(shale, "kcnull", 2)
+    assert [(m.key(), m.value()) for m in got] == [(None, b"v0"), (b"dead", None)]
     out = subprocess.run(["kcat", "-b", shale.bootstrap, "-C", "-t", "kcnull", "-p", "0",
                           "-o", "beginning", "-c", "2", "-e", "-q", "-Z", "-f", "%K:%k|%S:%s\n"],
                          capture_output=True, text=True, timeout=30)
