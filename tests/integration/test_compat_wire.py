@@ -266,6 +266,10 @@ def test_delete_records_moves_low_watermark_and_consumers_start_there(shale):
             got.append((m.offset(), m.value()))
     c.close()
     assert got == [(i, f"m{i}".encode()) for i in range(12, 20)]
+    # Offset -1 means "the high watermark" (Kafka's DeleteRecordsRequest.HIGH_WATERMARK).
+    assert delete_records_raw(shale.bootstrap, "dr", 0, -1) == (20, NONE)
+    assert fetch(shale.bootstrap, "dr", 0, 19)[0] == OFFSET_OUT_OF_RANGE
+    assert delete_records_raw(shale.bootstrap, "nope", 0, 1)[1] == UNKNOWN_TOPIC_OR_PARTITION
 
 
 def test_garbage_frame_does_not_kill_broker(shale):
