@@ -133,11 +133,11 @@ def fetch(bootstrap, topic, partition, offset):
     return err, hwm
 
 
-def create_topics_raw(bootstrap, names):
+def create_topics_raw(bootstrap, names, partitions=1, replication=1):
     """CreateTopics v2 -> {name: error code}."""
     body = struct.pack(">i", len(names))
     for n in names:
-        body += kstr(n) + struct.pack(">ihii", 1, 1, 0, 0)
+        body += kstr(n) + struct.pack(">ihii", partitions, replication, 0, 0)
     body += struct.pack(">ib", 10000, 0)
     r = call(bootstrap, 19, 2, body)
     r.take(">i")
@@ -206,6 +206,17 @@ def test_invalid_topic_names_are_invalid_topic_exception(shale):
         assert got[name] == INVALID_TOPIC_EXCEPTION, (name, got[name])
     assert got["fine_name-1.ok"] == NONE
     assert_still_serving(shale, "fine_name-1.ok")
+
+
+def test_invalid_partition_count_and_replication_factor(shale):
+    INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR = 37, 38
+    assert create_topics_raw(shale.bootstrap, ["p0"], partitions=0) == {"p0": INVALID_PARTITIONS}
+    assert create_topics_raw(shale.bootstrap, ["pneg"], partitions=-5) == \
+        {"pneg": INVALID_PARTITIONS}
+    assert create_topics_raw(shale.bootstrap, ["r0"], replication=0) == \
+        {"r0": INVALID_REPLICATION_FACTOR}
+    assert create_topics_raw(shale.bootstrap, ["ok"], partitions=1) == {"ok": NONE}
+    assert_still_serving(shale, "ok")
 
 
 def test_unknown_topic_and_partition(shale):
