@@ -196,6 +196,14 @@ def test_batch_larger_than_max_message_bytes_is_message_too_large(shale):
     create(shale, "big", config={"max.message.bytes": "2000"})
     assert produce(shale.bootstrap, "big", 0, record_batch([b"v" * 4000])) == MESSAGE_TOO_LARGE
     assert produce(shale.bootstrap, "big", 0, record_batch([b"v" * 1000])) == NONE
+    # The exact boundary: Kafka compares RecordBatch.sizeInBytes() (with the 12-byte offset and
+    # length prefix) against max.message.bytes, so a batch of exactly 2000 bytes is accepted.
+    v = 2000 - (len(record_batch([b"v" * 1900])) - 1900)
+    exact, over = record_batch([b"v" * v]), record_batch([b"v" * (v + 1)])
+    assert (len(exact), len(over)) == (2000, 2001)
+    assert produce(shale.bootstrap, "big", 0, exact) == NONE
+    assert produce(shale.bootstrap, "big", 0, over) == MESSAGE_TOO_LARGE
+    assert fetch(shale.bootstrap, "big", 0, 0) == (NONE, 2)
     assert_still_serving(shale, "big")
 
 
