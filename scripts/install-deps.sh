@@ -14,6 +14,8 @@ APT_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # real Kafka clients used as compatibility judges and by the benchmark
   librdkafka-dev kcat python3-confluent-kafka python3-kafka python3-pytest
+  # codecs kafka-python needs for snappy, lz4 and zstd batches (tests/integration/test_compat_clients.py)
+  python3-snappy python3-lz4 python3-zstandard
   # S3 client (src/s3) and the single-node Ceph RGW its `s3` test label runs against (scripts/rgw.sh)
   libcurl4-openssl-dev curl radosgw ceph-mon ceph-osd ceph-common uuid-runtime
   # etcd metadata backend (src/etcd) and the etcd its `etcd` test label runs against (scripts/etcd.sh)
@@ -39,14 +41,3 @@ if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules/kafkajs ]; t
 fi
 echo "install-deps: ok"
 
-# Compression codecs kafka-python needs to produce/consume snappy, lz4 and zstd batches
-# (tests/integration/test_compat_clients.py exercises every codec through it).
-codec_missing=()
-for p in python3-snappy python3-lz4 python3-zstandard; do
-  dpkg -s "$p" >/dev/null 2>&1 || codec_missing+=("$p")
-done
-if [ ${#codec_missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${codec_missing[@]}"
-fi
