@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine to a passing test suite: installs dependencies,
 # builds, and runs every test tier:
-#   1. unit tests (Release build, build/)
+#   1. unit tests and process-level SIGKILL tests (Release build, build/; labels unit, slow)
 #   2. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   3. the Kafka request-decoder fuzzer for a bounded time (clang + libFuzzer, build-fuzz/)
-#   4. integration tests with real Kafka clients against build/shale (tests/run-integration.sh)
-#   5. a smoke run of the benchmark harness (bench/run-all --smoke)
-# Set SHALE_TEST_SKIP="asan fuzz" (any of asan fuzz integration bench) to skip tiers locally.
+#   4. backends against real servers the tests start and stop themselves: etcd (label etcd)
+#      and a single-node Ceph RGW (label s3)
+#   5. integration tests with real Kafka clients against build/shale (tests/run-integration.sh)
+#   6. a smoke run of the benchmark harness (bench/run-all --smoke)
+# Set SHALE_TEST_SKIP="asan fuzz" (any of asan fuzz services integration bench) to skip tiers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 skip="${SHALE_TEST_SKIP:-}"
@@ -20,8 +22,8 @@ scripts/install-deps.sh
 step "build (Release)"
 scripts/build.sh
 
-step "unit tests (Release)"
-ctest --test-dir build -L unit --output-on-failure -j "$jobs"
+step "unit and SIGKILL tests (Release)"
+ctest --test-dir build -L 'unit|slow' --output-on-failure -j "$jobs"
 
 if want asan; then
   step "unit tests under ASan+UBSan"
@@ -42,6 +44,11 @@ if want fuzz && [ -f src/kafka/protocol/kafka_request_fuzz.cc ]; then
   build-fuzz/src/kafka/protocol/kafka_request_fuzz -max_total_time="${SHALE_FUZZ_SECONDS:-60}" \
     -rss_limit_mb=2048 "$corpus" 2>&1 | tail -n 5
   rm -rf "$corpus"
+fi
+
+if want services; then
+  step "etcd and S3 (Ceph RGW) backends against real servers"
+  ctest --test-dir build -L 'etcd|s3' --output-on-failure
 fi
 
 if want integration && [ -x tests/run-integration.sh ]; then
