@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-captures the golden request fixtures in testdata/ from real clients (kcat, librdkafka in C,
-# confluent-kafka-python, kafka-python) talking to kafka_capture, a fake broker built on this
+# confluent-kafka-python, kafka-python, kafkajs) talking to kafka_capture, a fake broker built on this
 # codec. Usage: capture_all.sh BUILD_DIR   (BUILD_DIR holds kafka_capture). Loopback only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,4 +35,5 @@ p = kafka.KafkaProducer(bootstrap_servers='127.0.0.1:$port', client_id='shale-ca
                         request_timeout_ms=3000)
 p.send('shaletest', key=b'k', value=b'v', partition=0).get(timeout=4)
 p.close(timeout=1)"
+run kafkajs env NODE_DIR="$here/../../../../tests/node" node "$here/kafkajs_capture.js" 127.0.0.1:$port
 ls -l "$out"
