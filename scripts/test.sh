@@ -27,7 +27,7 @@ ctest --test-dir build -L 'unit|slow' --output-on-failure -j "$jobs"
 
 if want asan; then
   step "unit tests under ASan+UBSan"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHALE_SANITIZE=ON \
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSHALE_SANITIZE=ON \
     -DSHALE_BENCH=OFF >/dev/null
   ninja -C build-asan
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
