@@ -34,15 +34,15 @@ if want asan; then
     ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
 fi
 
-if want fuzz && [ -f src/kafka/protocol/kafka_request_fuzz.cc ]; then
+if want fuzz; then
   step "fuzz the Kafka request decoder (bounded)"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSHALE_FUZZ=ON -DSHALE_BENCH=OFF >/dev/null
   ninja -C build-fuzz kafka_request_fuzz
   corpus=$(mktemp -d)
-  cp -r src/kafka/protocol/testdata/fuzz-corpus/. "$corpus"/ 2>/dev/null || true
-  build-fuzz/src/kafka/protocol/kafka_request_fuzz -max_total_time="${SHALE_FUZZ_SECONDS:-60}" \
-    -rss_limit_mb=2048 "$corpus" 2>&1 | tail -n 5
+  cp -r src/kafka/protocol/tests/fuzz_corpus/. "$corpus"/
+  fuzzer=$(find build-fuzz -name kafka_request_fuzz -type f -perm -u+x | head -1)
+  "$fuzzer" -max_total_time="${SHALE_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 "$corpus" 2>&1 | tail -n 5
   rm -rf "$corpus"
 fi
 
