@@ -139,7 +139,7 @@ Status LocalObjectStore::put(const std::string& key, const std::vector<Buf>& par
   return publish(tmp, path, opts.if_none_match);
 }
 
-Result<GetResult> LocalObjectStore::get(const std::string& key, const ByteRange& range) {
+Result<LocalObjectStore::OpenObject> LocalObjectStore::open_object(const std::string& key) {
   SHALE_ASSIGN_OR_RETURN(std::string path, object_path(key));
   auto f = fs_.open(path, io::OpenMode::kRead);
   if (!f.ok()) {
@@ -147,9 +147,16 @@ Result<GetResult> LocalObjectStore::get(const std::string& key, const ByteRange&
     return f.status();
   }
   SHALE_ASSIGN_OR_RETURN(uint64_t size, (*f)->size());
+  return OpenObject{std::move(*f), size};
+}
+
+Result<GetResult> LocalObjectStore::get(const std::string& key, const ByteRange& range) {
+  SHALE_ASSIGN_OR_RETURN(OpenObject o, open_object(key));
+  auto& f = o.file;
+  const uint64_t size = o.size;
   SHALE_ASSIGN_OR_RETURN(ResolvedRange r, resolve_range(range, size));
   std::vector<uint8_t> v(r.length);
-  SHALE_ASSIGN_OR_RETURN(size_t n, (*f)->pread(r.offset, v.data(), v.size()));
+  SHALE_ASSIGN_OR_RETURN(size_t n, f->pread(r.offset, v.data(), v.size()));
   if (n != r.length) {
     return Status(Errc::kIoError, fmt::format("short read of {}: {} of {} bytes at {}", key, n,
                                               r.length, r.offset));
@@ -158,14 +165,8 @@ Result<GetResult> LocalObjectStore::get(const std::string& key, const ByteRange&
 }
 
 Result<ObjectInfo> LocalObjectStore::head(const std::string& key) {
-  SHALE_ASSIGN_OR_RETURN(std::string path, object_path(key));
-  auto f = fs_.open(path, io::OpenMode::kRead);
-  if (!f.ok()) {
-    if (f.code() == Errc::kNotFound) return Status(Errc::kNotFound, "no such object: " + key);
-    return f.status();
-  }
-  SHALE_ASSIGN_OR_RETURN(uint64_t size, (*f)->size());
-  return ObjectInfo{key, size, ""};
+  SHALE_ASSIGN_OR_RETURN(OpenObject o, open_object(key));
+  return ObjectInfo{key, o.size, ""};
 }
 
 struct LocalObjectStore::ListQuery {

@@ -71,6 +71,12 @@ class LocalObjectStore final : public ObjectStore {
  private:
   LocalObjectStore(io::Filesystem& fs, std::string root);
   Result<std::string> object_path(const std::string& key) const;
+  struct OpenObject {
+    std::unique_ptr<io::File> file;
+    uint64_t size = 0;
+  };
+  // Opens an object for reading; kNotFound names the key.
+  Result<OpenObject> open_object(const std::string& key);
   // Creates the directories of an object's path and makes each entry durable (once per process).
   Status ensure_parent(const std::string& path);
   struct ListQuery;
