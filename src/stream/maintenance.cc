@@ -142,7 +142,8 @@ Status StreamStoreImpl::compact_once() {
   }
   objfmt::CompactOptions co;
   co.split_threshold = opts_.stream_object_bytes;
-  SHALE_ASSIGN_OR_RETURN(objfmt::CompactResult cr, objfmt::compact(objects_, sources, live, co));
+  SHALE_ASSIGN_OR_RETURN(objfmt::CompactResult cr,
+                         objfmt::compact(compact_objects_, sources, live, co));
 
   std::vector<ObjectRecord> outputs;
   if (!cr.objects.empty()) {
@@ -161,7 +162,7 @@ Status StreamStoreImpl::compact_once() {
   }
   if (crash_at("compact.before_put")) return dead_status();
   for (size_t i = 0; i < outputs.size(); ++i) {
-    SHALE_RETURN_IF_ERROR(objects_.put(outputs[i].key, cr.objects[i].built.parts));
+    SHALE_RETURN_IF_ERROR(compact_objects_.put(outputs[i].key, cr.objects[i].built.parts));
   }
   if (crash_at("compact.after_put")) return dead_status();
   // Swap in one txn: every input must still be committed (retention may have retired one).

@@ -294,6 +294,42 @@ TEST_F(StreamStoreTest, CompactionMergesSmallObjectsAndKeepsData) {
   expect_all(b, Offset(0), db);
 }
 
+// Cold reads and compaction each pay into their own bandwidth budget; appends, uploads and tail
+// reads pay into neither. A cold read under a small budget takes at least bytes / rate.
+TEST_F(StreamStoreTest, ColdReadsAndCompactionPayIntoTheirBandwidthBudgets) {
+  node_->shutdown();
+  StoreOptions o = small_options();
+  o.cold_read_bytes_per_sec = 2 << 20;  // 2 MiB/s
+  o.compaction_bytes_per_sec = 1 << 30;
+  o.io_budget_burst_bytes = 32 << 10;
+  boot(o);
+  StreamId id = open_new();
+  std::map<int64_t, Buf> data;
+  for (int i = 0; i < 6; ++i) {  // six small stream-set objects of ~20 KB
+    auto x = append_n(id, 20, 1000);
+    data.insert(x.begin(), x.end());
+    ASSERT_OK(s().flush_uploads());
+  }
+  EXPECT_EQ(s().stats().cold_read_budget_bytes, 0u);  // appends and uploads are not charged
+  EXPECT_EQ(s().stats().compaction_budget_bytes, 0u);
+  const auto t0 = std::chrono::steady_clock::now();
+  expect_all(id, Offset(0), data);  // ~120 KB, half evicted from the 64 KiB cache
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const uint64_t cold = s().stats().cold_read_budget_bytes;
+  EXPECT_GT(cold, 48u << 10);
+  EXPECT_GE(took, 0.95 * static_cast<double>(cold - (32 << 10)) / (2 << 20)) << cold << " bytes";
+  EXPECT_EQ(s().stats().compaction_budget_bytes, 0u);
+
+  const uint64_t objects = s().stats().objects;
+  ASSERT_GE(objects, 3u);
+  ASSERT_OK(s().compact_once());
+  ASSERT_EQ(s().stats().compactions, 1u);
+  // Compaction read every live byte of its inputs and wrote the merged object.
+  const uint64_t charged = s().stats().compaction_budget_bytes;
+  EXPECT_GT(charged, 2 * 120u * 1000);
+  expect_all(id, Offset(0), data);
+}
+
 TEST_F(StreamStoreTest, OffsetForTimestamp) {
   StreamId id = open_new();
   for (int i = 0; i < 4; ++i) {
