@@ -213,3 +213,15 @@ def test_object_wal_object_count_stays_bounded(tmp_path, request, rgw):
     for i in range(len(live) - 12):
         assert min(live[i:i + 12]) <= 20, live
     assert rgw.list_keys(prefix + "wal/") == []  # a clean stop uploads and trims everything
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--wal", "bogus", "--wal must be file://DIR, 'object' or 's3'"),
+    ("--object-store", "ftp://x", "--object-store must be file://DIR or s3://"),
+    ("--object-store", "s3://b?nope=1", "unknown s3 URI parameter 'nope'"),
+])
+def test_bad_storage_choice_is_a_clear_startup_error(tmp_path, flag, value, message):
+    out = subprocess.run([conftest.SHALE_BIN, "serve", "--data-dir", str(tmp_path / "d"),
+                          "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", flag, value],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and message in out.stdout + out.stderr, out.stdout + out.stderr
