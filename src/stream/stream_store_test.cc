@@ -224,6 +224,44 @@ TEST_F(StreamStoreTest, SizeAndTimeRetention) {
   EXPECT_EQ(s().info(id)->end, Offset(24));
 }
 
+// StreamInfo::size_bytes: un-uploaded bytes exactly, uploaded object ranges (block framing
+// included), and it shrinks with trim and retention.
+TEST_F(StreamStoreTest, SizeBytesFollowsAppendsUploadsTrimAndRetention) {
+  StreamId id = open_new();
+  EXPECT_EQ(s().info(id)->size_bytes, 0u);
+  auto sum = [](const std::map<int64_t, Buf>& m) {
+    uint64_t n = 0;
+    for (const auto& [o, b] : m) n += b.size();
+    return n;
+  };
+  auto first = append_n(id, 10, 500);  // offsets 0..19, not uploaded
+  EXPECT_EQ(s().info(id)->size_bytes, sum(first));
+  ASSERT_OK(s().flush_uploads());
+  const uint64_t uploaded = s().info(id)->size_bytes;
+  EXPECT_GE(uploaded, sum(first));
+  EXPECT_LE(uploaded, sum(first) + sum(first) / 10);  // block framing only
+  auto second = append_n(id, 10, 300);                // offsets 20..39, in the WAL only
+  EXPECT_EQ(s().info(id)->size_bytes, uploaded + sum(second));
+  ASSERT_OK(s().trim(id, Offset(10)));  // inside the uploaded range: it still counts
+  EXPECT_EQ(s().info(id)->size_bytes, uploaded + sum(second));
+  ASSERT_OK(s().trim(id, Offset(20)));  // the whole first object is dead
+  EXPECT_EQ(s().info(id)->size_bytes, sum(second));
+  ASSERT_OK(s().trim(id, Offset(30)));  // un-uploaded entries below the start are dead too
+  uint64_t live = 0;
+  for (const auto& [o, b] : second) live += o >= 30 ? b.size() : 0;
+  EXPECT_EQ(s().info(id)->size_bytes, live);
+  ASSERT_OK(s().flush_uploads());
+  const uint64_t before_retention = s().info(id)->size_bytes;
+  EXPECT_GT(before_retention, 0u);
+  ASSERT_OK(s().set_retention(id, RetentionPolicy{-1, 1}));
+  append_n(id, 1, 100);
+  ASSERT_OK(s().flush_uploads());
+  ASSERT_OK(s().retention_once());
+  EXPECT_EQ(s().info(id)->start, Offset(40));  // only the newest object is kept
+  EXPECT_LT(s().info(id)->size_bytes, before_retention);
+  EXPECT_GT(s().info(id)->size_bytes, 100u);
+}
+
 TEST_F(StreamStoreTest, RemoveDeletesStreamAndItsObjects) {
   StreamId id = open_new();
   StreamId other = open_new();
