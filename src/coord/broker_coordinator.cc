@@ -18,33 +18,50 @@ struct Attached {
   ~Attached() { gc.reset(); }
 };
 
+constexpr const char* kOptionsKey = "coord.options";
+
+}  // namespace
+
+void configure(broker::Broker& broker, const CoordinatorOptions& opts) {
+  broker.attachment(kOptionsKey, [&] { return std::make_shared<CoordinatorOptions>(opts); });
+}
+
+namespace {
+
+CoordinatorOptions options_of(broker::Broker& broker) {
+  auto p = broker.attachment(kOptionsKey, [] { return std::shared_ptr<void>(); });
+  return p ? *std::static_pointer_cast<CoordinatorOptions>(p) : CoordinatorOptions{};
+}
+
 }  // namespace
 
 std::shared_ptr<GroupCoordinator> coordinator_of(broker::Broker& broker) {
-  auto p = broker.attachment("coord.group_coordinator", [&broker]() -> std::shared_ptr<void> {
-    auto a = std::make_shared<Attached>();
-    a->log = std::make_unique<OffsetsLog>(broker, kDefaultOffsetsPartitions);
-    a->gc = std::make_unique<GroupCoordinator>(CoordinatorOptions{}, broker.clock(), a->log.get());
-    a->gc->set_loading(true);
-    // Replay __consumer_offsets on the control pool; until then requests get
-    // COORDINATOR_LOAD_IN_PROGRESS (clients retry).
-    asio::post(broker.control_pool(), [a] {
-      for (int attempt = 1;; ++attempt) {
-        auto r = a->log->load_blocking(*a->gc);
-        if (r.ok()) {
-          SHALE_LOG_INFO("coord", "loaded {} records from {}", *r, kOffsetsTopic);
-          break;
-        }
-        SHALE_LOG_ERROR("coord", "loading {} failed (attempt {}): {}", kOffsetsTopic, attempt,
-                        r.error().to_string());
-        if (attempt >= 20) return;  // stays unavailable; the log says why
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      }
-      a->gc->set_loading(false);
-      a->gc->start_ticker();
-    });
-    return a;
-  });
+  const CoordinatorOptions opts = options_of(broker);
+  auto p =
+      broker.attachment("coord.group_coordinator", [&broker, &opts]() -> std::shared_ptr<void> {
+        auto a = std::make_shared<Attached>();
+        a->log = std::make_unique<OffsetsLog>(broker, kDefaultOffsetsPartitions);
+        a->gc = std::make_unique<GroupCoordinator>(opts, broker.clock(), a->log.get());
+        a->gc->set_loading(true);
+        // Replay __consumer_offsets on the control pool; until then requests get
+        // COORDINATOR_LOAD_IN_PROGRESS (clients retry).
+        asio::post(broker.control_pool(), [a] {
+          for (int attempt = 1;; ++attempt) {
+            auto r = a->log->load_blocking(*a->gc);
+            if (r.ok()) {
+              SHALE_LOG_INFO("coord", "loaded {} records from {}", *r, kOffsetsTopic);
+              break;
+            }
+            SHALE_LOG_ERROR("coord", "loading {} failed (attempt {}): {}", kOffsetsTopic, attempt,
+                            r.error().to_string());
+            if (attempt >= 20) return;  // stays unavailable; the log says why
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+          }
+          a->gc->set_loading(false);
+          a->gc->start_ticker();
+        });
+        return a;
+      });
   if (!p) return nullptr;
   auto a = std::static_pointer_cast<Attached>(p);
   return std::shared_ptr<GroupCoordinator>(a, a->gc.get());

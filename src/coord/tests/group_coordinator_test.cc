@@ -359,6 +359,7 @@ TEST_F(CoordTest, DeleteGroupAndOffsetDeleteRespectMembers) {
 TEST_F(CoordTest, OffsetsOfEmptyGroupsExpireAfterRetention) {
   CoordinatorOptions o;
   o.offsets_retention_ms = 60'000;
+  o.offsets_retention_check_interval_ms = 1'000;
   GroupCoordinator gc(o, clock_);
   gc.commit_offsets({"e", -1, "", std::nullopt, -1, {{{"t", 0}, {7}}}}, [](auto) {});
   clock_.advance(milliseconds(59'000));
@@ -368,6 +369,30 @@ TEST_F(CoordTest, OffsetsOfEmptyGroupsExpireAfterRetention) {
   gc.tick();
   EXPECT_EQ(gc.fetch_offsets("e", std::nullopt).offsets.size(), 0u);
   EXPECT_EQ(gc.group_count(), 0u);  // an empty group with no offsets is dropped
+}
+
+TEST_F(CoordTest, OffsetsExpireOnlyWhenTheRetentionCheckRuns) {
+  CoordinatorOptions o;
+  o.offsets_retention_ms = 60'000;
+  o.offsets_retention_check_interval_ms = 30'000;
+  GroupCoordinator gc(o, clock_);
+  gc.tick();  // the first check runs at once; the next is due 30 s later
+  gc.commit_offsets({"e", -1, "", std::nullopt, -1, {{{"t", 0}, {7}}}}, [](auto) {});
+  clock_.advance(milliseconds(29'000));
+  gc.tick();
+  EXPECT_EQ(gc.fetch_offsets("e", std::nullopt).offsets.size(), 1u);
+  clock_.advance(milliseconds(2'000));  // check at 31 s: retention (60 s) not reached
+  gc.tick();
+  EXPECT_EQ(gc.fetch_offsets("e", std::nullopt).offsets.size(), 1u);
+  clock_.advance(milliseconds(30'000));  // 61 s: past retention, but the next check is at 61 s
+  gc.tick();
+  EXPECT_EQ(gc.fetch_offsets("e", std::nullopt).offsets.size(), 0u);
+  // Nothing expires between ticks: expiry is applied by the check only.
+  gc.commit_offsets({"f", -1, "", std::nullopt, -1, {{{"t", 0}, {9}}}}, [](auto) {});
+  clock_.advance(milliseconds(1'000'000));
+  EXPECT_EQ(gc.fetch_offsets("f", std::nullopt).offsets.size(), 1u);
+  gc.tick();
+  EXPECT_EQ(gc.fetch_offsets("f", std::nullopt).offsets.size(), 0u);
 }
 
 TEST_F(CoordTest, PendingMemberExpiresAndTickerRuns) {
