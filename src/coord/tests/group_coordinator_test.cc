@@ -487,3 +487,46 @@ TEST_F(CoordTest, DuplicateParkedJoinAnswersTheOlderOne) {
 
 }  // namespace
 }  // namespace shale::coord
+
+namespace shale::coord {
+namespace {
+
+// A store that completes writes only when told to (a slow WAL).
+class DeferredStore final : public GroupStore {
+ public:
+  void write_offsets(const std::string&,
+                     std::vector<std::pair<TopicPartition, std::optional<OffsetAndMetadata>>>,
+                     std::function<void(bool)> done) override {
+    pending.push_back(std::move(done));
+  }
+  void write_group(const std::string&, std::optional<GroupSnapshot>,
+                   std::function<void(bool)> done) override {
+    pending.push_back(std::move(done));
+  }
+  std::vector<std::function<void(bool)>> pending;
+};
+
+TEST(CoordShutdown, DestructionDoesNotWaitForTheStoreAndLateCompletionsAreSafe) {
+  ManualClock clock;
+  DeferredStore store;
+  std::vector<std::vector<int16_t>> answers;
+  auto gc = std::make_unique<GroupCoordinator>(CoordinatorOptions{}, clock, &store);
+  gc->start_ticker();
+  for (int i = 0; i < 3; ++i) {
+    gc->commit_offsets({"g", -1, "", std::nullopt, -1, {{{"t", 0}, {i}}}},
+                       [&](std::vector<int16_t> e) { answers.push_back(std::move(e)); });
+  }
+  store.pending[0](true);  // completes while the coordinator lives
+  EXPECT_EQ(gc->fetch_offsets("g", std::nullopt).offsets.at(0).offset, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  gc.reset();  // two writes still in flight: returns at once
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  store.pending[1](true);   // durable after the coordinator is gone: still a success
+  store.pending[2](false);  // failed: the client is told to retry
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_EQ(answers[1], std::vector<int16_t>{err::kNone});
+  EXPECT_EQ(answers[2], std::vector<int16_t>{err::kCoordinatorNotAvailable});
+}
+
+}  // namespace
+}  // namespace shale::coord
