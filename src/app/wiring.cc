@@ -1,8 +1,12 @@
 #include "app/wiring.h"
 
+#include <algorithm>
+#include <climits>
+
 #include "base/clock.h"
 #include "base/log.h"
 #include "broker/broker.h"
+#include "coord/broker_coordinator.h"
 #include "io/fs.h"
 #include "meta/embedded_meta_store.h"
 #include "objstore/local_object_store.h"
@@ -123,6 +127,11 @@ class ComposedServices final : public Services {
     bc.topics.default_partitions = static_cast<int32_t>(s.default_partitions);
     broker_ = std::make_unique<broker::Broker>(bc, *meta_, *store_, clock);
     SHALE_RETURN_IF_ERROR(context(broker_->start(), "broker"));
+    coord::CoordinatorOptions co;
+    co.offsets_retention_ms = s.offsets_retention_minutes * 60 * 1000;
+    co.offsets_retention_check_interval_ms = s.offsets_retention_check_interval_ms;
+    co.max_group_size = static_cast<int32_t>(std::clamp<int64_t>(s.group_max_size, 1, INT32_MAX));
+    coord::configure(*broker_, co);
     SHALE_LOG_INFO("app", "storage ready (data dir {})", s.data_dir);
     return Status();
   }
