@@ -50,6 +50,10 @@ const std::vector<SettingDesc>& setting_table() {
        &Settings::cold_read_threads},
       {"delete-grace-ms", "Dead objects are deleted this long after they die",
        &Settings::delete_grace_ms},
+      {"producer-id-expiration-ms",
+       "Drop a producer id's idempotence state after this long without writes "
+       "(producer.id.expiration.ms)",
+       &Settings::producer_id_expiration_ms},
   };
   return table;
 }

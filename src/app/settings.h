@@ -45,6 +45,9 @@ struct Settings {
   int64_t stream_object_bytes = 8ll << 20;
   int64_t cold_read_threads = 2;
   int64_t delete_grace_ms = 60000;
+  // Idempotent producers: state of a producer id idle this long is dropped (Kafka's
+  // producer.id.expiration.ms, broker-wide).
+  int64_t producer_id_expiration_ms = 86400000;
 };
 
 struct SettingDesc {

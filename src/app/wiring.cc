@@ -59,6 +59,7 @@ class EmbeddedServices final : public Services {
     bc.node_id = NodeId(static_cast<int32_t>(s.node_id));
     bc.topics.node_id = bc.node_id;
     bc.topics.default_partitions = static_cast<int32_t>(s.default_partitions);
+    bc.topics.producer_id_expiration_ms = s.producer_id_expiration_ms;
     broker_ = std::make_unique<broker::Broker>(bc, *meta_, *store_, clock);
     if (Status st = broker_->start(); !st.ok()) {
       return Status(st.code(), "broker: " + st.message());

@@ -7,9 +7,11 @@
 // (INVALID_REQUIRED_ACKS). Batch validation and its error codes: kafka/records/record_batch.h.
 // acks=1 and acks=-1 both answer once the batch is durable in the WAL (the shared storage is
 // the replication). acks=0 sends no response; the appends still run.
-// Idempotent batches (producerId >= 0) are accepted without sequence checks for now (duplicate
-// detection arrives with the idempotent-producer issue). Transactional batches are refused with
-// INVALID_TXN_STATE (no transaction coordinator yet). timeout_ms is not enforced: appends
+// Idempotent batches (producerId >= 0) go through the partition's producer state
+// (broker/producer_state.h): a duplicate of one of the producer's last five batches answers NONE
+// with the original base offset; a sequence gap OUT_OF_ORDER_SEQUENCE_NUMBER; a stale epoch
+// INVALID_PRODUCER_EPOCH. Transactional batches are refused with INVALID_TXN_STATE (no
+// transaction coordinator yet). timeout_ms is not enforced: appends
 // complete at WAL speed or fail.
 #include "kafka/protocol/gen/produce.h"
 
@@ -30,6 +32,8 @@ static_assert(kerr::kNotLeaderOrFollower == to_wire(ErrorCode::kNotLeaderOrFollo
 static_assert(kerr::kCorruptMessage == to_wire(ErrorCode::kCorruptMessage));
 static_assert(kerr::kInvalidTxnState == to_wire(ErrorCode::kInvalidTxnState));
 static_assert(kerr::kMessageTooLarge == to_wire(ErrorCode::kMessageTooLarge));
+static_assert(kerr::kOutOfOrderSequenceNumber == to_wire(ErrorCode::kOutOfOrderSequenceNumber));
+static_assert(kerr::kInvalidProducerEpoch == to_wire(ErrorCode::kInvalidProducerEpoch));
 
 using PartitionResponse = ProduceResponse::PartitionProduceResponse;
 
