@@ -82,6 +82,10 @@ const std::vector<SettingDesc>& setting_table() {
        &Settings::offsets_retention_check_interval_ms},
       {"group-max-size", "Members a consumer group may have (group.max.size)",
        &Settings::group_max_size},
+      {"producer-id-expiration-ms",
+       "Drop a producer id's idempotence state after this long without writes "
+       "(producer.id.expiration.ms)",
+       &Settings::producer_id_expiration_ms},
   };
   return table;
 }

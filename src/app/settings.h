@@ -63,6 +63,9 @@ struct Settings {
   int64_t offsets_retention_minutes = 10080;
   int64_t offsets_retention_check_interval_ms = 600000;
   int64_t group_max_size = 2147483647;
+  // Idempotent producers: state of a producer id idle this long is dropped (Kafka's
+  // producer.id.expiration.ms, broker-wide).
+  int64_t producer_id_expiration_ms = 86400000;
 };
 
 struct SettingDesc {

@@ -125,6 +125,7 @@ class ComposedServices final : public Services {
     bc.node_id = NodeId(static_cast<int32_t>(s.node_id));
     bc.topics.node_id = bc.node_id;
     bc.topics.default_partitions = static_cast<int32_t>(s.default_partitions);
+    bc.topics.producer_id_expiration_ms = s.producer_id_expiration_ms;
     broker_ = std::make_unique<broker::Broker>(bc, *meta_, *store_, clock);
     SHALE_RETURN_IF_ERROR(context(broker_->start(), "broker"));
     coord::CoordinatorOptions co;
