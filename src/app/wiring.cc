@@ -48,6 +48,8 @@ class EmbeddedServices final : public Services {
     so.stream_object_bytes = static_cast<size_t>(s.stream_object_bytes);
     so.cold_read_threads = static_cast<size_t>(std::max<int64_t>(1, s.cold_read_threads));
     so.delete_grace_ms = s.delete_grace_ms;
+    // Shutdown leaves un-uploaded data in the durable WAL; the next start replays and uploads it.
+    so.upload_on_stop = false;
     store_ = stream::open_stream_store(so, *wal_, *objects_, *meta_, clock);
     // Recovers the WAL (replays what was not uploaded) and starts the uploader.
     if (Status st = store_->start(); !st.ok()) {
@@ -71,7 +73,7 @@ class EmbeddedServices final : public Services {
     if (stopped_) return;
     stopped_ = true;
     if (broker_) broker_->stop();
-    if (store_ && store_started_) store_->stop();  // uploads what it can, stops the WAL
+    if (store_ && store_started_) store_->stop();  // stops the WAL; no final upload
   }
 
  private:

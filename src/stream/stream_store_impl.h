@@ -60,6 +60,9 @@ struct StoreOptions {
   size_t compact_min_objects = 4;               // merge when at least this many small ones exist
   size_t compact_max_objects = 32;              // at most this many per compaction
   bool background = true;                       // false: no threads (tests drive *_once())
+  // stop() uploads what is still only in the WAL. false: it leaves it there (the WAL is durable;
+  // the next start() replays it and uploads it), so a clean shutdown is as quick as a crash.
+  bool upload_on_stop = true;
   CrashHook crash_hook;
 };
 
