@@ -112,7 +112,10 @@ class ComposedServices final : public Services {
     objects_ = std::move(objects).value();
     wal_ = make_wal(s, plan, *fs_, *objects_, *meta_);
 
-    store_ = stream::open_stream_store(store_options(s), *wal_, *objects_, *meta_, clock);
+    stream::StoreOptions so = store_options(s);
+    // Shutdown leaves un-uploaded data in the durable WAL; the next start replays and uploads it.
+    so.upload_on_stop = false;
+    store_ = stream::open_stream_store(so, *wal_, *objects_, *meta_, clock);
     // Recovers the WAL (replays what was not uploaded) and starts the uploader.
     SHALE_RETURN_IF_ERROR(context(store_->start(), "stream store"));
     store_started_ = true;
@@ -141,7 +144,7 @@ class ComposedServices final : public Services {
     if (stopped_) return;
     stopped_ = true;
     if (broker_) broker_->stop();
-    if (store_ && store_started_) store_->stop();  // uploads what it can, stops the WAL
+    if (store_ && store_started_) store_->stop();  // stops the WAL; no final upload
   }
 
  private:

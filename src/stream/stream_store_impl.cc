@@ -108,7 +108,7 @@ void StreamStoreImpl::stop() {
     waiting.swap(waiting_);
   }
   for (auto& w : waiting) w.cb(Status(Errc::kClosed, "stream store stopping"));
-  if (!dead()) {
+  if (!dead() && opts_.upload_on_stop) {
     Status st = upload_once();
     if (!st.ok()) SHALE_LOG_WARN("stream", "final upload failed: {}", st.to_string());
   }

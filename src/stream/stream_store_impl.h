@@ -66,6 +66,9 @@ struct StoreOptions {
   uint64_t compaction_bytes_per_sec = 0;  // GET + PUT bytes of compaction
   uint64_t io_budget_burst_bytes = 8 << 20;
   bool background = true;  // false: no threads (tests drive *_once())
+  // stop() uploads what is still only in the WAL. false: it leaves it there (the WAL is durable;
+  // the next start() replays it and uploads it), so a clean shutdown is as quick as a crash.
+  bool upload_on_stop = true;
   CrashHook crash_hook;
 };
 

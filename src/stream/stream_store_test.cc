@@ -146,6 +146,33 @@ TEST_F(StreamStoreTest, RecoveryReplaysUnuploadedAppendsAfterPowerLoss) {
   EXPECT_EQ(r->base, Offset(40));
 }
 
+TEST_F(StreamStoreTest, StopWithoutUploadLeavesDataInTheWalForTheNextStart) {
+  auto objects = [&] {
+    auto page = w_.objects->list("", {}, 1000);
+    EXPECT_TRUE(page.ok());
+    return page.ok() ? page->objects.size() : size_t{0};
+  };
+  StoreOptions o = small_options();
+  o.upload_on_stop = false;
+  boot(o);
+  StreamId id = open_new();
+  auto data = append_n(id, 10);
+  ASSERT_OK(s().flush_uploads());
+  const size_t uploaded = objects();
+  ASSERT_GT(uploaded, 0u);
+  auto more = append_n(id, 10);  // only in the WAL
+  data.insert(more.begin(), more.end());
+  node_->shutdown();  // a clean stop, without the final upload
+  EXPECT_EQ(objects(), uploaded);
+  boot(small_options());  // the next start replays the WAL
+  EXPECT_GT(node_->wal().stats().used_bytes, 0u);
+  EXPECT_EQ(s().info(id)->end, Offset(40));
+  expect_all(id, Offset(0), data);
+  // With the default (upload_on_stop = true) the stop uploads it.
+  node_->shutdown();
+  EXPECT_GT(objects(), uploaded);
+}
+
 TEST_F(StreamStoreTest, OpenRequiresAHigherEpochAndFencesTheOldOwner) {
   StreamId id = open_new(Epoch(5));
   EXPECT_EQ(s().open(id, Epoch(5)).code(), Errc::kFenced);
