@@ -6,7 +6,7 @@ import time
 import pytest
 
 from conftest import Shale
-from test_groups import create_topic, in_process_consumer
+from test_groups import create_topic, in_process_consumer, wait_coordinator_loaded
 
 ck = pytest.importorskip("confluent_kafka")
 
@@ -57,6 +57,7 @@ def test_offsets_topic_is_compacted_and_replays_after_restart(tmp_path):
     with serving(tmp_path) as s:
         create_topic(s.bootstrap, "cmp", 2)
         create_topic(s.bootstrap, "cmp-other", 1)
+        wait_coordinator_loaded(s.bootstrap, "cmp-other")
         other = in_process_consumer(s.bootstrap, "grp-cmp-other")
         other.commit(offsets=[ck.TopicPartition("cmp-other", 0, 42)], asynchronous=False)
         other.close()
@@ -92,6 +93,7 @@ def test_offsets_of_empty_groups_expire_and_stay_expired(tmp_path):
     args = ["--offsets-retention-minutes", "0", "--offsets-retention-check-interval-ms", "300"]
     with serving(tmp_path, args) as s:
         create_topic(s.bootstrap, "exp", 1)
+        wait_coordinator_loaded(s.bootstrap, "exp")
         live = in_process_consumer(s.bootstrap, "grp-live")
         live.subscribe(["exp"])
         deadline = time.time() + 30
