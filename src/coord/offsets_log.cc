@@ -144,29 +144,88 @@ Result<int64_t> OffsetsLog::load_blocking(GroupCoordinator& gc) {
   return records;
 }
 
+OffsetsLog::~OffsetsLog() {
+  // Writes held back by a drain that never finished (the coordinator is already gone).
+  std::vector<Queued> held;
+  {
+    std::lock_guard lk(state_->mu);
+    for (auto& ps : state_->parts) {
+      for (auto& q : ps.held) held.push_back(std::move(q));
+      ps.held.clear();
+    }
+  }
+  for (auto& q : held) q.done(false);
+}
+
 void OffsetsLog::append(const std::string& group, Buf batch, int64_t records,
                         std::function<void(bool)> done) {
   const int32_t index = partition_for_group(group, partitions_);
+  {
+    std::unique_lock lk(state_->mu);
+    if (static_cast<size_t>(index) >= state_->parts.size()) {
+      // Not loaded yet (the coordinator refuses requests until load_blocking() returned).
+      lk.unlock();
+      done(false);
+      return;
+    }
+    auto& ps = state_->parts[index];
+    if (ps.draining) {  // a snapshot waits for the writes in flight: queue behind it
+      ps.held.push_back({std::move(batch), records, std::move(done)});
+      return;
+    }
+    ++ps.inflight;
+    ps.since_snapshot += records;
+  }
+  issue(index, std::move(batch), std::move(done));
+}
+
+void OffsetsLog::issue(int32_t index, Buf batch, std::function<void(bool)> done) {
+  auto slot = std::make_shared<Slot>();
+  slot->done = std::move(done);
   auto part = broker_.topics().partition(kOffsetsTopic, index);
+  broker::Pending<broker::ProduceResult> pending;
+  {
+    // Queue position and log position are taken under one lock: completions are delivered in
+    // log order (see complete()).
+    std::lock_guard lk(state_->mu);
+    state_->parts[index].order.push_back(slot);
+    if (part) pending = part->append({std::move(batch)});
+  }
   if (!part) {
-    done(false);
+    complete(state_, index, slot, false);
     return;
   }
-  {
-    std::lock_guard lk(state_->mu);
-    if (static_cast<size_t>(index) < state_->parts.size()) {
-      ++state_->parts[index].inflight;
-      state_->parts[index].since_snapshot += records;
+  asio::co_spawn(
+      broker_.control_pool(),
+      await_append(std::move(pending),
+                   [state = state_, index, slot](bool ok) { complete(state, index, slot, ok); }),
+      asio::detached);
+}
+
+void OffsetsLog::complete(const std::shared_ptr<State>& state, int32_t index,
+                          const std::shared_ptr<Slot>& slot, bool ok) {
+  std::unique_lock lk(state->mu);
+  slot->completed = true;
+  slot->ok = ok;
+  auto& ps = state->parts[index];
+  if (ps.delivering) return;  // that thread delivers this one too, in order
+  ps.delivering = true;
+  for (;;) {
+    std::vector<std::shared_ptr<Slot>> ready;
+    while (!ps.order.empty() && ps.order.front()->completed) {
+      ready.push_back(std::move(ps.order.front()));
+      ps.order.pop_front();
     }
+    if (ready.empty()) {
+      ps.delivering = false;
+      return;
+    }
+    lk.unlock();
+    // Applies each write to the coordinator's memory before it stops counting as in flight.
+    for (const auto& r : ready) r->done(r->ok);
+    lk.lock();
+    ps.inflight -= static_cast<int>(ready.size());
   }
-  auto pending = part->append({std::move(batch)});
-  auto counted = [state = state_, index, done = std::move(done)](bool ok) {
-    done(ok);  // applies the write to the coordinator's memory before it stops counting
-    std::lock_guard lk(state->mu);
-    if (static_cast<size_t>(index) < state->parts.size()) --state->parts[index].inflight;
-  };
-  asio::co_spawn(broker_.control_pool(), await_append(std::move(pending), std::move(counted)),
-                 asio::detached);
 }
 
 void OffsetsLog::write_offsets(
@@ -182,6 +241,25 @@ void OffsetsLog::write_group(const std::string& group, std::optional<GroupSnapsh
   append(group, build_group_batch(group, snapshot, broker_.clock().wall_ms()), 1, std::move(done));
 }
 
+void OffsetsLog::release_held(int32_t index) {
+  // Appends arriving meanwhile still queue behind these, so the partition keeps write order.
+  for (;;) {
+    std::vector<Queued> held;
+    {
+      std::lock_guard lk(state_->mu);
+      auto& ps = state_->parts[index];
+      if (ps.held.empty()) {
+        ps.draining = false;
+        return;
+      }
+      held.swap(ps.held);
+      for (const auto& q : held) ps.since_snapshot += q.records;
+      ps.inflight += static_cast<int>(held.size());
+    }
+    for (auto& q : held) issue(index, std::move(q.batch), std::move(q.done));
+  }
+}
+
 void OffsetsLog::maintain(GroupCoordinator& gc) {
   const int32_t n = partitions_;
   for (int32_t i = 0; i < n; ++i) {
@@ -191,22 +269,27 @@ void OffsetsLog::maintain(GroupCoordinator& gc) {
       std::lock_guard lk(state_->mu);
       if (static_cast<size_t>(i) >= state_->parts.size()) return;  // not loaded yet
       auto& ps = state_->parts[i];
-      if (ps.compacting || ps.inflight > 0 ||
-          ps.since_snapshot < std::max(compact_min_records_, ps.live)) {
-        continue;
+      if (ps.compacting) continue;
+      if (!ps.draining) {
+        if (ps.since_snapshot < std::max(compact_min_records_, ps.live)) continue;
+        ps.draining = true;  // new writes are held until those in flight completed
       }
+      if (ps.inflight > 0) continue;  // next tick
       part = broker_.topics().partition(kOffsetsTopic, i);
-      if (!part) continue;
       // No write in flight: every record below the high watermark is applied in memory.
-      base = part->high_watermark();
+      base = part ? part->high_watermark() : 0;
       captured = ps.since_snapshot;
-      ps.compacting = true;
+      ps.compacting = part != nullptr;
     }
+    // Held writes go out now: they land at or after `base`, so replay applies them on top.
+    release_held(i);
+    if (!part) continue;
     auto groups =
         gc.export_state([i, n](const std::string& g) { return partition_for_group(g, n) == i; });
     int64_t live = 0;
-    for (const auto& g : groups)
+    for (const auto& g : groups) {
       live += static_cast<int64_t>(g.offsets.size()) + (g.metadata ? 1 : 0);
+    }
     Buf batch = build_snapshot_batch(base, groups, broker_.clock().wall_ms());
     asio::co_spawn(broker_.control_pool(),
                    snapshot_and_trim(std::move(part), std::move(batch), base, captured, live,

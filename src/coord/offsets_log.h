@@ -6,9 +6,13 @@
 //
 // Compaction: maintain() (the coordinator's ticker) snapshots a partition once
 // `compact_min_records` records and at least as many as it had live keys were appended since its
-// last snapshot, then trims the partition below the snapshot's base offset. The protocol and why
-// a crash anywhere in it is safe are in offsets_replay.h; the log therefore stays around
-// (live keys + records since the last snapshot) per partition instead of growing forever.
+// last snapshot, then trims the partition below the snapshot's base offset. A snapshot needs a
+// moment with no write of the partition in flight: when one is due, new writes of that partition
+// are held (queued, in order) until those in flight complete — at most one WAL round trip plus a
+// tick (50 ms), once per threshold — so steady commit traffic cannot postpone compaction forever.
+// The protocol and why a crash anywhere in it is safe are in offsets_replay.h; the log therefore
+// stays around (live keys + records since the last snapshot) per partition instead of growing
+// forever.
 //
 // Ownership: borrows the Broker (must outlive it). Writes in flight and snapshots running on the
 // control pool hold the shared per-partition counters, never `this`, so the log may be destroyed
@@ -16,10 +20,13 @@
 // (completions and trims run on the broker's control pool); load_blocking() blocks and runs on
 // the control pool, before the coordinator serves requests.
 // Ordering: two writes for one group issued concurrently from different threads may reach the
-// log in either order; the coordinator serialises writes per group only through its callers.
+// log in either order, but their `done` callbacks run in log order (one thread at a time per
+// partition), so the coordinator's memory ends as replay of the log would: a snapshot of memory
+// is then exactly what the log says.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -38,6 +45,7 @@ class OffsetsLog final : public GroupStore {
   static constexpr int64_t kDefaultCompactMinRecords = 1000;
   OffsetsLog(broker::Broker& broker, int32_t partitions,
              int64_t compact_min_records = kDefaultCompactMinRecords);
+  ~OffsetsLog() override;  // fails writes still held by a drain (done(false))
 
   // Creates __consumer_offsets (`partitions` partitions) unless it exists, then restores every
   // group and offset into `gc`. Returns the number of records replayed.
@@ -51,12 +59,28 @@ class OffsetsLog final : public GroupStore {
                    std::function<void(bool ok)> done) override;
   void maintain(GroupCoordinator& gc) override;
 
+  // A write held back while its partition drains for a snapshot.
+  struct Queued {
+    Buf batch;
+    int64_t records = 0;
+    std::function<void(bool)> done;
+  };
+  // One write in flight; completions are delivered in the order the writes reached the log.
+  struct Slot {
+    bool completed = false;
+    bool ok = false;
+    std::function<void(bool)> done;
+  };
   // Per-partition bookkeeping shared with in-flight completions.
   struct PartState {
     int inflight = 0;            // writes appended and not yet completed
     int64_t since_snapshot = 0;  // records appended since the last snapshot's capture
     int64_t live = 0;            // live keys at the last snapshot (or replay)
+    bool draining = false;       // a snapshot is due: new writes wait in `held`
     bool compacting = false;     // a snapshot is being written / trimmed
+    std::vector<Queued> held;
+    std::deque<std::shared_ptr<Slot>> order;  // in log order
+    bool delivering = false;                  // a thread is running completions of `order`
   };
   struct State {
     std::mutex mu;
@@ -66,6 +90,12 @@ class OffsetsLog final : public GroupStore {
 
  private:
   void append(const std::string& group, Buf batch, int64_t records, std::function<void(bool)> done);
+  void issue(int32_t index, Buf batch, std::function<void(bool)> done);  // counted in inflight
+  // Ends a drain: issues the held writes, in order.
+  void release_held(int32_t index);
+  // Marks `slot` done and runs every completed write at the head of the partition's queue.
+  static void complete(const std::shared_ptr<State>& state, int32_t index,
+                       const std::shared_ptr<Slot>& slot, bool ok);
 
   broker::Broker& broker_;
   int32_t partitions_;

@@ -4,7 +4,8 @@
 //
 // Snapshot protocol (per partition, see OffsetsLog::maintain):
 //   1. With no write of this partition in flight, read P = high watermark: every record below P
-//      is already applied to the coordinator's memory.
+//      is already applied to the coordinator's memory, in log order (OffsetsLog delivers write
+//      completions in log order and, while a snapshot is due, holds new writes back).
 //   2. Capture the durable state of the partition's groups (GroupCoordinator::export_state).
 //   3. Append one batch: a SnapshotMarker{base_offset = P} record, then one record per live key
 //      (group metadata, offsets). It lands at some S >= P.

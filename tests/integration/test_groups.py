@@ -62,6 +62,26 @@ def create_topic(bootstrap, name, partitions):
         f.result(15)
 
 
+def wait_coordinator_loaded(bootstrap, topic, timeout=30):
+    """The coordinator replays __consumer_offsets on first use and answers
+    COORDINATOR_LOAD_IN_PROGRESS meanwhile, which librdkafka's commit() does not retry."""
+    c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": "grp-warmup"})
+    deadline = time.time() + timeout
+    try:
+        while True:
+            try:
+                c.commit(offsets=[ck.TopicPartition(topic, 0, 0)], asynchronous=False)
+                return
+            except ck.KafkaException as e:
+                loading = e.args[0].code() in (ck.KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                                               ck.KafkaError.COORDINATOR_NOT_AVAILABLE)
+                if not loading or time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+    finally:
+        c.close()
+
+
 def produce(bootstrap, topic, n, partitions, extra=None):
     conf = {"bootstrap.servers": bootstrap, "linger.ms": 5}
     conf.update(extra or {})
@@ -346,6 +366,7 @@ def test_kafka_python_group_consumer(shale):
 def test_standalone_commit_and_admin_views(shale):
     create_topic(shale.bootstrap, "solo", 1)
     produce(shale.bootstrap, "solo", 5, 1)
+    wait_coordinator_loaded(shale.bootstrap, "solo")
     c = in_process_consumer(shale.bootstrap, "grp-solo")
     c.assign([ck.TopicPartition("solo", 0, 0)])
     c.commit(offsets=[ck.TopicPartition("solo", 0, 3)], asynchronous=False)
