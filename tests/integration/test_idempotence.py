@@ -16,6 +16,7 @@ import threading
 import time
 
 import conftest
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from tcp_chaos_proxy import ChaosProxy
@@ -28,6 +29,11 @@ def start_on(monkeypatch, data_dir, port, http_port, *extra):
     ports = iter([port, http_port])
     monkeypatch.setattr(conftest, "free_port", lambda: next(ports))
     return conftest.Shale(data_dir, extra)
+
+
+def create_topic(bootstrap, name, partitions):
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the result
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(10)
 
 
 def make_producer(bootstrap, errors):
@@ -84,13 +90,12 @@ def check_exactly_once_in_order(bootstrap, topic, partitions, n):
 
 
 def test_chaos_proxy_exactly_once_in_order(tmp_path, monkeypatch):
-    proxy = ChaosProxy(seed=4, min_bytes=1500, max_bytes=30000, cut=False)
+    proxy = ChaosProxy(seed=4, min_bytes=500, max_bytes=12000, cut=False)
     try:
         port, http_port = conftest.free_port(), conftest.free_port()
         s = start_on(monkeypatch, tmp_path, port, http_port, "--advertise", proxy.addr)
         proxy.target = ("127.0.0.1", port)
-        AdminClient({"bootstrap.servers": s.bootstrap}).create_topics(
-            [NewTopic("idem", 4, 1)])["idem"].result(10)
+        create_topic(s.bootstrap, "idem", 4)
         proxy.cut = True  # from here on, connections are cut at random bytes
         n, delivered, failed, errors = 4000, [], [], []
         p = make_producer(proxy.addr, errors)
@@ -115,12 +120,11 @@ def test_sigkill_restart_while_producing_idempotently(tmp_path, monkeypatch):
         port, http_port = conftest.free_port(), conftest.free_port()
         s = start_on(monkeypatch, tmp_path, port, http_port, "--advertise", proxy.addr)
         proxy.target = ("127.0.0.1", port)
-        AdminClient({"bootstrap.servers": s.bootstrap}).create_topics(
-            [NewTopic("idemkill", 3, 1)])["idemkill"].result(10)
+        create_topic(s.bootstrap, "idemkill", 3)
         n, delivered, failed, errors = 6000, [], [], []
         p = make_producer(proxy.addr, errors)
         t = threading.Thread(target=produce_all,
-                             args=(p, "idemkill", n, delivered, failed, 0.05))
+                             args=(p, "idemkill", n, delivered, failed, 0.005))
         t.start()
         deadline = time.time() + 30
         while len(delivered) < n // 3 and time.time() < deadline:
@@ -136,6 +140,9 @@ def test_sigkill_restart_while_producing_idempotently(tmp_path, monkeypatch):
         assert not errors and not failed, (errors, failed[:5])
         assert len(delivered) == n
         check_exactly_once_in_order(s.bootstrap, "idemkill", 3, n)
+        logs = s.logs()
+        print(f"after restart: duplicates={logs.count('duplicate of producer')} "
+              f"rebuilt={logs.count('producer state from snapshot')}")
     finally:
         proxy.stop()
     rc, _ = s.stop()
@@ -191,8 +198,7 @@ def init_producer_id_v3(bootstrap, pid, epoch):
 
 
 def test_raw_duplicate_gap_and_stale_epoch(shale):
-    AdminClient({"bootstrap.servers": shale.bootstrap}).create_topics(
-        [NewTopic("rawidem", 1, 1)])["rawidem"].result(10)
+    create_topic(shale.bootstrap, "rawidem", 1)
     err, pid, epoch = init_producer_id_v1(shale.bootstrap)
     assert (err, epoch) == (NONE, 0) and pid >= 0
     err2, pid2, _ = init_producer_id_v1(shale.bootstrap)
@@ -222,17 +228,22 @@ def test_raw_duplicate_gap_and_stale_epoch(shale):
     assert "refused batch" in shale.logs()
 
 
-def test_producer_state_survives_clean_restart(tmp_path, monkeypatch):
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_producer_state_survives_restart(tmp_path, monkeypatch, how):
     port, http_port = conftest.free_port(), conftest.free_port()
     s = start_on(monkeypatch, tmp_path, port, http_port)
-    AdminClient({"bootstrap.servers": s.bootstrap}).create_topics(
-        [NewTopic("idemrestart", 1, 1)])["idemrestart"].result(10)
+    create_topic(s.bootstrap, "idemrestart", 1)
     _, pid, _ = init_producer_id_v1(s.bootstrap)
     batches = [idem_batch(pid, 0, i, [str(i).encode()]) for i in range(3)]
     for i, b in enumerate(batches):
         assert produce_v3(s.bootstrap, "idemrestart", b) == (NONE, i)
-    rc, _ = s.stop()
-    assert rc == 0
+    if how == "sigkill":  # no clean close: the state comes from the log tail
+        os.kill(s.proc.pid, signal.SIGKILL)  # by PID: the broker this test started
+        s.proc.wait()
+        s.log.close()
+    else:
+        rc, _ = s.stop()
+        assert rc == 0
     s = start_on(monkeypatch, tmp_path, port, http_port)
     try:
         assert produce_v3(s.bootstrap, "idemrestart", batches[2]) == (NONE, 2)
