@@ -170,10 +170,11 @@ class Partition : public std::enable_shared_from_this<Partition> {
   int64_t max_ts_ = -1;         // largest batch max timestamp appended under this epoch
   int64_t max_ts_offset_ = -1;  // last offset of that batch
 
-  // Held across check-and-reserve and the store append it guards, so idempotent batches reach
-  // the store in the order they were checked. Recursive: a store may run the append callback
-  // inline. Guards producers_, producer_floor_ and the fields below.
-  mutable std::recursive_mutex producer_mu_;
+  // Idempotent appends: producer_order_mu_ is held from check-and-reserve until the store append
+  // is issued (so batches reach the store in checked order); producer_mu_ (taken inside it, and
+  // alone by store callbacks) guards producers_, producer_floor_ and the fields below.
+  std::mutex producer_order_mu_;
+  mutable std::mutex producer_mu_;
   ProducerStateTable producers_;
   std::map<uint64_t, int64_t> producer_floor_;  // in-flight ticket -> end_ when reserved
   int64_t producer_expiration_ms_ = 86'400'000;

@@ -50,38 +50,48 @@ Pending<ProduceResult> Partition::append_idempotent(Buf batch, const kafka::reco
                                                     int64_t max_ts, int64_t append_time) {
   using P = Pending<ProduceResult>;
   const int64_t pid = h.producer_id;
-  std::lock_guard lk(producer_mu_);
-  const int64_t now = clock_.wall_ms();
-  if (now >= next_expiry_ms_) {
-    next_expiry_ms_ = now + std::min(kExpiryIntervalMs, producer_expiration_ms_);
-    if (size_t n = producers_.expire(now, producer_expiration_ms_); n > 0) {
-      SHALE_LOG_INFO("broker", "{}-{}: expired {} idle producer ids", topic_, index_, n);
+  // Order: held until the store append is issued, so batches reach the store in checked order.
+  // The state lock is released before store_.append (whose callback may run inline, or on a
+  // store thread that holds store locks, and takes the state lock).
+  std::lock_guard order(producer_order_mu_);
+  P out;
+  ProducerStateTable::Check c;
+  {
+    std::lock_guard lk(producer_mu_);
+    const int64_t now = clock_.wall_ms();
+    if (now >= next_expiry_ms_) {
+      next_expiry_ms_ = now + std::min(kExpiryIntervalMs, producer_expiration_ms_);
+      if (size_t n = producers_.expire(now, producer_expiration_ms_); n > 0) {
+        SHALE_LOG_INFO("broker", "{}-{}: expired {} idle producer ids", topic_, index_, n);
+      }
     }
-  }
-  auto c = producers_.check_and_reserve(
-      {pid, h.producer_epoch, h.base_sequence, h.last_offset_delta, max_ts});
-  switch (c.outcome) {
-    case ProducerStateTable::Outcome::kError:
-      SHALE_LOG_INFO("broker", "{}-{}: refused batch: {}", topic_, index_, c.error.message);
-      return P::ready({std::move(c.error)});
-    case ProducerStateTable::Outcome::kDuplicate:
-      SHALE_LOG_DEBUG("broker", "{}-{}: duplicate of producer {} seq {}: offset {}", topic_, index_,
-                      pid, h.base_sequence, c.original.first_offset);
-      return P::ready(landed({}, c.original.first_offset, append_time, start_.load()));
-    case ProducerStateTable::Outcome::kDuplicateInFlight: {
-      P out;
+    c = producers_.check_and_reserve(
+        {pid, h.producer_epoch, h.base_sequence, h.last_offset_delta, max_ts});
+    if (c.outcome == ProducerStateTable::Outcome::kDuplicateInFlight) {
       producers_.wait_for(pid, c.ticket,
                           [this, self = shared_from_this(), out, append_time](
                               const ApiError& e, const BatchMetadata& m) {
                             out.set(landed(e, m.first_offset, append_time, start_.load()));
                           });
-      return out;
+    } else if (c.outcome == ProducerStateTable::Outcome::kAppend) {
+      producer_floor_[c.ticket] = end_.load();
     }
+  }
+  switch (c.outcome) {
+    case ProducerStateTable::Outcome::kError:
+      SHALE_LOG_INFO("broker", "{}-{}: refused batch: {}", topic_, index_, c.error.message);
+      return P::ready({std::move(c.error)});
+    case ProducerStateTable::Outcome::kDuplicate:
+      SHALE_LOG_INFO("broker", "{}-{}: duplicate of producer {} seq {}: offset {}", topic_, index_,
+                     pid, h.base_sequence, c.original.first_offset);
+      return P::ready(landed({}, c.original.first_offset, append_time, start_.load()));
+    case ProducerStateTable::Outcome::kDuplicateInFlight:
+      SHALE_LOG_INFO("broker", "{}-{}: retry of producer {} seq {} while in flight", topic_, index_,
+                     pid, h.base_sequence);
+      return out;
     case ProducerStateTable::Outcome::kAppend:
       break;
   }
-  producer_floor_[c.ticket] = end_.load();
-  P out;
   const int32_t delta = h.last_offset_delta;
   store_.append(stream_, epoch_, std::move(batch), h.offset_count(),
                 [this, self = shared_from_this(), out, pid, ticket = c.ticket, max_ts, append_time,
