@@ -1,8 +1,12 @@
 #include "app/wiring.h"
 
+#include <algorithm>
+#include <climits>
+
 #include "base/clock.h"
 #include "base/log.h"
 #include "broker/broker.h"
+#include "coord/broker_coordinator.h"
 #include "io/fs.h"
 #include "meta/embedded_meta_store.h"
 #include "objstore/local_object_store.h"
@@ -108,7 +112,10 @@ class ComposedServices final : public Services {
     objects_ = std::move(objects).value();
     wal_ = make_wal(s, plan, *fs_, *objects_, *meta_);
 
-    store_ = stream::open_stream_store(store_options(s), *wal_, *objects_, *meta_, clock);
+    stream::StoreOptions so = store_options(s);
+    // Shutdown leaves un-uploaded data in the durable WAL; the next start replays and uploads it.
+    so.upload_on_stop = false;
+    store_ = stream::open_stream_store(so, *wal_, *objects_, *meta_, clock);
     // Recovers the WAL (replays what was not uploaded) and starts the uploader.
     SHALE_RETURN_IF_ERROR(context(store_->start(), "stream store"));
     store_started_ = true;
@@ -121,8 +128,14 @@ class ComposedServices final : public Services {
     bc.node_id = NodeId(static_cast<int32_t>(s.node_id));
     bc.topics.node_id = bc.node_id;
     bc.topics.default_partitions = static_cast<int32_t>(s.default_partitions);
+    bc.topics.producer_id_expiration_ms = s.producer_id_expiration_ms;
     broker_ = std::make_unique<broker::Broker>(bc, *meta_, *store_, clock);
     SHALE_RETURN_IF_ERROR(context(broker_->start(), "broker"));
+    coord::CoordinatorOptions co;
+    co.offsets_retention_ms = s.offsets_retention_minutes * 60 * 1000;
+    co.offsets_retention_check_interval_ms = s.offsets_retention_check_interval_ms;
+    co.max_group_size = static_cast<int32_t>(std::clamp<int64_t>(s.group_max_size, 1, INT32_MAX));
+    coord::configure(*broker_, co);
     SHALE_LOG_INFO("app", "storage ready (data dir {})", s.data_dir);
     return Status();
   }
@@ -131,7 +144,7 @@ class ComposedServices final : public Services {
     if (stopped_) return;
     stopped_ = true;
     if (broker_) broker_->stop();
-    if (store_ && store_started_) store_->stop();  // uploads what it can, stops the WAL
+    if (store_ && store_started_) store_->stop();  // stops the WAL; no final upload
   }
 
  private:
