@@ -238,7 +238,7 @@ def run(a, work, s3, prefix, store, cfg):
         p.flush(300)
         prod_mib_s = a.mib / (time.perf_counter() - t0)
     finally:
-        b.stop()  # uploads what is left into stream objects
+        b.stop()  # the last <= upload interval of data stays in the WAL (replayed on start)
     body = os.urandom(a.mib << 20)
     t0 = time.perf_counter()
     for off in range(0, len(body), 64 << 20):

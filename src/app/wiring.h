@@ -7,8 +7,8 @@
 //                   --wal object|s3: ObjectWal on the object store + metadata
 //
 // Ownership: Services owns every component; stop() stops them in reverse order (broker first,
-// then the stream store, which uploads what it can, then the WAL). Call it after the Kafka server
-// has stopped.
+// then the stream store and the WAL; no final upload: the WAL is durable and the next start
+// replays it). Call it after the Kafka server has stopped.
 #pragma once
 
 #include <memory>
