@@ -1,15 +1,14 @@
 // Startup wiring: everything `shale serve` runs besides the network servers, composed from the
 // storage choices in the settings, built bottom-up and stopped top-down.
 //
-//   metadata store  EmbeddedMetaStore in --meta-dir (default DATA_DIR/meta)  ──────────┐
-//   object store    --object-store file://DIR (default DATA_DIR/objects) | s3://...  ──┼─►
-//   StreamStore ─► Broker WAL             --wal file://DIR (default DATA_DIR/wal): FileWal on
-//   PosixFs      ──┘
-//                   --wal object|s3: ObjectWal on the object store + metadata store
+//   metadata store  EmbeddedMetaStore in --meta-dir (default DATA_DIR/meta)     ─┐
+//   object store    --object-store file://DIR (default DATA_DIR/objects) | s3:// ├─► StreamStore
+//   WAL             --wal file://DIR (default DATA_DIR/wal): FileWal on PosixFs  ─┘   ─► Broker
+//                   --wal object|s3: ObjectWal on the object store + metadata
 //
 // Ownership: Services owns every component; stop() stops them in reverse order (broker first,
-// then the stream store, which uploads what it can, then the WAL). Call it after the Kafka server
-// has stopped.
+// then the stream store and the WAL; no final upload: the WAL is durable and the next start
+// replays it). Call it after the Kafka server has stopped.
 #pragma once
 
 #include <memory>

@@ -9,6 +9,7 @@ librdkafka clients.
   the uploader has put their data into stream objects).
 """
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -71,7 +72,7 @@ def consume(bootstrap, topic, count, timeout=30):
 
 def start(tmp_path, name, args):
     d = tmp_path / name
-    d.mkdir()
+    d.mkdir(exist_ok=True)
     return conftest.Shale(d, args)
 
 
@@ -100,15 +101,19 @@ def test_produce_consume_restart(backend, wal, tmp_path, request):
             assert request.getfixturevalue("rgw").secret not in log  # secrets never logged
     finally:
         stop_ok(s)
-    # Data is in the backend as stream objects; a clean stop leaves no WAL object behind.
+    # Data is in the backend as stream objects (uploaded while serving; a clean stop does no
+    # final upload: what is left stays in the WAL and the next start replays it).
     if backend == "s3":
         keys = [k[len(prefix):] for k in request.getfixturevalue("rgw").list_keys(prefix)]
     else:
-        keys = [unquote(f) for _, _, fs in os.walk(tmp_path / "objects") for f in fs]
+        # LocalObjectStore's tree: objects/<key components, each dir name ending in '/'>.
+        root = tmp_path / "objects" / "objects"
+        keys = [re.sub("/+", "/", unquote(os.path.relpath(os.path.join(d, f), root)))
+                for d, _, fs in os.walk(root) for f in fs]
     assert any(k.startswith("shale/n0/") for k in keys), keys[:10]
-    assert not any(k.startswith("wal/") for k in keys), keys[:10]
-    # Restart on the same storage; everything is read back.
-    s2 = start(tmp_path, "b" if wal == "object" else "a2", args)
+    # Restart on the same storage (the file WAL needs its data dir; the object WAL does not:
+    # a new, empty one); everything is read back.
+    s2 = start(tmp_path, "b" if wal == "object" else "a", args)
     try:
         assert consume(s2.bootstrap, "t", len(values)) == list(enumerate(values))
     finally:
@@ -212,7 +217,7 @@ def test_object_wal_object_count_stays_bounded(tmp_path, request, rgw):
     assert len(seen) > 3 * max(live) and max(live) <= 200
     for i in range(len(live) - 12):
         assert min(live[i:i + 12]) <= 20, live
-    assert rgw.list_keys(prefix + "wal/") == []  # a clean stop uploads and trims everything
+    assert len(rgw.list_keys(prefix + "wal/")) <= 200  # what the stop left for the next start
 
 
 @pytest.mark.parametrize("flag,value,message", [
