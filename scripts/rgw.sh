@@ -58,6 +58,8 @@ osd pool default pgp num = 8
 mon allow pool size one = true
 mon warn on pool no redundancy = false
 mon max pg per osd = 1000
+# A shared test machine can be nearly full; the monitor must still start (default: refuse below 5%).
+mon data avail crit = 1
 osd crush chooseleaf type = 0
 run dir = $D/run
 admin socket = $D/run/\$name.asok
