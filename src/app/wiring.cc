@@ -1,7 +1,5 @@
 #include "app/wiring.h"
 
-#include <algorithm>
-
 #include "base/clock.h"
 #include "base/log.h"
 #include "broker/broker.h"
@@ -39,11 +37,6 @@ class EmbeddedServices final : public Services {
     wo.segment_size = static_cast<uint64_t>(s.wal_segment_bytes);
     wo.max_total_size = static_cast<uint64_t>(s.wal_max_bytes);
     wo.max_commit_bytes = static_cast<uint64_t>(s.wal_max_commit_bytes);
-    // Zero-fill every segment file in the background from the start, not just two ahead of the
-    // writer: a fresh data directory's first GiB otherwise had appends wait 80-600 ms for the
-    // next segment (logged by the WAL; BENCHMARKS.md). Existing segment files are not redone.
-    wo.prealloc_ahead = static_cast<uint32_t>(
-        std::max<int64_t>(2, s.wal_max_bytes / std::max<int64_t>(1, s.wal_segment_bytes)));
     wal_ = std::make_unique<wal::FileWal>(*fs_, wo);
 
     stream::StoreOptions so;
