@@ -339,6 +339,7 @@ void StreamStoreImpl::append(StreamId id, Epoch epoch, Buf batch, int32_t count,
     // arrival order) until an upload frees room. Never dropped, never failed.
     if (!waiting_.empty() || draining_ ||
         (unuploaded_bytes_ > 0 && unuploaded_bytes_ + batch.size() > opts_.log_cache_bytes)) {
+      if (waiting_.empty() && !draining_) backpressure_since_ms_ = now_ms();
       waiting_.push_back(WaitingAppend{id, epoch, std::move(batch), count, std::move(cb)});
       stats_.waiting_appends = waiting_.size();
       lk.unlock();
@@ -477,6 +478,17 @@ void StreamStoreImpl::drain_waiting() {
     WaitingAppend w;
     {
       std::lock_guard lk(mu_);
+      if (waiting_.empty() && !draining_ && backpressure_since_ms_ >= 0) {
+        // Every append of the node waited this long: worth a line when it is long.
+        const int64_t waited = now_ms() - backpressure_since_ms_;
+        backpressure_since_ms_ = -1;
+        if (waited >= 20) {
+          SHALE_LOG_WARN("stream",
+                         "appends waited {} ms for an upload (log cache full of "
+                         "un-uploaded data)",
+                         waited);
+        }
+      }
       if (draining_ || waiting_.empty()) return;
       size_t n = waiting_.front().batch.size();
       if (unuploaded_bytes_ > 0 && unuploaded_bytes_ + n > opts_.log_cache_bytes) return;

@@ -242,6 +242,9 @@ class StreamStoreImpl final : public StreamStore {
   std::condition_variable idle_cv_;   // inflight appends reach zero
   std::condition_variable maint_cv_;  // maintenance thread wake-up (stop, crash)
 
+  // When appends began to queue behind back-pressure (-1: none); guarded by mu_.
+  int64_t backpressure_since_ms_ = -1;
+
   std::mutex meta_mu_;    // serialises metadata mutations
   std::mutex upload_mu_;  // one upload at a time
   std::atomic<bool> dead_{false};

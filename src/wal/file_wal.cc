@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "base/log.h"
@@ -193,10 +194,22 @@ void FileWal::writer_loop() {
       writer_seq_ = cur_.seq;
       prep_cv_.notify_all();
       blocked_ = !slot_free_locked(cur_.seq);
+      const bool was_ready = ready_[slot];
+      const auto t0 = std::chrono::steady_clock::now();
       cv_.wait(lk, [&] {
         bool free = slot_free_locked(cur_.seq);
         return halted_.load() || !broken_.ok() || (free && ready_[slot]) || (stopping_ && !free);
       });
+      // Appends wait here: worth a line when it is long (a stall every client sees).
+      const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - t0)
+                              .count();
+      if (waited >= 20) {
+        SHALE_LOG_WARN("wal", "appends waited {} ms to enter segment {}: {}", waited, cur_.seq,
+                       blocked_    ? "its slot was not trimmed yet (upload behind)"
+                       : was_ready ? "woken late"
+                                   : "its file was still being prepared (zero-fill)");
+      }
       blocked_ = false;
       if (halted_.load()) return;
       if (!broken_.ok()) continue;
