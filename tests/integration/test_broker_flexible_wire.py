@@ -9,18 +9,12 @@ import uuid
 
 from kafka_wire import RawKafka
 from test_broker_observability import scrape
-from test_compat_wire import NONE, record_batch
+from test_compat_wire import NONE, Reader, record_batch, varint
 
 
 def uvarint(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
+    """Unsigned varint: test_compat_wire.varint zigzag-encodes, so hand it the zigzag inverse."""
+    return varint((n >> 1) ^ -(n & 1))
 
 
 def cstr(s):
@@ -38,14 +32,8 @@ def carray(items):
 TAGS = b"\x00"  # an empty tagged-field section
 
 
-class FlexReader:
-    def __init__(self, b):
-        self.b, self.p = b, 0
-
-    def take(self, fmt):
-        v = struct.unpack_from(fmt, self.b, self.p)
-        self.p += struct.calcsize(fmt)
-        return v[0] if len(v) == 1 else v
+class FlexReader(Reader):
+    """test_compat_wire.Reader (fixed-width fields) plus the compact/tagged encodings."""
 
     def uvarint(self):
         n = shift = 0
