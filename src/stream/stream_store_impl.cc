@@ -32,6 +32,10 @@ StreamStoreImpl::StreamStoreImpl(StoreOptions opts, wal::Wal& wal, objstore::Obj
       objects_(objects),
       meta_(meta),
       clock_(clock),
+      cold_read_budget_(clock_, opts_.cold_read_bytes_per_sec, opts_.io_budget_burst_bytes),
+      compaction_budget_(clock_, opts_.compaction_bytes_per_sec, opts_.io_budget_burst_bytes),
+      cold_objects_(objects_, cold_read_budget_),
+      compact_objects_(objects_, compaction_budget_),
       block_cache_(opts_.block_cache_bytes) {}
 
 StreamStoreImpl::~StreamStoreImpl() {
@@ -81,7 +85,7 @@ Status StreamStoreImpl::start() {
   SHALE_RETURN_IF_ERROR(sweep_orphans());
   objfmt::CatchUpReaderOptions ro;
   ro.threads = opts_.cold_read_threads;
-  reader_ = std::make_unique<objfmt::CatchUpReader>(objects_, block_cache_, ro);
+  reader_ = std::make_unique<objfmt::CatchUpReader>(cold_objects_, block_cache_, ro);
   {
     std::lock_guard lk(mu_);
     started_ = true;
@@ -104,7 +108,7 @@ void StreamStoreImpl::stop() {
     waiting.swap(waiting_);
   }
   for (auto& w : waiting) w.cb(Status(Errc::kClosed, "stream store stopping"));
-  if (!dead()) {
+  if (!dead() && opts_.upload_on_stop) {
     Status st = upload_once();
     if (!st.ok()) SHALE_LOG_WARN("stream", "final upload failed: {}", st.to_string());
   }
@@ -503,6 +507,8 @@ StoreStats StreamStoreImpl::stats() const {
   s.unuploaded_bytes = unuploaded_bytes_;
   s.waiting_appends = waiting_.size();
   s.objects = object_records_.size();
+  s.cold_read_budget_bytes = cold_read_budget_.taken();
+  s.compaction_budget_bytes = compaction_budget_.taken();
   return s;
 }
 

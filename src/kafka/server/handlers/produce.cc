@@ -7,12 +7,14 @@
 // (INVALID_REQUIRED_ACKS). Batch validation and its error codes: kafka/records/record_batch.h.
 // acks=1 and acks=-1 both answer once the batch is durable in the WAL (the shared storage is
 // the replication). acks=0 sends no response; the appends still run.
-// Idempotent batches (producerId >= 0) are accepted without sequence checks for now (duplicate
-// detection arrives with the idempotent-producer issue). Transactional batches are refused with
-// INVALID_TXN_STATE (no transaction coordinator yet).
+// Idempotent batches (producerId >= 0) go through the partition's producer state
+// (broker/producer_state.h): a duplicate of one of the producer's last five batches answers NONE
+// with the original base offset; a sequence gap OUT_OF_ORDER_SEQUENCE_NUMBER; a stale epoch
+// INVALID_PRODUCER_EPOCH. Transactional batches are refused with INVALID_TXN_STATE (no
+// transaction coordinator yet).
 // timeout_ms (acks=-1 only, as in Kafka): a partition whose append is not durable within
 // timeout_ms answers REQUEST_TIMED_OUT (7). The append is not cancelled and may still land, as
-// with Kafka (the client's retry may then duplicate it unless it is idempotent). timeout_ms <= 0
+// with Kafka (an idempotent producer's retry is then recognised as a duplicate). timeout_ms <= 0
 // is not enforced (Kafka's single-replica local write never times out either).
 #include "kafka/protocol/gen/produce.h"
 
@@ -38,6 +40,8 @@ static_assert(kerr::kCorruptMessage == to_wire(ErrorCode::kCorruptMessage));
 static_assert(kerr::kInvalidTxnState == to_wire(ErrorCode::kInvalidTxnState));
 static_assert(kerr::kMessageTooLarge == to_wire(ErrorCode::kMessageTooLarge));
 static_assert(kerr::kRequestTimedOut == to_wire(ErrorCode::kRequestTimedOut));
+static_assert(kerr::kOutOfOrderSequenceNumber == to_wire(ErrorCode::kOutOfOrderSequenceNumber));
+static_assert(kerr::kInvalidProducerEpoch == to_wire(ErrorCode::kInvalidProducerEpoch));
 
 using PartitionResponse = ProduceResponse::PartitionProduceResponse;
 
