@@ -2,7 +2,8 @@
 // `timeout` (none = wait for all). Returns one optional per input, in input order; an empty
 // optional is a result that had not arrived by the deadline. Nothing is cancelled: a late
 // result is still delivered to (and dropped by) the shared state, so the operation behind it
-// (e.g. a durable WAL append) completes as if nobody had stopped waiting.
+// (e.g. a durable WAL append) completes as if nobody had stopped waiting. Without a timeout it
+// simply awaits each in order (no spawned coroutines, no timer: the acks=1 fast path).
 //
 // Used by Produce to enforce timeout_ms (acks=all). Threading: call from a coroutine; the
 // helpers it spawns run on the caller's executor, so the shared state is single-threaded (the
@@ -54,6 +55,12 @@ asio::awaitable<void> collect(std::shared_ptr<Gather<T>> g, size_t i, broker::Pe
 template <typename T>
 asio::awaitable<std::vector<std::optional<T>>> await_all(
     std::vector<broker::Pending<T>> pendings, std::optional<std::chrono::milliseconds> timeout) {
+  if (!timeout) {  // no deadline: plain sequential awaits, nothing spawned
+    std::vector<std::optional<T>> out;
+    out.reserve(pendings.size());
+    for (auto& p : pendings) out.emplace_back(co_await p.wait());
+    co_return out;
+  }
   using G = await_all_detail::Gather<T>;
   auto ex = co_await asio::this_coro::executor;
   auto g = std::make_shared<G>(ex, pendings.size());
@@ -64,12 +71,10 @@ asio::awaitable<std::vector<std::optional<T>>> await_all(
         ex, [g, i, p = pendings[i]]() { return await_all_detail::collect<T>(g, i, p); },
         asio::detached);
   }
-  if (timeout) {
-    g->timer.expires_after(*timeout);
-    g->timer.async_wait([g](const asio::error_code& ec) {
-      if (!ec) g->finish();
-    });
-  }
+  g->timer.expires_after(*timeout);
+  g->timer.async_wait([g](const asio::error_code& ec) {
+    if (!ec) g->finish();
+  });
   co_await g->done.wait();
   co_return std::move(g->results);
 }

@@ -2,6 +2,7 @@
 // order, limits, and that a bad connection never harms the others.
 #include "kafka/server/server.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <asio/steady_timer.hpp>
@@ -13,6 +14,7 @@
 #include "base/endian.h"
 #include "kafka/server/handler.h"
 #include "kafka/server/tests/raw_client.h"
+#include "kafka/server/topic_metrics.h"
 
 namespace shale::kafka {
 namespace {
@@ -282,6 +284,12 @@ TEST_F(ServerTest, MetricsCountRequestsPerApi) {
   EXPECT_NE(text.find("kafka_request_latency_seconds_count{api=\"ApiVersions\"} 3"),
             std::string::npos);
   EXPECT_NE(text.find("kafka_connections 1"), std::string::npos);
+  // By negotiated version: all three were v0; v1 has a series but no requests.
+  EXPECT_NE(text.find("kafka_requests_by_version_total{api=\"ApiVersions\",version=\"0\"} 3"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("kafka_requests_by_version_total{api=\"ApiVersions\",version=\"1\"} 0"),
+            std::string::npos);
 }
 
 TEST(MetricsTest, HistogramBucketsAreCumulativeInText) {
@@ -296,6 +304,36 @@ TEST(MetricsTest, HistogramBucketsAreCumulativeInText) {
   EXPECT_NE(t.find("x_seconds_bucket{le=\"+Inf\"} 3"), std::string::npos) << t;
   EXPECT_NE(t.find("x_seconds_count 3"), std::string::npos) << t;
   EXPECT_EQ(&r.counter("c", "h", {{"a", "b"}}), &r.counter("c", "h", {{"a", "b"}}));
+}
+
+TEST(MetricsTest, CollectorsRenderAtScrapeTimeUntilRemoved) {
+  MetricsRegistry r;
+  int value = 1;
+  uint64_t id = r.add_collector([&value] { return fmt::format("live_gauge {}\n", value); });
+  EXPECT_NE(r.render().find("live_gauge 1\n"), std::string::npos);
+  value = 7;
+  EXPECT_NE(r.render().find("live_gauge 7\n"), std::string::npos);
+  r.remove_collector(id);
+  EXPECT_EQ(r.render().find("live_gauge"), std::string::npos);
+}
+
+TEST(MetricsTest, TopicMetricsAreCachedPerTopicAndErrorsLabelled) {
+  MetricsRegistry r;
+  TopicMetrics tm(r);
+  const auto& a = tm.topic("orders");
+  EXPECT_EQ(&a, &tm.topic("orders"));
+  a.bytes_in->inc(100);
+  a.messages_in->inc(4);
+  a.produce_requests->inc();
+  tm.error("orders", "Fetch", 1);
+  tm.error("orders", "Fetch", 1);
+  std::string t = r.render();
+  EXPECT_NE(t.find("kafka_topic_bytes_in_total{topic=\"orders\"} 100"), std::string::npos) << t;
+  EXPECT_NE(t.find("kafka_topic_messages_in_total{topic=\"orders\"} 4"), std::string::npos);
+  EXPECT_NE(t.find("kafka_topic_requests_total{topic=\"orders\",api=\"Produce\"} 1"),
+            std::string::npos);
+  EXPECT_NE(t.find("kafka_topic_errors_total{topic=\"orders\",api=\"Fetch\",error=\"1\"} 2"),
+            std::string::npos);
 }
 
 }  // namespace
