@@ -28,6 +28,7 @@
 #include "base/result.h"
 #include "broker/fetch_session.h"
 #include "broker/partition.h"
+#include "broker/producer_ids.h"
 #include "broker/topic_manager.h"
 #include "meta/meta_store.h"
 #include "stream/stream_store.h"
@@ -60,6 +61,8 @@ class Broker {
   asio::thread_pool& control_pool() { return control_; }
   Clock& clock() { return clock_; }
   stream::StreamStore& store() { return store_; }
+  // Idempotent-producer ids (InitProducerId), unique across brokers sharing the metadata store.
+  ProducerIdAllocator& producer_ids() { return producer_ids_; }
 
   // Extension slot for subsystems layered above the broker (src/coord attaches its group
   // coordinator here on first use, see coord/broker_coordinator.h). Type-erased so the broker
@@ -75,12 +78,13 @@ class Broker {
   Clock& clock_;
   asio::thread_pool control_;
   FetchSessionCache sessions_;
+  ProducerIdAllocator producer_ids_;
   std::unique_ptr<TopicManager> topics_;
   bool started_ = false;
   bool stopped_ = false;
   std::mutex attachments_mu_;
   std::map<std::string, std::shared_ptr<void>> attachments_;  // guarded by attachments_mu_
-  bool attachments_closed_ = false;                            // guarded by attachments_mu_
+  bool attachments_closed_ = false;                           // guarded by attachments_mu_
 };
 
 }  // namespace shale::broker

@@ -130,7 +130,13 @@ Status LocalObjectStore::put(const std::string& key, const std::vector<Buf>& par
       SHALE_RETURN_IF_ERROR(f->pwrite(off, b.data(), b.size()));
       off += b.size();
     }
-    return f->sync();
+    SHALE_RETURN_IF_ERROR(f->sync());
+    // Durable now: let the kernel reuse these pages at once. Keeping every uploaded byte in the
+    // page cache grows it by the ingest rate, and on the VM this was measured on, pages the
+    // page cache newly takes cost ~2 CPU s per GB to first touch (bench/README.md, BENCHMARKS.md);
+    // catch-up reads go through the store's block cache.
+    f->drop_cache();
+    return Status();
   }();
   if (!st.ok()) {
     (void)fs_.remove(tmp);

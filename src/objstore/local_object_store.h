@@ -17,7 +17,8 @@
 //
 // Durability: put() writes a temp file, syncs it, renames it into its directory and syncs that
 // directory (a new directory's entry is synced into its parent first); when it returns OK the
-// object survives a crash. A crash or error earlier leaves at most a temp file (invisible), never
+// object survives a crash. put() then drops the object's pages from the page cache
+// (File::drop_cache). A crash or error earlier leaves at most a temp file (invisible), never
 // a partial object. if_none_match uses rename_noreplace(), so two racing conditional puts of one
 // key have exactly one winner (capabilities().conditional_put). Temp files orphaned by a crash
 // stay in tmp/ (several processes may share one root, so none removes another's temp files);

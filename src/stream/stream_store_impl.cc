@@ -108,7 +108,7 @@ void StreamStoreImpl::stop() {
     waiting.swap(waiting_);
   }
   for (auto& w : waiting) w.cb(Status(Errc::kClosed, "stream store stopping"));
-  if (!dead()) {
+  if (!dead() && opts_.upload_on_stop) {
     Status st = upload_once();
     if (!st.ok()) SHALE_LOG_WARN("stream", "final upload failed: {}", st.to_string());
   }
@@ -292,7 +292,19 @@ StreamInfo StreamStoreImpl::info_locked(const Stream& s) const {
   i.last_stable = i.end;
   i.retention_ms = s.rec.retention_ms;
   i.retention_bytes = s.rec.retention_bytes;
+  i.size_bytes = size_locked(s);
   return i;
+}
+
+uint64_t StreamStoreImpl::size_locked(const Stream& s) const {
+  // Slices and un-uploaded entries wholly below the start are dead; they form a prefix (the
+  // index is ordered and contiguous), usually empty or short, as trim collects dead objects.
+  uint64_t dead = 0;
+  for (auto it = s.index.begin(); it != s.index.end() && it->second.end <= s.rec.start; ++it)
+    dead += it->second.bytes;
+  for (size_t i = s.uploaded_prefix; i < s.cache.size() && s.cache[i].end() <= s.rec.start; ++i)
+    dead += s.cache[i].batch.size();
+  return s.index_bytes + s.unuploaded_bytes - dead;
 }
 
 Result<StreamInfo> StreamStoreImpl::info(StreamId id) const {
@@ -425,6 +437,7 @@ void StreamStoreImpl::on_wal_done(const StreamPtr& s, Offset base, int32_t count
 
 void StreamStoreImpl::insert_cache_locked(Stream& s, CacheEntry e) {
   cache_bytes_ += e.batch.size();
+  if (!e.uploaded) s.unuploaded_bytes += e.batch.size();
   fifo_.emplace_back(s.id, e.base);
   s.cache.push_back(std::move(e));
   if (s.cache.back().uploaded) s.uploaded_prefix = s.cache.size();
@@ -451,6 +464,7 @@ void StreamStoreImpl::evict_locked() {
 void StreamStoreImpl::drop_unuploaded_locked(Stream& s) {
   while (s.cache.size() > s.uploaded_prefix) {
     unuploaded_bytes_ -= s.cache.back().batch.size();
+    s.unuploaded_bytes -= s.cache.back().batch.size();
     cache_bytes_ -= s.cache.back().batch.size();
     s.cache.pop_back();
   }

@@ -66,6 +66,9 @@ struct StoreOptions {
   uint64_t compaction_bytes_per_sec = 0;  // GET + PUT bytes of compaction
   uint64_t io_budget_burst_bytes = 8 << 20;
   bool background = true;  // false: no threads (tests drive *_once())
+  // stop() uploads what is still only in the WAL. false: it leaves it there (the WAL is durable;
+  // the next start() replays it and uploads it), so a clean shutdown is as quick as a crash.
+  bool upload_on_stop = true;
   CrashHook crash_hook;
 };
 
@@ -153,6 +156,8 @@ class StreamStoreImpl final : public StreamStore {
     std::deque<CacheEntry> cache;  // contiguous, durable; uploaded entries form a prefix
     size_t uploaded_prefix = 0;
     std::map<Offset, IndexedSlice> index;  // object ranges by start offset
+    uint64_t index_bytes = 0;              // sum of index[*].bytes (dead slices included)
+    uint64_t unuploaded_bytes = 0;         // sum of the un-uploaded cache entries' sizes
   };
   struct WaitingAppend {
     StreamId id;
@@ -177,6 +182,8 @@ class StreamStoreImpl final : public StreamStore {
   void drop_unuploaded_locked(Stream& s);
   void drain_waiting();
   StreamInfo info_locked(const Stream& s) const;
+  // StreamInfo::size_bytes: the live bytes, from the two running sums minus the dead prefix.
+  uint64_t size_locked(const Stream& s) const;
   Result<ReadResult> read_cached_locked(const Stream& s, Offset from, size_t max_bytes) const;
   std::vector<objfmt::ObjectSlice> slices_locked(const Stream& s, Offset from) const;
   void index_object_locked(const ObjectRecord& r);

@@ -146,6 +146,33 @@ TEST_F(StreamStoreTest, RecoveryReplaysUnuploadedAppendsAfterPowerLoss) {
   EXPECT_EQ(r->base, Offset(40));
 }
 
+TEST_F(StreamStoreTest, StopWithoutUploadLeavesDataInTheWalForTheNextStart) {
+  auto objects = [&] {
+    auto page = w_.objects->list("", {}, 1000);
+    EXPECT_TRUE(page.ok());
+    return page.ok() ? page->objects.size() : size_t{0};
+  };
+  StoreOptions o = small_options();
+  o.upload_on_stop = false;
+  boot(o);
+  StreamId id = open_new();
+  auto data = append_n(id, 10);
+  ASSERT_OK(s().flush_uploads());
+  const size_t uploaded = objects();
+  ASSERT_GT(uploaded, 0u);
+  auto more = append_n(id, 10);  // only in the WAL
+  data.insert(more.begin(), more.end());
+  node_->shutdown();  // a clean stop, without the final upload
+  EXPECT_EQ(objects(), uploaded);
+  boot(small_options());  // the next start replays the WAL
+  EXPECT_GT(node_->wal().stats().used_bytes, 0u);
+  EXPECT_EQ(s().info(id)->end, Offset(40));
+  expect_all(id, Offset(0), data);
+  // With the default (upload_on_stop = true) the stop uploads it.
+  node_->shutdown();
+  EXPECT_GT(objects(), uploaded);
+}
+
 TEST_F(StreamStoreTest, OpenRequiresAHigherEpochAndFencesTheOldOwner) {
   StreamId id = open_new(Epoch(5));
   EXPECT_EQ(s().open(id, Epoch(5)).code(), Errc::kFenced);
@@ -222,6 +249,44 @@ TEST_F(StreamStoreTest, SizeAndTimeRetention) {
   ASSERT_OK(s().retention_once());
   EXPECT_EQ(s().info(id)->start, Offset(20));  // everything older than a minute is gone
   EXPECT_EQ(s().info(id)->end, Offset(24));
+}
+
+// StreamInfo::size_bytes: un-uploaded bytes exactly, uploaded object ranges (block framing
+// included), and it shrinks with trim and retention.
+TEST_F(StreamStoreTest, SizeBytesFollowsAppendsUploadsTrimAndRetention) {
+  StreamId id = open_new();
+  EXPECT_EQ(s().info(id)->size_bytes, 0u);
+  auto sum = [](const std::map<int64_t, Buf>& m) {
+    uint64_t n = 0;
+    for (const auto& [o, b] : m) n += b.size();
+    return n;
+  };
+  auto first = append_n(id, 10, 500);  // offsets 0..19, not uploaded
+  EXPECT_EQ(s().info(id)->size_bytes, sum(first));
+  ASSERT_OK(s().flush_uploads());
+  const uint64_t uploaded = s().info(id)->size_bytes;
+  EXPECT_GE(uploaded, sum(first));
+  EXPECT_LE(uploaded, sum(first) + sum(first) / 10);  // block framing only
+  auto second = append_n(id, 10, 300);                // offsets 20..39, in the WAL only
+  EXPECT_EQ(s().info(id)->size_bytes, uploaded + sum(second));
+  ASSERT_OK(s().trim(id, Offset(10)));  // inside the uploaded range: it still counts
+  EXPECT_EQ(s().info(id)->size_bytes, uploaded + sum(second));
+  ASSERT_OK(s().trim(id, Offset(20)));  // the whole first object is dead
+  EXPECT_EQ(s().info(id)->size_bytes, sum(second));
+  ASSERT_OK(s().trim(id, Offset(30)));  // un-uploaded entries below the start are dead too
+  uint64_t live = 0;
+  for (const auto& [o, b] : second) live += o >= 30 ? b.size() : 0;
+  EXPECT_EQ(s().info(id)->size_bytes, live);
+  ASSERT_OK(s().flush_uploads());
+  const uint64_t before_retention = s().info(id)->size_bytes;
+  EXPECT_GT(before_retention, 0u);
+  ASSERT_OK(s().set_retention(id, RetentionPolicy{-1, 1}));
+  append_n(id, 1, 100);
+  ASSERT_OK(s().flush_uploads());
+  ASSERT_OK(s().retention_once());
+  EXPECT_EQ(s().info(id)->start, Offset(40));  // only the newest object is kept
+  EXPECT_LT(s().info(id)->size_bytes, before_retention);
+  EXPECT_GT(s().info(id)->size_bytes, 100u);
 }
 
 TEST_F(StreamStoreTest, RemoveDeletesStreamAndItsObjects) {
