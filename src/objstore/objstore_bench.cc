@@ -16,6 +16,8 @@ static double us_since(Clock_::time_point t0) {
   return std::chrono::duration<double, std::micro>(Clock_::now() - t0).count();
 }
 
+constexpr int kPer = 16;
+
 int main(int argc, char** argv) {
   io::TempDir tmp;
   const std::string root = (argc > 1 ? std::string(argv[1]) : tmp.path()) + "/objects";
@@ -45,7 +47,7 @@ int main(int argc, char** argv) {
   {
     // Uploaders run in parallel: 8 threads putting 1 MiB objects.
     Buf data = Buf::zeros(1 << 20);
-    constexpr int kThreads = 8, kPer = 16;
+    constexpr int kThreads = 8;
     auto t0 = Clock_::now();
     std::vector<std::thread> ts;
     for (int t = 0; t < kThreads; ++t) {
@@ -73,5 +75,19 @@ int main(int argc, char** argv) {
   t0 = Clock_::now();
   auto page = store->list("bench/");
   std::printf("list %zu objects: %.1f ms\n", page->objects.size(), us_since(t0) / 1e3);
+  // head() is a stat, whatever the object's size; list(prefix) reads only the prefix's
+  // directory, however many objects live elsewhere.
+  t0 = Clock_::now();
+  for (int i = 0; i < 1000; ++i) {
+    if (!store->head(fmt::format("bench/{}/{:06d}", 8 << 20, i % 20)).ok()) return 1;
+  }
+  std::printf("head of an 8 MiB object: %.1f us/op\n", us_since(t0) / 1000);
+  t0 = Clock_::now();
+  for (int i = 0; i < 100; ++i) {
+    page = store->list(fmt::format("par/{}/", i % 8));
+    if (!page.ok() || page->objects.size() != kPer) return 1;
+  }
+  std::printf("list a prefix of %d objects (of %zu in the store): %.1f us/op\n", kPer,
+              store->list("")->objects.size(), us_since(t0) / 100);
   return 0;
 }
