@@ -312,7 +312,9 @@ def test_static_membership_rejoin_keeps_assignment(shale):
     b2.close()
 
 
-def test_offsets_commit_fetch_and_survive_restart(tmp_path):
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_offsets_commit_fetch_and_survive_restart(tmp_path, how):
+    """Committed offsets (acknowledged commits) survive a clean stop and a broker SIGKILL."""
     s = Shale(tmp_path)
     try:
         create_topic(s.bootstrap, "offs", 2)
@@ -330,11 +332,15 @@ def test_offsets_commit_fetch_and_survive_restart(tmp_path):
         committed = c.committed([ck.TopicPartition("offs", 0), ck.TopicPartition("offs", 1)], 10)
         assert [tp.offset for tp in committed] == [10, 10]
         c.close()
+        if how == "sigkill":
+            os.kill(s.proc.pid, signal.SIGKILL)
+            assert s.proc.wait(10) == -signal.SIGKILL
     finally:
         rc, _ = s.stop()
-        assert rc == 0, s.logs()
+        assert rc == (0 if how == "sigterm" else -signal.SIGKILL), s.logs()
     s2 = Shale(tmp_path)
     try:
+        wait_coordinator_loaded(s2.bootstrap, "offs")
         c = in_process_consumer(s2.bootstrap, "grp-offs")
         committed = c.committed([ck.TopicPartition("offs", 0), ck.TopicPartition("offs", 1)], 10)
         assert [tp.offset for tp in committed] == [10, 10]
