@@ -45,6 +45,12 @@ struct Settings {
   int64_t stream_object_bytes = 8ll << 20;
   int64_t cold_read_threads = 2;
   int64_t delete_grace_ms = 60000;
+  // Cluster (src/cluster): only with an etcd metadata store.
+  std::string metadata;  // empty: embedded (single broker); etcd://HOST:PORT,HOST:PORT,...
+  std::string rack;
+  int64_t broker_lease_seconds = 6;
+  int64_t cluster_tick_ms = 200;
+  bool balance = true;
 };
 
 struct SettingDesc {

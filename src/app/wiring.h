@@ -5,6 +5,10 @@
 //   LocalObjectStore (DATA/objects)├─► StreamStore ─► broker::Broker
 //   EmbeddedMetaStore (DATA/meta) ─┘
 //
+// With --metadata etcd://... the metadata store is etcd and the broker is a cluster member:
+// cluster::Membership registers it under a lease before the broker starts, and a
+// cluster::ClusterNode opens only the partitions the controller assigns it (src/cluster).
+//
 // Ownership: Services owns every component; stop() stops them in reverse order (broker first,
 // then the stream store, which uploads what it can, then the WAL). Call it after the Kafka server
 // has stopped.

@@ -117,12 +117,23 @@ Result<int64_t> OffsetsLog::load_blocking(GroupCoordinator& gc) {
   ReplayStats st;
   asio::io_context io;
   for (auto& p : parts) {
+    if (!p && broker_.cluster()) continue;  // owned by another broker
     if (!p) return Error{Errc::kUnavailable, "a __consumer_offsets partition is not open"};
     asio::co_spawn(io, replay_partition(p, &gc, &st), asio::detached);
     io.run();
     io.restart();
     if (!st.status.ok()) return st.status.error();
   }
+  return st.records;
+}
+
+Result<int64_t> OffsetsLog::load_partition_blocking(GroupCoordinator& gc,
+                                                    std::shared_ptr<broker::Partition> part) {
+  ReplayStats st;
+  asio::io_context io;
+  asio::co_spawn(io, replay_partition(std::move(part), &gc, &st), asio::detached);
+  io.run();
+  if (!st.status.ok()) return st.status.error();
   return st.records;
 }
 
