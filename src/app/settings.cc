@@ -33,6 +33,29 @@ const std::vector<SettingDesc>& setting_table() {
        &Settings::auto_create_topics},
       {"default-partitions", "Partitions of auto-created topics (num.partitions)",
        &Settings::default_partitions},
+      {"meta-dir", "Embedded metadata journal directory (default DATA_DIR/meta)",
+       &Settings::meta_dir},
+      {"object-store",
+       "Object storage: file://DIR (default file://DATA_DIR/objects) or "
+       "s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=R&path_style=true",
+       &Settings::object_store},
+      {"wal",
+       "WAL: file://DIR (default file://DATA_DIR/wal), or 'object' (alias 's3'): one object per "
+       "group commit on --object-store, indexed in the metadata store",
+       &Settings::wal},
+      {"wal-flush-bytes", "Object WAL: upload a WAL object when this much is pending",
+       &Settings::wal_flush_bytes},
+      {"wal-flush-ms", "Object WAL: ... or when the oldest pending append is this old",
+       &Settings::wal_flush_ms},
+      {"s3-access-key", "S3 access key (else AWS_ACCESS_KEY_ID, else the credentials file)",
+       &Settings::s3_access_key},
+      {"s3-secret-key", "S3 secret key (prefer the config file or AWS_SECRET_ACCESS_KEY)",
+       &Settings::s3_secret_key, true},
+      {"s3-session-token", "S3 session token of temporary credentials", &Settings::s3_session_token,
+       true},
+      {"s3-credentials-file",
+       "AWS credentials file (default AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)",
+       &Settings::s3_credentials_file},
       {"wal-segment-bytes", "File WAL segment size", &Settings::wal_segment_bytes},
       {"wal-max-bytes", "File WAL total size (segments are reused after upload)",
        &Settings::wal_max_bytes},
@@ -75,6 +98,8 @@ void add_setting_flags(CLI::App& cmd, Settings& s) {
           if constexpr (std::is_same_v<T, bool>) {
             // --auto-create-topics=false / true
             cmd.add_option(flag, s.*member, d.help)->capture_default_str()->type_name("BOOL");
+          } else if (d.secret) {
+            cmd.add_option(flag, s.*member, d.help);
           } else {
             cmd.add_option(flag, s.*member, d.help)->capture_default_str();
           }

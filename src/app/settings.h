@@ -33,6 +33,20 @@ struct Settings {
   int64_t shutdown_timeout_ms = 10000;
   bool auto_create_topics = true;
   int64_t default_partitions = 1;
+  // Storage choices (wiring.h composes the services from them). Empty = the embedded default
+  // under data_dir: DATA_DIR/meta, file://DATA_DIR/objects, file://DATA_DIR/wal.
+  std::string meta_dir;
+  std::string object_store;  // file://DIR or s3://BUCKET/PREFIX?endpoint=...&region=...
+  std::string wal;           // file://DIR, or "object" / "s3": the object WAL on object_store
+  // S3 credentials (else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, else a
+  // credentials file). Never logged.
+  std::string s3_access_key;
+  std::string s3_secret_key;
+  std::string s3_session_token;
+  std::string s3_credentials_file;  // empty: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials
+  // Object WAL.
+  int64_t wal_flush_bytes = 8ll << 20;
+  int64_t wal_flush_ms = 50;
   // File WAL.
   int64_t wal_segment_bytes = 64ll << 20;
   int64_t wal_max_bytes = 1ll << 30;
@@ -57,6 +71,7 @@ struct SettingDesc {
   const char* name;  // flag name without "--" and TOML key
   const char* help;
   std::variant<std::string Settings::*, int64_t Settings::*, bool Settings::*> field;
+  bool secret = false;  // never shown (--help prints no current value)
 };
 const std::vector<SettingDesc>& setting_table();
 

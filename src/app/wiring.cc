@@ -9,52 +9,125 @@
 #include "io/fs.h"
 #include "meta/embedded_meta_store.h"
 #include "objstore/local_object_store.h"
+#include "s3/s3_store.h"
 #include "stream/stream_store_impl.h"
 #include "wal/file_wal.h"
+#include "wal/object_wal.h"
 
 namespace shale::app {
 namespace {
 
-// The embedded default, all under one data directory. Members are declared in construction
-// order; stop() and the destructor tear down in reverse.
-class EmbeddedServices final : public Services {
+constexpr std::string_view kFileScheme = "file://";
+constexpr std::string_view kS3Scheme = "s3://";
+
+Status context(const Status& st, const std::string& what) {
+  return st.ok() ? st : Status(st.code(), what + ": " + st.message());
+}
+
+// ---- The three storage seams, each built in one place ------------------------------------------
+
+// The metadata store: etcd (--metadata etcd://..., a cluster member) or the embedded journal.
+Result<std::unique_ptr<meta::MetaStore>> open_metadata_store(const Settings& s,
+                                                             const StoragePlan& plan,
+                                                             io::Filesystem& fs, Clock& clock) {
+  if (s.metadata.starts_with("etcd://")) {
+    SHALE_LOG_INFO("app", "metadata store: {}", s.metadata);
+    return etcd::open_etcd_meta(s.metadata, clock);
+  }
+  if (!s.metadata.empty()) {
+    return Error{Errc::kInvalidArgument, "--metadata must be empty (embedded) or etcd://..."};
+  }
+  SHALE_ASSIGN_OR_RETURN(auto meta, meta::open_embedded_meta(fs, plan.meta_dir, clock, {}));
+  SHALE_LOG_INFO("app", "metadata store: embedded journal in {}", plan.meta_dir);
+  return std::unique_ptr<meta::MetaStore>(std::move(meta));
+}
+
+// The object store, with its capabilities probed and logged (never the credentials).
+Result<std::unique_ptr<objstore::ObjectStore>> open_objects(const Settings& s,
+                                                            const StoragePlan& plan,
+                                                            io::Filesystem& fs) {
+  std::unique_ptr<objstore::ObjectStore> store;
+  std::string what;
+  if (plan.object_store.starts_with(kS3Scheme)) {
+    s3::CredentialSources creds;
+    creds.configured = {s.s3_access_key, s.s3_secret_key, s.s3_session_token};
+    creds.credentials_file = s.s3_credentials_file;
+    SHALE_ASSIGN_OR_RETURN(auto cfg, s3::parse_s3_uri(plan.object_store, creds));
+    what = cfg.describe();
+    SHALE_ASSIGN_OR_RETURN(auto s3store, s3::S3ObjectStore::open(std::move(cfg)));  // probes
+    store = std::move(s3store);
+  } else {
+    std::string dir = plan.object_store.substr(kFileScheme.size());
+    SHALE_ASSIGN_OR_RETURN(auto local, objstore::LocalObjectStore::open(fs, dir));
+    what = plan.object_store;
+    store = std::move(local);
+  }
+  SHALE_LOG_INFO("app", "object store: {} (conditional put: {})", what,
+                 store->capabilities().conditional_put ? "yes" : "no");
+  return store;
+}
+
+std::unique_ptr<wal::Wal> make_wal(const Settings& s, const StoragePlan& plan, io::Filesystem& fs,
+                                   objstore::ObjectStore& objects, meta::MetaStore& meta) {
+  if (plan.object_wal) {
+    wal::ObjectWalOptions wo;
+    wo.node = NodeId(static_cast<int32_t>(s.node_id));
+    wo.next_epoch = true;  // every start fences the previous incarnation of this node
+    wo.flush_bytes = static_cast<uint64_t>(s.wal_flush_bytes);
+    wo.flush_delay = std::chrono::milliseconds(s.wal_flush_ms);
+    SHALE_LOG_INFO("app", "wal: object WAL on the object store (flush {} bytes or {} ms)",
+                   wo.flush_bytes, s.wal_flush_ms);
+    return std::make_unique<wal::ObjectWal>(objects, meta, wo);
+  }
+  wal::FileWalOptions wo;
+  wo.dir = plan.wal_dir;
+  wo.segment_size = static_cast<uint64_t>(s.wal_segment_bytes);
+  wo.max_total_size = static_cast<uint64_t>(s.wal_max_bytes);
+  wo.max_commit_bytes = static_cast<uint64_t>(s.wal_max_commit_bytes);
+  SHALE_LOG_INFO("app", "wal: file WAL in {}", plan.wal_dir);
+  return std::make_unique<wal::FileWal>(fs, wo);
+}
+
+stream::StoreOptions store_options(const Settings& s) {
+  stream::StoreOptions so;
+  so.node = NodeId(static_cast<int32_t>(s.node_id));
+  so.log_cache_bytes = static_cast<size_t>(s.log_cache_bytes);
+  so.block_cache_bytes = static_cast<size_t>(s.block_cache_bytes);
+  so.upload_threshold_bytes = static_cast<size_t>(s.upload_threshold_bytes);
+  so.upload_interval_ms = s.upload_interval_ms;
+  so.stream_object_bytes = static_cast<size_t>(s.stream_object_bytes);
+  so.cold_read_threads = static_cast<size_t>(std::max<int64_t>(1, s.cold_read_threads));
+  so.delete_grace_ms = s.delete_grace_ms;
+  return so;
+}
+
+// Members are declared in construction order; stop() and the destructor tear down in reverse.
+class ComposedServices final : public Services {
  public:
-  ~EmbeddedServices() override { stop(); }
+  ~ComposedServices() override { stop(); }
   broker::Broker& broker() override { return *broker_; }
 
-  Status start(const Settings& s) {
+  Status start(const Settings& s, const StoragePlan& plan) {
     Clock& clock = SystemClock::instance();
     fs_ = io::make_posix_fs();
     SHALE_RETURN_IF_ERROR(fs_->mkdirs(s.data_dir));
-    SHALE_RETURN_IF_ERROR(open_meta(s, clock));
-    auto objects = objstore::LocalObjectStore::open(*fs_, s.data_dir + "/objects");
-    if (!objects.ok()) {
-      return Status(objects.error().code, "object store: " + objects.error().message);
-    }
+    clustered_ = s.metadata.starts_with("etcd://");
+    auto meta = open_metadata_store(s, plan, *fs_, clock);
+    if (!meta.ok()) return context(meta.status(), "metadata store");
+    meta_ = std::move(meta).value();
+    auto objects = open_objects(s, plan, *fs_);
+    if (!objects.ok()) return context(objects.status(), "object store");
     objects_ = std::move(objects).value();
+    wal_ = make_wal(s, plan, *fs_, *objects_, *meta_);
 
-    wal::FileWalOptions wo;
-    wo.dir = s.data_dir + "/wal";
-    wo.segment_size = static_cast<uint64_t>(s.wal_segment_bytes);
-    wo.max_total_size = static_cast<uint64_t>(s.wal_max_bytes);
-    wo.max_commit_bytes = static_cast<uint64_t>(s.wal_max_commit_bytes);
-    wal_ = std::make_unique<wal::FileWal>(*fs_, wo);
-
-    stream::StoreOptions so;
-    so.node = NodeId(static_cast<int32_t>(s.node_id));
-    so.log_cache_bytes = static_cast<size_t>(s.log_cache_bytes);
-    so.block_cache_bytes = static_cast<size_t>(s.block_cache_bytes);
-    so.upload_threshold_bytes = static_cast<size_t>(s.upload_threshold_bytes);
-    so.upload_interval_ms = s.upload_interval_ms;
-    so.stream_object_bytes = static_cast<size_t>(s.stream_object_bytes);
-    so.cold_read_threads = static_cast<size_t>(std::max<int64_t>(1, s.cold_read_threads));
-    so.delete_grace_ms = s.delete_grace_ms;
-    store_ = stream::open_stream_store(so, *wal_, *objects_, *meta_, clock);
+    store_ = stream::open_stream_store(store_options(s), *wal_, *objects_, *meta_, clock);
     // Recovers the WAL (replays what was not uploaded) and starts the uploader.
-    if (Status st = store_->start(); !st.ok()) {
-      return Status(st.code(), "stream store: " + st.message());
-    }
+    SHALE_RETURN_IF_ERROR(context(store_->start(), "stream store"));
     store_started_ = true;
+    if (auto* ow = dynamic_cast<wal::ObjectWal*>(wal_.get())) {
+      SHALE_LOG_INFO("app", "object WAL recovered: node {} epoch {}, end {}", s.node_id,
+                     ow->epoch().value(), ow->end().value());
+    }
 
     broker::BrokerConfig bc;
     bc.node_id = NodeId(static_cast<int32_t>(s.node_id));
@@ -62,9 +135,7 @@ class EmbeddedServices final : public Services {
     bc.topics.default_partitions = static_cast<int32_t>(s.default_partitions);
     if (clustered_) SHALE_RETURN_IF_ERROR(join_cluster(s, bc));
     broker_ = std::make_unique<broker::Broker>(bc, *meta_, *store_, clock);
-    if (Status st = broker_->start(); !st.ok()) {
-      return Status(st.code(), "broker: " + st.message());
-    }
+    SHALE_RETURN_IF_ERROR(context(broker_->start(), "broker"));
     if (clustered_) {
       cluster::ClusterNodeOptions co;
       co.tick = std::chrono::milliseconds(std::max<int64_t>(10, s.cluster_tick_ms));
@@ -72,11 +143,12 @@ class EmbeddedServices final : public Services {
       agent_ = std::make_unique<cluster::ClusterNode>(*meta_, *membership_, broker_->topics(), co);
       agent_->start();  // first pass: opens this broker's partitions
       broker_->set_cluster_view(agent_.get());
-      SHALE_LOG_INFO("app", "cluster member {} (metadata {}); local WAL and objects under {}",
-                     s.node_id, s.metadata, s.data_dir);
-    } else {
-      SHALE_LOG_INFO("app", "embedded default ready under {} (wal, objects, meta)", s.data_dir);
+      SHALE_LOG_INFO("app", "cluster member {} (metadata {}){}", s.node_id, s.metadata,
+                     plan.object_wal ? ""
+                                     : "; file WAL: acknowledged records not yet uploaded "
+                                       "wait for this broker if it dies");
     }
+    SHALE_LOG_INFO("app", "storage ready (data dir {})", s.data_dir);
     return Status();
   }
 
@@ -90,23 +162,6 @@ class EmbeddedServices final : public Services {
   }
 
  private:
-  Status open_meta(const Settings& s, Clock& clock) {
-    clustered_ = s.metadata.starts_with("etcd://");
-    if (!s.metadata.empty() && !clustered_) {
-      return Status(Errc::kInvalidArgument, "--metadata must be empty (embedded) or etcd://...");
-    }
-    if (clustered_) {
-      auto meta = etcd::open_etcd_meta(s.metadata, clock);
-      if (!meta.ok()) return Status(meta.error().code, "metadata store: " + meta.error().message);
-      meta_ = std::move(meta).value();
-    } else {
-      auto meta = meta::open_embedded_meta(*fs_, s.data_dir + "/meta", clock, {});
-      if (!meta.ok()) return Status(meta.error().code, "metadata store: " + meta.error().message);
-      meta_ = std::move(meta).value();
-    }
-    return Status();
-  }
-
   // Registers this broker (waits for a previous incarnation's lease if needed) and makes the
   // broker open only the partitions the controller assigns it.
   Status join_cluster(const Settings& s, broker::BrokerConfig& bc) {
@@ -131,8 +186,8 @@ class EmbeddedServices final : public Services {
   std::unique_ptr<io::Filesystem> fs_;
   bool clustered_ = false;
   std::unique_ptr<meta::MetaStore> meta_;
-  std::unique_ptr<objstore::LocalObjectStore> objects_;
-  std::unique_ptr<wal::FileWal> wal_;
+  std::unique_ptr<objstore::ObjectStore> objects_;
+  std::unique_ptr<wal::Wal> wal_;
   std::unique_ptr<stream::StreamStoreImpl> store_;
   std::unique_ptr<cluster::Membership> membership_;
   std::unique_ptr<broker::Broker> broker_;
@@ -143,9 +198,35 @@ class EmbeddedServices final : public Services {
 
 }  // namespace
 
+Result<StoragePlan> plan_storage(const Settings& s) {
+  StoragePlan p;
+  p.meta_dir = s.meta_dir.empty() ? s.data_dir + "/meta" : s.meta_dir;
+  p.object_store =
+      s.object_store.empty() ? std::string(kFileScheme) + s.data_dir + "/objects" : s.object_store;
+  if (!p.object_store.starts_with(kFileScheme) && !p.object_store.starts_with(kS3Scheme))
+    return Error{Errc::kInvalidArgument,
+                 "--object-store must be file://DIR or s3://BUCKET/PREFIX?..."};
+  if (p.object_store == kFileScheme)
+    return Error{Errc::kInvalidArgument, "--object-store file:// needs a directory"};
+  if (s.wal == "object" || s.wal == "s3") {
+    p.object_wal = true;
+  } else if (s.wal.empty()) {
+    p.wal_dir = s.data_dir + "/wal";
+  } else if (s.wal.starts_with(kFileScheme) && s.wal.size() > kFileScheme.size()) {
+    p.wal_dir = s.wal.substr(kFileScheme.size());
+  } else {
+    return Error{Errc::kInvalidArgument,
+                 "--wal must be file://DIR, 'object' or 's3' (got '" + s.wal + "')"};
+  }
+  if (p.object_wal && (s.wal_flush_bytes <= 0 || s.wal_flush_ms < 0))
+    return Error{Errc::kInvalidArgument, "--wal-flush-bytes must be > 0, --wal-flush-ms >= 0"};
+  return p;
+}
+
 Result<std::unique_ptr<Services>> start_services(const Settings& s, kafka::MetricsRegistry&) {
-  auto svc = std::make_unique<EmbeddedServices>();
-  SHALE_RETURN_IF_ERROR(svc->start(s));
+  SHALE_ASSIGN_OR_RETURN(StoragePlan plan, plan_storage(s));
+  auto svc = std::make_unique<ComposedServices>();
+  SHALE_RETURN_IF_ERROR(svc->start(s, plan));
   return std::unique_ptr<Services>(std::move(svc));
 }
 

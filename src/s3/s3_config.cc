@@ -75,7 +75,7 @@ Result<Credentials> read_credentials_file(const std::string& path, const std::st
   return c;
 }
 
-Result<S3Config> parse_s3_uri(const std::string& uri) {
+Result<S3Config> parse_s3_uri(const std::string& uri, const CredentialSources& sources) {
   constexpr std::string_view kScheme = "s3://";
   if (!uri.starts_with(kScheme)) return Error{Errc::kInvalidArgument, "not an s3:// URI"};
   std::string rest = uri.substr(kScheme.size());
@@ -142,6 +142,7 @@ Result<S3Config> parse_s3_uri(const std::string& uri) {
     return Error{Errc::kInvalidArgument, "s3 endpoint must start with http:// or https://"};
   while (cfg.endpoint.back() == '/') cfg.endpoint.pop_back();
 
+  if (cfg.creds.empty() && !sources.configured.empty()) cfg.creds = sources.configured;
   if (cfg.creds.empty()) {
     if (env("AWS_ACCESS_KEY_ID") && env("AWS_SECRET_ACCESS_KEY")) {
       cfg.creds.access_key = env("AWS_ACCESS_KEY_ID");
@@ -149,10 +150,10 @@ Result<S3Config> parse_s3_uri(const std::string& uri) {
       if (env("AWS_SESSION_TOKEN")) cfg.creds.session_token = env("AWS_SESSION_TOKEN");
     } else {
       if (profile.empty()) profile = env("AWS_PROFILE") ? env("AWS_PROFILE") : "default";
-      std::string file;
-      if (env("AWS_SHARED_CREDENTIALS_FILE"))
+      std::string file = sources.credentials_file;
+      if (file.empty() && env("AWS_SHARED_CREDENTIALS_FILE"))
         file = env("AWS_SHARED_CREDENTIALS_FILE");
-      else if (env("HOME"))
+      else if (file.empty() && env("HOME"))
         file = std::string(env("HOME")) + "/.aws/credentials";
       auto c = read_credentials_file(file, profile);
       if (!c.ok())

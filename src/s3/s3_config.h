@@ -46,14 +46,20 @@ struct S3Config {
   std::string describe() const;
 };
 
+// Credentials a caller (the broker's config) supplies besides the URI and the environment.
+struct CredentialSources {
+  Credentials configured;        // used when the URI has none; wins over the environment
+  std::string credentials_file;  // used instead of AWS_SHARED_CREDENTIALS_FILE / ~/.aws/...
+};
+
 // Parses s3://BUCKET[/PREFIX][?k=v&...]. Keys: endpoint, region, path_style, access_key,
 // secret_key (discouraged: only for tests; prefer the environment or a credentials file),
 // profile, unsigned_payload, max_inflight, max_attempts, timeout_ms, multipart_threshold,
 // part_size, probe.
-// Credentials when not in the URI: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
-// AWS_SESSION_TOKEN, else the profile (URI `profile`, AWS_PROFILE, or "default") of
-// AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials.
-Result<S3Config> parse_s3_uri(const std::string& uri);
+// Credentials when not in the URI: `sources.configured`, else AWS_ACCESS_KEY_ID /
+// AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else the profile (URI `profile`, AWS_PROFILE, or
+// "default") of sources.credentials_file, AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials.
+Result<S3Config> parse_s3_uri(const std::string& uri, const CredentialSources& sources = {});
 
 // Reads one profile of an AWS credentials file (INI). kNotFound if the file or profile is absent.
 Result<Credentials> read_credentials_file(const std::string& path, const std::string& profile);

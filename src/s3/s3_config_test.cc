@@ -74,6 +74,32 @@ TEST(S3Config, CredentialsFromEnvThenFile) {
   unsetenv("AWS_SHARED_CREDENTIALS_FILE");
 }
 
+TEST(S3Config, ConfiguredCredentialsWinOverEnvAndFileOverridesTheDefaultFile) {
+  io::TempDir tmp;
+  const std::string file = tmp.path() + "/creds";
+  std::ofstream(file) << "[default]\naws_access_key_id = FK\naws_secret_access_key = FS\n";
+  unsetenv("AWS_PROFILE");
+  setenv("AWS_SHARED_CREDENTIALS_FILE", (tmp.path() + "/nope").c_str(), 1);
+  setenv("AWS_ACCESS_KEY_ID", "EK", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "ES", 1);
+  CredentialSources src;
+  src.configured = {"CK", "CS", "CT"};
+  auto c = parse_s3_uri("s3://b", src);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->creds.access_key, "CK");
+  EXPECT_EQ(c->creds.session_token, "CT");
+  c = parse_s3_uri("s3://b?access_key=UK&secret_key=US", src);  // the URI still wins
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->creds.access_key, "UK");
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  EXPECT_EQ(parse_s3_uri("s3://b").code(), Errc::kInvalidArgument);
+  c = parse_s3_uri("s3://b", {.credentials_file = file});
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->creds.access_key, "FK");
+  unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+}
+
 TEST(RetryPolicy, FullJitterBackoffIsBoundedAndGrows) {
   RetryPolicy p;
   std::mt19937_64 rng(7);

@@ -61,8 +61,9 @@ Result<std::unique_ptr<S3ObjectStore>> S3ObjectStore::open(S3Config cfg) {
   return s;
 }
 
-Result<std::unique_ptr<objstore::ObjectStore>> open_s3_store(const std::string& uri) {
-  SHALE_ASSIGN_OR_RETURN(S3Config cfg, parse_s3_uri(uri));
+Result<std::unique_ptr<objstore::ObjectStore>> open_s3_store(const std::string& uri,
+                                                             const CredentialSources& sources) {
+  SHALE_ASSIGN_OR_RETURN(S3Config cfg, parse_s3_uri(uri, sources));
   SHALE_ASSIGN_OR_RETURN(auto store, S3ObjectStore::open(std::move(cfg)));
   return std::unique_ptr<objstore::ObjectStore>(std::move(store));
 }

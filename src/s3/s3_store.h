@@ -92,6 +92,7 @@ class S3ObjectStore final : public objstore::ObjectStore {
 
 // open_s3_store("s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:7480&region=us-east-1&path_style=true")
 // See parse_s3_uri() for every parameter and where credentials come from.
-Result<std::unique_ptr<objstore::ObjectStore>> open_s3_store(const std::string& uri);
+Result<std::unique_ptr<objstore::ObjectStore>> open_s3_store(const std::string& uri,
+                                                             const CredentialSources& sources = {});
 
 }  // namespace shale::s3

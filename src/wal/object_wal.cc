@@ -54,14 +54,31 @@ Status decode_object(const Buf& data, uint64_t start, Epoch epoch, NodeId node,
   return Status();
 }
 
+// Failures of an upload that a later attempt may fix (the store retried already; this is the
+// outer loop that outlasts an outage).
+bool retryable(Errc c) {
+  return c == Errc::kIoError || c == Errc::kUnavailable || c == Errc::kTimeout ||
+         c == Errc::kResourceExhausted;
+}
+
 }  // namespace
+
+// After a retried conditional put got kAlreadyExists: OK if the stored object holds our bytes
+// (an earlier attempt landed although it reported failure), else the conflict stands.
+Status ObjectWal::same_object(const std::string& key, const Buf& data) {
+  auto got = store_.get(key);
+  if (!got.ok()) return got.status();
+  if (got->data.view() == data.view()) return Status();
+  return Status(Errc::kAlreadyExists, "object wal: " + key + " exists with other bytes");
+}
 
 ObjectWal::ObjectWal(objstore::ObjectStore& store, meta::MetaStore& meta, ObjectWalOptions opts)
     : store_(store),
       meta_(meta),
       opts_(std::move(opts)),
       epoch_key_(fmt::format("{}{:010}/epoch", opts_.meta_prefix, opts_.node.value())),
-      trim_key_(fmt::format("{}{:010}/trim", opts_.meta_prefix, opts_.node.value())) {}
+      trim_key_(fmt::format("{}{:010}/trim", opts_.meta_prefix, opts_.node.value())),
+      epoch_(opts_.epoch) {}
 
 ObjectWal::~ObjectWal() {
   stop();
@@ -83,14 +100,16 @@ Status ObjectWal::claim_epoch() {
     int64_t stored = 0;
     const std::string& v = cur.kvs[0].value;
     std::from_chars(v.data(), v.data() + v.size(), stored);
-    if (stored >= opts_.epoch.value())
+    if (opts_.next_epoch) epoch_ = Epoch(stored + 1);
+    if (stored >= epoch_.value())
       return Status(Errc::kFenced, fmt::format("object wal: node {} epoch {} <= stored epoch {}",
-                                               opts_.node.value(), opts_.epoch.value(), stored));
+                                               opts_.node.value(), epoch_.value(), stored));
     t.compares.push_back(meta::Compare::mod_rev(epoch_key_, cur.kvs[0].mod_revision));
   } else {
+    if (opts_.next_epoch) epoch_ = Epoch(1);
     t.compares.push_back(meta::Compare::absent(epoch_key_));
   }
-  t.success.push_back(meta::PutOp{epoch_key_, std::to_string(opts_.epoch.value())});
+  t.success.push_back(meta::PutOp{epoch_key_, std::to_string(epoch_.value())});
   SHALE_ASSIGN_OR_RETURN(auto r, meta_.txn(t));
   if (!r.succeeded) return Status(Errc::kFenced, "object wal: lost the epoch claim race");
   return Status();
@@ -214,7 +233,7 @@ std::shared_ptr<ObjectWal::Batch> ObjectWal::build_batch_locked() {
   store_le<uint32_t>(p + 4, 1);
   store_le<int32_t>(p + 8, opts_.node.value());
   store_le<uint32_t>(p + 12, static_cast<uint32_t>(n));
-  store_le<int64_t>(p + 16, opts_.epoch.value());
+  store_le<int64_t>(p + 16, epoch_.value());
   store_le<uint64_t>(p + 24, b->start);
   size_t off = kObjHeaderSize;
   for (size_t i = 0; i < n; ++i) {
@@ -237,7 +256,7 @@ std::shared_ptr<ObjectWal::Batch> ObjectWal::build_batch_locked() {
   }
   b->end = b->start + size;
   next_pos_ = b->end;
-  b->key = object_key(opts_.epoch, b->start);
+  b->key = object_key(epoch_, b->start);
   b->data = Buf::take(std::move(out));
   if (!pending_.empty()) oldest_ = std::chrono::steady_clock::now();
   return b;
@@ -286,6 +305,22 @@ void ObjectWal::upload_loop() {
     lk.unlock();
     Status st = store_.put(b->key, b->data, put_opts);
     lk.lock();
+    // A store outage must not break the WAL for good: re-put the same bytes under the same key
+    // (idempotent; a landed earlier attempt is recognised by the store) until it works or the
+    // WAL stops. Appends meanwhile wait in memory (back-pressure), none is acknowledged early.
+    for (int64_t wait_ms = std::max<int64_t>(1, opts_.retry_base.count());
+         !st.ok() && retryable(st.code()) && !stopping_;
+         wait_ms = std::min<int64_t>(wait_ms * 2, opts_.retry_cap.count())) {
+      ++upload_retries_;
+      SHALE_LOG_WARN("wal", "object wal {}: {}; retrying in {} ms", b->key, st.to_string(),
+                     wait_ms);
+      cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
+      if (stopping_) break;
+      lk.unlock();
+      st = store_.put(b->key, b->data, put_opts);
+      if (st.code() == Errc::kAlreadyExists) st = same_object(b->key, b->data);
+      lk.lock();
+    }
     b->done = true;
     b->status = st;
     lk.unlock();
@@ -304,16 +339,15 @@ void ObjectWal::commit_ready() {
     lk.unlock();
     if (st.ok()) {
       meta::Txn t;
-      t.compares.push_back(
-          meta::Compare::value_eq(epoch_key_, std::to_string(opts_.epoch.value())));
-      t.success.push_back(meta::PutOp{
-          index_key(b->start), fmt::format("{} {} {}", opts_.epoch.value(), b->end, b->key)});
+      t.compares.push_back(meta::Compare::value_eq(epoch_key_, std::to_string(epoch_.value())));
+      t.success.push_back(meta::PutOp{index_key(b->start),
+                                      fmt::format("{} {} {}", epoch_.value(), b->end, b->key)});
       auto r = meta_.txn(t);
       if (!r.ok()) {
         st = r.status();
       } else if (!r->succeeded) {
         st = Status(Errc::kFenced, fmt::format("object wal: node {} epoch {} fenced",
-                                               opts_.node.value(), opts_.epoch.value()));
+                                               opts_.node.value(), epoch_.value()));
         (void)store_.remove({b->key});  // certainly uncommitted: ours, never referenced
       }
     }
@@ -355,7 +389,7 @@ Status ObjectWal::trim(WalPos upto) {
     }
   }
   meta::Txn t;
-  t.compares.push_back(meta::Compare::value_eq(epoch_key_, std::to_string(opts_.epoch.value())));
+  t.compares.push_back(meta::Compare::value_eq(epoch_key_, std::to_string(epoch_.value())));
   for (uint64_t s : starts) t.success.push_back(meta::DeleteOp{index_key(s), {}});
   t.success.push_back(meta::PutOp{trim_key_, std::to_string(upto.value())});
   SHALE_ASSIGN_OR_RETURN(auto r, meta_.txn(t));
@@ -371,6 +405,11 @@ Status ObjectWal::trim(WalPos upto) {
 WalPos ObjectWal::end() const {
   std::lock_guard lk(mu_);
   return WalPos(static_cast<int64_t>(durable_end_));
+}
+
+uint64_t ObjectWal::upload_retries() const {
+  std::lock_guard lk(mu_);
+  return upload_retries_;
 }
 
 WalStats ObjectWal::stats() const {

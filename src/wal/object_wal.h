@@ -18,8 +18,10 @@
 // a time), in append order. recover() once, before start(); trim() and stats() thread-safe.
 // Durability: an acknowledged record is in a stored object referenced by a committed index.
 // Back-pressure: at most max_inflight_uploads objects are in flight; further appends wait in
-// memory and are flushed when a slot frees up. Failure: the first failed upload or commit makes
-// the WAL fail every append after it (it never acknowledges past a hole); restart to recover.
+// memory and are flushed when a slot frees up. Failure: a failed upload is retried until it
+// succeeds (an object store outage delays acknowledgements, it does not fail them); a failed
+// index commit or a non-retryable upload error makes the WAL fail every append after it (it
+// never acknowledges past a hole); restart to recover.
 #pragma once
 
 #include <chrono>
@@ -55,11 +57,18 @@ static_assert(kObjRecordHeaderSize == 4 + 4 + 8 + 8 + 8 + 4);
 struct ObjectWalOptions {
   NodeId node{0};
   Epoch epoch{0};  // must be greater than every earlier writer's epoch for this node
+  // true: ignore `epoch` and claim (stored epoch + 1) in recover(), atomically (CAS on the epoch
+  // key), so a restarted process needs no epoch of its own. epoch() tells which one was claimed.
+  bool next_epoch = false;
   std::string key_prefix = "wal/";
   std::string meta_prefix = "/shale/wal/";
   uint64_t flush_bytes = 8ull << 20;          // upload when this much is pending ...
   std::chrono::milliseconds flush_delay{50};  // ... or the oldest pending append is this old
   int max_inflight_uploads = 4;
+  // A failed upload (I/O error, timeout, unavailable: after the store's own retries) is retried
+  // with doubling waits from retry_base up to retry_cap until it succeeds or stop().
+  std::chrono::milliseconds retry_base{100};
+  std::chrono::milliseconds retry_cap{2000};
 };
 
 class ObjectWal final : public Wal {
@@ -79,6 +88,8 @@ class ObjectWal final : public Wal {
   WalStats stats() const override;
 
   std::string object_key(Epoch epoch, uint64_t start) const;
+  Epoch epoch() const { return epoch_; }  // the claimed epoch (after recover())
+  uint64_t upload_retries() const;        // uploads repeated after a failed put
   std::string index_key(uint64_t start) const;
 
  private:
@@ -104,11 +115,13 @@ class ObjectWal final : public Wal {
   void commit_ready();  // commits finished batches in order and runs their callbacks
   std::shared_ptr<Batch> build_batch_locked();
   Status claim_epoch();
+  Status same_object(const std::string& key, const Buf& data);
 
   objstore::ObjectStore& store_;
   meta::MetaStore& meta_;
   const ObjectWalOptions opts_;
   const std::string epoch_key_, trim_key_;
+  Epoch epoch_;  // opts_.epoch, or the one claimed by recover() with next_epoch; then constant
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -127,6 +140,7 @@ class ObjectWal final : public Wal {
   uint64_t durable_end_ = 0;
   uint64_t trim_pos_ = 0;
   WalStats stats_;
+  uint64_t upload_retries_ = 0;
   std::thread writer_;
   std::vector<std::thread> uploaders_;
 };

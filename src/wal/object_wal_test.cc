@@ -166,10 +166,11 @@ TEST(ObjectWal, RecoveryDeletesUncommittedObjects) {
     replay(w);
     ASSERT_TRUE(w.start().ok());
     ASSERT_TRUE(append_all(w, {rec(1, 0, "kept")})[0].ok());
-    // The next upload lands but reports failure: uploaded, never committed.
+    // The next upload lands but reports a non-retryable failure: uploaded, never committed.
     faulty.add_fault({.ops = static_cast<uint32_t>(objstore::StoreOp::kPut),
                       .nth = 1,
-                      .action = objstore::StoreFault::Action::kFailAfter});
+                      .action = objstore::StoreFault::Action::kFailAfter,
+                      .code = Errc::kInternal});
     auto r = append_all(w, {rec(1, 1, "lost")});
     EXPECT_FALSE(r[0].ok());
     // Sticky: nothing is acknowledged past the hole.
@@ -184,6 +185,61 @@ TEST(ObjectWal, RecoveryDeletesUncommittedObjects) {
   EXPECT_EQ(seen[0].second, "1:0:kept");
   EXPECT_EQ(env.store.list("wal/0000000003/")->objects.size(), 1u);
   EXPECT_TRUE(env.store.head("wal/0000000004/other-node").ok());
+}
+
+TEST(ObjectWal, OutageDelaysAcksAndNothingIsLostOrDuplicated) {
+  Env env;
+  objstore::FaultyObjectStore faulty(env.store);
+  ObjectWalOptions o = env.opts(1, /*flush_bytes=*/256, /*delay_ms=*/1);
+  o.retry_base = std::chrono::milliseconds(1);
+  o.retry_cap = std::chrono::milliseconds(5);
+  std::vector<Result<WalPos>> r;
+  {
+    ObjectWal w(faulty, *env.meta, o);
+    replay(w);
+    ASSERT_TRUE(w.start().ok());
+    // The first upload lands but reports an I/O error (its retry finds our own bytes there);
+    // then every put fails for a while (an outage), then the store recovers.
+    faulty.add_fault({.ops = static_cast<uint32_t>(objstore::StoreOp::kPut),
+                      .nth = 1,
+                      .action = objstore::StoreFault::Action::kFailAfter});
+    int outage = faulty.add_fault({.ops = static_cast<uint32_t>(objstore::StoreOp::kPut),
+                                   .nth = 2,
+                                   .and_after = true,
+                                   .code = Errc::kUnavailable});
+    std::thread heal([&] {
+      while (w.upload_retries() < 10) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      faulty.remove_fault(outage);
+    });
+    std::vector<WalRecord> recs;
+    for (int i = 0; i < 10; ++i) recs.push_back(rec(1, i, std::string(100, 'a' + i)));
+    r = append_all(w, recs);
+    heal.join();
+    for (auto& x : r) ASSERT_TRUE(x.ok()) << x.error().to_string();
+    EXPECT_GE(w.upload_retries(), 10u);
+  }
+  ObjectWal w2(env.store, *env.meta, env.opts(2));
+  auto seen = replay(w2);
+  ASSERT_EQ(seen.size(), 10u);  // each exactly once, in order
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(seen[i].first, *r[i]);
+    EXPECT_EQ(seen[i].second, fmt::format("1:{}:{}", i, std::string(100, 'a' + i)));
+  }
+}
+
+TEST(ObjectWal, NextEpochClaimsStoredPlusOne) {
+  Env env;
+  ObjectWalOptions o = env.opts(0);
+  o.next_epoch = true;
+  for (int64_t want = 1; want <= 3; ++want) {
+    ObjectWal w(env.store, *env.meta, o);
+    replay(w);
+    EXPECT_EQ(w.epoch().value(), want);
+    ASSERT_TRUE(w.start().ok());
+    ASSERT_TRUE(append_all(w, {rec(1, want, "x")})[0].ok());
+  }
+  ObjectWal w(env.store, *env.meta, o);
+  EXPECT_EQ(replay(w).size(), 3u);  // every incarnation's records, none fenced away
 }
 
 TEST(ObjectWal, TrimDeletesWholeObjectsAndHidesTrimmedRecords) {

@@ -99,3 +99,7 @@ def shale_factory(tmp_path):
     for s in started:
         rc, _ = s.stop()
         assert rc == 0, f"shale exited with {rc}:\n{s.logs()}"
+
+
+# The one Ceph RGW of the S3 group (session scope; skips only if radosgw is not installed).
+from s3_support import rgw  # noqa: E402,F401
