@@ -1,6 +1,6 @@
 """A Shale cluster on loopback for the integration suite: etcd (scripts/etcd.sh, on free ports)
-plus N `shale serve --metadata etcd://...` brokers, each with its own data directory, and a
-checker for what consumers read back.
+plus N `shale serve --metadata etcd://...` brokers, each with its own data directory (file WAL)
+and one shared `file://` object store directory, and a checker for what consumers read back.
 
 Brokers use a 2 s lease, a 100 ms agent tick and a 100 ms upload interval, so failover takes
 about 2-3 s. Every process is stopped by PID.
@@ -61,13 +61,15 @@ class Cluster:
         self.lease = lease_seconds
         self.balance = balance
         self.brokers = {}
+        self.objects = tmp_path / "objects"  # shared by every broker
 
-    def start(self, node_id, *extra):
+    def start(self, node_id, *extra, upload_interval_ms=100):
         d = self.tmp / f"broker{node_id}"
         d.mkdir(exist_ok=True)
         b = Shale(d, ("--metadata", f"etcd://{self.etcd.endpoints}", "--node-id", str(node_id),
                       "--broker-lease-seconds", str(self.lease), "--cluster-tick-ms", "100",
-                      "--upload-interval-ms", "100", "--balance", str(self.balance).lower(),
+                      "--upload-interval-ms", str(upload_interval_ms), "--balance", str(self.balance).lower(),
+                      "--object-store", f"file://{self.objects}",
                       *extra))
         self.brokers[node_id] = b
         return b
@@ -78,6 +80,10 @@ class Cluster:
     def bootstrap(self, exclude=()):
         return ",".join(b.bootstrap for i, b in self.brokers.items()
                         if b.proc.poll() is None and i not in exclude)
+
+    def one(self):
+        """The bootstrap address of one live broker (for raw-wire requests)."""
+        return self.alive()[0].bootstrap
 
     def admin(self, exclude=()):
         return AdminClient({"bootstrap.servers": self.bootstrap(exclude)})

@@ -65,20 +65,26 @@ Outcome reassign(broker::Broker& b, int32_t self, const std::string& topic,
   }
 }
 
-asio::awaitable<Result<ResponseBody>> handle_alter_partition_reassignments(RequestContext& ctx) {
-  auto req = decode_request<Req>(ctx);
-  if (!req.ok()) co_return req.error();
-  broker::Broker* b = &ctx.broker;
-  const int32_t self = ctx.config.node_id;
-  Req r = std::move(*req);
-  auto outcomes = co_await broker::run_blocking(b->control_pool(), [b, self, r] {
-    std::vector<std::vector<Outcome>> out;
+using Outcomes = std::vector<std::vector<Outcome>>;
+
+// Not a coroutine: the request is copied into the work item here (GCC 12 destroys a lambda
+// temporary of a co_await full-expression twice; see broker/async.h).
+asio::awaitable<Outcomes> reassign_all(broker::Broker* b, int32_t self, const Req& r) {
+  return broker::run_blocking(b->control_pool(), [b, self, r] {
+    Outcomes out;
     for (const auto& t : r.topics) {
       auto& o = out.emplace_back();
       for (const auto& p : t.partitions) o.push_back(reassign(*b, self, t.name, p));
     }
     return out;
   });
+}
+
+asio::awaitable<Result<ResponseBody>> handle_alter_partition_reassignments(RequestContext& ctx) {
+  auto req = decode_request<Req>(ctx);
+  if (!req.ok()) co_return req.error();
+  const Req& r = *req;
+  Outcomes outcomes = co_await reassign_all(&ctx.broker, ctx.config.node_id, r);
   Resp resp;
   for (size_t i = 0; i < r.topics.size(); ++i) {
     auto& tr = resp.responses.emplace_back();
