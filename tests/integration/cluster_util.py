@@ -44,10 +44,14 @@ class Etcd:
     def __init__(self, directory):
         self.dir = str(directory)
         self.env = dict(os.environ, ETCD_PORT_OFFSET=str(free_etcd_offset()))
-        subprocess.run([ETCD_SH, "start", self.dir, "single"], env=self.env, check=True,
-                       stdout=subprocess.DEVNULL)
+        self.start()
         self.endpoints = subprocess.run([ETCD_SH, "endpoints", self.dir], env=self.env, check=True,
                                         capture_output=True, text=True).stdout.strip()
+
+    def start(self):
+        """Starts (or restarts, on the same data directory and ports) the etcd node."""
+        subprocess.run([ETCD_SH, "start", self.dir, "single"], env=self.env, check=True,
+                       stdout=subprocess.DEVNULL)
 
     def stop(self):
         subprocess.run([ETCD_SH, "stop", self.dir], env=self.env, check=False,
@@ -146,20 +150,35 @@ def produce(bootstrap, topic, records, **conf):
 
 
 def consume_all(bootstrap, topic, partitions, expect_count, timeout=30):
-    """Reads every partition from offset 0 until `expect_count` records arrived; returns
-    {partition: [(offset, key, value)]}."""
+    """Reads every partition from offset 0 up to its high watermark (and at least
+    `expect_count` records in all); returns {partition: [(offset, key, value)]}."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{time.time()}",
                   "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    c.assign([TopicPartition(topic, p, 0) for p in partitions])
     out = {p: [] for p in partitions}
-    n, deadline = 0, time.time() + timeout
+    deadline = time.time() + timeout
     try:
-        while n < expect_count and time.time() < deadline:
+        hwm = {}
+        for p in partitions:
+            while p not in hwm:
+                try:
+                    hwm[p] = c.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+                except Exception:  # noqa: BLE001 - leader moving: retry
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.2)
+        c.assign([TopicPartition(topic, p, 0) for p in partitions])
+        nxt = {p: 0 for p in partitions}
+
+        def done():
+            return all(nxt[p] >= hwm[p] for p in partitions) and \
+                sum(len(v) for v in out.values()) >= expect_count
+
+        while not done() and time.time() < deadline:
             m = c.poll(0.2)
             if m is None or m.error():
                 continue
             out[m.partition()].append((m.offset(), m.key(), m.value()))
-            n += 1
+            nxt[m.partition()] = m.offset() + 1
     finally:
         c.close()
     return out

@@ -8,7 +8,9 @@ What is checked, with real Kafka clients (librdkafka via confluent_kafka):
   - SIGSTOP past the lease then SIGCONT: the woken broker refuses every write at once
     (NOT_LEADER_OR_FOLLOWER) and nothing it might write becomes visible;
   - AlterPartitionReassignments moves a partition with its un-uploaded data (and its errors);
-  - `shale cluster decommission` empties a broker; a new broker receives partitions (balancer).
+  - `shale cluster decommission` empties a broker; a new broker receives partitions (balancer);
+  - etcd unreachable: owners stop serving once their lease is in doubt (no broker serves a
+    partition then: no split brain) and resume when etcd is back.
 The brokers use the file WAL on their own disks: records acked in the last upload interval
 (100 ms here) before a SIGKILL wait for that broker to come back (docs/deployment.md). These
 tests therefore pause produce before killing; the object WAL removes that window.
@@ -143,6 +145,39 @@ def test_reassignment_moves_a_partition_with_its_unuploaded_data(cluster):
     assert res[("mv", 5)][0] == UNKNOWN_TOPIC_OR_PARTITION
     assert alter_reassignments(cluster.one(), {("mv", 0): None})[("mv", 0)][0] == \
         NO_REASSIGNMENT_IN_PROGRESS
+
+
+def test_etcd_unreachable_stops_serving_then_recovers(cluster):
+    for i in (1, 2):
+        cluster.start(i)
+    create(cluster, "eu", 2)
+    acked = produce(cluster.bootstrap(), "eu", records(2, 100, "before"))
+    time.sleep(0.5)
+    t0 = time.time()
+    cluster.etcd.stop()  # SIGTERM, waits for the exit
+    try:
+        # Within the lease TTL every broker stops serving; none serves anything after that.
+        while time.time() - t0 < cluster.lease + 5:
+            codes = {(i, p): raw_produce(b.bootstrap, "eu", p, record_batch([b"during-outage"]))
+                     for i, b in cluster.brokers.items() for p in (0, 1)}
+            if all(c == NOT_LEADER_OR_FOLLOWER for c in codes.values()):
+                break
+            time.sleep(0.1)
+        stopped = time.time() - t0
+        assert stopped <= cluster.lease + 2, codes
+        time.sleep(1.0)
+        for i, b in cluster.brokers.items():
+            for p in (0, 1):
+                assert raw_produce(b.bootstrap, "eu", p, record_batch([b"x"])) == \
+                    NOT_LEADER_OR_FOLLOWER
+    finally:
+        cluster.etcd.start()
+    print(f"\netcd stopped: every broker refused produce {stopped:.2f} s after the stop began "
+          f"(lease {cluster.lease} s)")
+    cluster.leaders("eu")
+    acked += produce(cluster.bootstrap(), "eu", records(2, 100, "after"))
+    read = consume_all(cluster.bootstrap(), "eu", [0, 1], len(acked))
+    check(acked, read)
 
 
 def test_decommission_then_scale_out(tmp_path):
