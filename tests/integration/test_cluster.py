@@ -19,6 +19,7 @@ import signal
 import time
 
 import pytest
+from confluent_kafka import Consumer
 from confluent_kafka.admin import NewTopic
 
 from cluster_util import (Cluster, alter_reassignments, check, consume_all, list_reassignments,
@@ -178,6 +179,42 @@ def test_etcd_unreachable_stops_serving_then_recovers(cluster):
     acked += produce(cluster.bootstrap(), "eu", records(2, 100, "after"))
     read = consume_all(cluster.bootstrap(), "eu", [0, 1], len(acked))
     check(acked, read)
+
+
+def group_consume(bootstrap, topic, group, n, timeout=40):
+    """Consumes n records with a consumer group (subscribe, commit each message synchronously)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    c.subscribe([topic])
+    got, deadline = [], time.time() + timeout
+    try:
+        while len(got) < n and time.time() < deadline:
+            m = c.poll(0.2)
+            if m is None or m.error():
+                continue
+            got.append(m.value())
+            c.commit(message=m, asynchronous=False)
+    finally:
+        c.close()
+    return got
+
+
+def test_groups_follow_their_coordinator_across_a_failover(cluster):
+    for i in (1, 2, 3):
+        cluster.start(i)
+    create(cluster, "g", 3)
+    produce(cluster.bootstrap(), "g", records(3, 90, "a"))
+    first = group_consume(cluster.bootstrap(), "g", "grp", 90)
+    assert len(first) == 90
+    # Kill the group's coordinator; its __consumer_offsets partition fails over with the
+    # committed offsets (uploaded: wait an upload interval first).
+    coord = cluster.admin().describe_consumer_groups(["grp"])["grp"].result(10).coordinator.id
+    time.sleep(0.5)
+    cluster.kill(coord)
+    cluster.leaders("__consumer_offsets", exclude=(coord,))
+    acked = produce(cluster.bootstrap(exclude=(coord,)), "g", records(3, 60, "b"))
+    second = group_consume(cluster.bootstrap(exclude=(coord,)), "g", "grp", 60)
+    assert sorted(second) == sorted(v for _, _, v, _ in acked), "the group resumed elsewhere"
 
 
 def test_decommission_then_scale_out(tmp_path):
