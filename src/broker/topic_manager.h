@@ -144,6 +144,9 @@ class TopicManager {
   DescribeConfigsResult describe_configs(std::string_view topic,
                                          const std::vector<std::string>& keys) const;
   const TopicManagerOptions& options() const { return opts_; }
+  // False while this broker must not serve (cluster: its lease is in doubt). Always true on a
+  // single broker. Produce re-checks it before acknowledging an append that was in flight.
+  bool serving() const { return !opts_.serving_guard || opts_.serving_guard(); }
 
   // ---- mutations (awaitable: run on the control pool) ----------------------------------------
   // Arguments are taken by const reference and copied into the work item: a by-value argument
@@ -187,7 +190,6 @@ class TopicManager {
   ApiError write_configs(const std::string& name, const ConfigMap& configs, bool validate_only);
   void remove_streams(const std::vector<StreamId>& ids);
   void close_parts(const Topic& t);
-  bool serving() const { return !opts_.serving_guard || opts_.serving_guard(); }
 
   const TopicManagerOptions opts_;
   meta::MetaStore& meta_;

@@ -74,6 +74,8 @@ class Cluster:
                       "--broker-lease-seconds", str(self.lease), "--cluster-tick-ms", "100",
                       "--upload-interval-ms", str(upload_interval_ms), "--balance", str(self.balance).lower(),
                       "--object-store", f"file://{self.objects}",
+                      # small WAL slots: 3 brokers x N tests must not fill the disk
+                      "--wal-segment-bytes", str(16 << 20), "--wal-max-bytes", str(128 << 20),
                       *extra))
         self.brokers[node_id] = b
         return b
@@ -326,3 +328,18 @@ def shale_cli(*args, timeout=120):
     from conftest import SHALE_BIN
     p = subprocess.run([SHALE_BIN, *args], capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout + p.stderr
+
+
+def find_coordinator(bootstrap, group):
+    """FindCoordinator v0 on the wire -> (error code, coordinator node id)."""
+    import struct
+    from kafka_wire import RawKafka
+    g = group.encode()
+    c = RawKafka(bootstrap)
+    try:
+        c.send_request(10, 0, 5, struct.pack(">h", len(g)) + g)
+        corr, err, node = struct.unpack_from(">ihi", c.read_frame())
+        assert corr == 5
+        return err, node
+    finally:
+        c.close()
