@@ -66,11 +66,15 @@ class Runner {
     cpu_source_[side] = (*target)->cpu_source();
     const int64_t t0 = mono_ns();
     f = run_scenario(**target, w, partitions, rate);
+    const int64_t t_stop = mono_ns();
     (void)(*target)->stop();
     fmt::print(
-        stderr, "  {} ({}, {:.1f} s): produce {:.1f} MB/s p99 {:.2f} ms, e2e p99 {:.2f} ms{}{}\n",
-        side, (*target)->label(), (mono_ns() - t0) / 1e9, f.produce_mb_s, f.produce.p99_ms,
-        f.e2e.p99_ms, f.drain_mb_s > 0 ? fmt::format(", drain {:.1f} MB/s", f.drain_mb_s) : "",
+        stderr,
+        "  {} ({}, {:.1f} s, stop {:.1f} s): produce {:.1f} MB/s p99 {:.2f} ms, e2e p99 {:.2f} "
+        "ms{}{}\n",
+        side, (*target)->label(), (mono_ns() - t0) / 1e9, (mono_ns() - t_stop) / 1e9,
+        f.produce_mb_s, f.produce.p99_ms, f.e2e.p99_ms,
+        f.drain_mb_s > 0 ? fmt::format(", drain {:.1f} MB/s", f.drain_mb_s) : "",
         f.error.empty() ? "" : " [" + f.error + "]");
     if (f.ran && w.rate_from.empty() && w.partition_sweep.empty() &&
         !measured_.count({side, w.name}))

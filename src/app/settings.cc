@@ -73,6 +73,19 @@ const std::vector<SettingDesc>& setting_table() {
        &Settings::cold_read_threads},
       {"delete-grace-ms", "Dead objects are deleted this long after they die",
        &Settings::delete_grace_ms},
+      {"offsets-retention-minutes",
+       "Committed offsets of an empty group expire this long after it emptied "
+       "(offsets.retention.minutes)",
+       &Settings::offsets_retention_minutes},
+      {"offsets-retention-check-interval-ms",
+       "How often expired offsets are removed (offsets.retention.check.interval.ms)",
+       &Settings::offsets_retention_check_interval_ms},
+      {"group-max-size", "Members a consumer group may have (group.max.size)",
+       &Settings::group_max_size},
+      {"producer-id-expiration-ms",
+       "Drop a producer id's idempotence state after this long without writes "
+       "(producer.id.expiration.ms)",
+       &Settings::producer_id_expiration_ms},
       {"metadata",
        "Metadata store: empty = embedded under --data-dir (single broker); "
        "etcd://HOST:PORT,HOST:PORT,... = a cluster member",

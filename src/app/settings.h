@@ -59,6 +59,13 @@ struct Settings {
   int64_t stream_object_bytes = 8ll << 20;
   int64_t cold_read_threads = 2;
   int64_t delete_grace_ms = 60000;
+  // Group coordinator: committed offsets of empty groups expire after this long.
+  int64_t offsets_retention_minutes = 10080;
+  int64_t offsets_retention_check_interval_ms = 600000;
+  int64_t group_max_size = 2147483647;
+  // Idempotent producers: state of a producer id idle this long is dropped (Kafka's
+  // producer.id.expiration.ms, broker-wide).
+  int64_t producer_id_expiration_ms = 86400000;
   // Cluster (src/cluster): only with an etcd metadata store.
   std::string metadata;  // empty: embedded (single broker); etcd://HOST:PORT,HOST:PORT,...
   std::string rack;

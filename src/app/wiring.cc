@@ -1,10 +1,14 @@
 #include "app/wiring.h"
 
+#include <algorithm>
+#include <climits>
+
 #include "base/clock.h"
 #include "base/log.h"
 #include "broker/broker.h"
 #include "cluster/cluster_node.h"
 #include "cluster/membership.h"
+#include "coord/broker_coordinator.h"
 #include "etcd/etcd_meta_store.h"
 #include "io/fs.h"
 #include "meta/embedded_meta_store.h"
@@ -120,7 +124,10 @@ class ComposedServices final : public Services {
     objects_ = std::move(objects).value();
     wal_ = make_wal(s, plan, *fs_, *objects_, *meta_);
 
-    store_ = stream::open_stream_store(store_options(s), *wal_, *objects_, *meta_, clock);
+    stream::StoreOptions so = store_options(s);
+    // Shutdown leaves un-uploaded data in the durable WAL; the next start replays and uploads it.
+    so.upload_on_stop = false;
+    store_ = stream::open_stream_store(so, *wal_, *objects_, *meta_, clock);
     // Recovers the WAL (replays what was not uploaded) and starts the uploader.
     SHALE_RETURN_IF_ERROR(context(store_->start(), "stream store"));
     store_started_ = true;
@@ -134,6 +141,7 @@ class ComposedServices final : public Services {
     bc.topics.node_id = bc.node_id;
     bc.topics.default_partitions = static_cast<int32_t>(s.default_partitions);
     if (clustered_) SHALE_RETURN_IF_ERROR(join_cluster(s, bc));
+    bc.topics.producer_id_expiration_ms = s.producer_id_expiration_ms;
     broker_ = std::make_unique<broker::Broker>(bc, *meta_, *store_, clock);
     SHALE_RETURN_IF_ERROR(context(broker_->start(), "broker"));
     if (clustered_) {
@@ -141,13 +149,18 @@ class ComposedServices final : public Services {
       co.tick = std::chrono::milliseconds(std::max<int64_t>(10, s.cluster_tick_ms));
       co.balance = s.balance;
       agent_ = std::make_unique<cluster::ClusterNode>(*meta_, *membership_, broker_->topics(), co);
-      agent_->start();  // first pass: opens this broker's partitions
-      broker_->set_cluster_view(agent_.get());
+      agent_->start();                          // first pass: opens this broker's partitions
+      broker_->set_cluster_view(agent_.get());  // before the coordinator: it hooks acquisitions
       SHALE_LOG_INFO("app", "cluster member {} (metadata {}){}", s.node_id, s.metadata,
                      plan.object_wal ? ""
                                      : "; file WAL: acknowledged records not yet uploaded "
                                        "wait for this broker if it dies");
     }
+    coord::CoordinatorOptions gco;
+    gco.offsets_retention_ms = s.offsets_retention_minutes * 60 * 1000;
+    gco.offsets_retention_check_interval_ms = s.offsets_retention_check_interval_ms;
+    gco.max_group_size = static_cast<int32_t>(std::clamp<int64_t>(s.group_max_size, 1, INT32_MAX));
+    coord::configure(*broker_, gco);
     SHALE_LOG_INFO("app", "storage ready (data dir {})", s.data_dir);
     return Status();
   }
@@ -158,7 +171,7 @@ class ComposedServices final : public Services {
     if (agent_) agent_->stop();                    // no more ownership changes from this broker
     if (broker_) broker_->stop();                  // closes partitions: uploads, releases
     if (membership_) membership_->revoke();        // then the controller reassigns at once
-    if (store_ && store_started_) store_->stop();  // uploads what it can, stops the WAL
+    if (store_ && store_started_) store_->stop();  // stops the WAL
   }
 
  private:

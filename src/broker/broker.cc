@@ -9,7 +9,8 @@ Broker::Broker(BrokerConfig cfg, meta::MetaStore& meta, stream::StreamStore& sto
       store_(store),
       clock_(clock),
       control_(cfg_.control_threads),
-      sessions_(cfg_.fetch_sessions) {
+      sessions_(cfg_.fetch_sessions),
+      producer_ids_(meta) {
   TopicManagerOptions topts = cfg_.topics;
   topts.node_id = cfg_.node_id;
   topics_ = std::make_unique<TopicManager>(std::move(topts), meta, store, clock, control_);

@@ -29,6 +29,7 @@
 #include "broker/cluster_view.h"
 #include "broker/fetch_session.h"
 #include "broker/partition.h"
+#include "broker/producer_ids.h"
 #include "broker/topic_manager.h"
 #include "meta/meta_store.h"
 #include "stream/stream_store.h"
@@ -61,6 +62,8 @@ class Broker {
   asio::thread_pool& control_pool() { return control_; }
   Clock& clock() { return clock_; }
   stream::StreamStore& store() { return store_; }
+  // Idempotent-producer ids (InitProducerId), unique across brokers sharing the metadata store.
+  ProducerIdAllocator& producer_ids() { return producer_ids_; }
 
   // The cluster this broker belongs to; nullptr on a single (embedded) broker, which then leads
   // every partition. Set once by the wiring before the Kafka server starts; not owned.
@@ -81,6 +84,7 @@ class Broker {
   Clock& clock_;
   asio::thread_pool control_;
   FetchSessionCache sessions_;
+  ProducerIdAllocator producer_ids_;
   std::unique_ptr<TopicManager> topics_;
   ClusterView* cluster_ = nullptr;
   bool started_ = false;

@@ -60,6 +60,10 @@ ApiError deleted_error(const std::string& topic, int32_t index) {
 
 }  // namespace
 
+ApiError Partition::store_error(const Error& e) {
+  return from_store(e);
+}
+
 // ---- DataWaiter ---------------------------------------------------------------------------------
 
 void DataWaiter::notify() {
@@ -136,6 +140,17 @@ void Partition::on_appended(int64_t end) {
   }
 }
 
+void Partition::on_batch_appended(int64_t max_ts, int64_t last_offset, int64_t end) {
+  {
+    std::lock_guard lk(mu_);
+    if (max_ts > max_ts_) {
+      max_ts_ = max_ts;
+      max_ts_offset_ = last_offset;
+    }
+  }
+  on_appended(end);
+}
+
 void Partition::add_waiter(const std::shared_ptr<DataWaiter>& w, int64_t offset) {
   {
     std::lock_guard lk(mu_);
@@ -170,12 +185,20 @@ Pending<ProduceResult> Partition::append(std::vector<Buf> batches) {
       // ongoing, verified transaction (KIP-890). Shale has no transaction coordinator yet.
       return P::ready({{kerr::kInvalidTxnState, "transactions are not supported yet"}});
     }
+    if (headers[i].has_producer_id() && batches.size() > 1) {
+      return P::ready({{kerr::kInvalidRecord, "an idempotent produce carries one batch"}});
+    }
   }
   const int64_t now = clock_.wall_ms();
   for (auto& b : batches) {
     // The request's bytes belong to this request alone until the store has them.
     if (cfg->log_append_time) rec::set_log_append_time({b.mutable_data(), b.size()}, now);
     rec::set_partition_leader_epoch(b.mutable_data(), leader_epoch());
+  }
+  if (headers[0].has_producer_id()) {  // sequence checks: partition_producers.cc
+    return append_idempotent(std::move(batches[0]), headers[0],
+                             cfg->log_append_time ? now : headers[0].max_timestamp,
+                             cfg->log_append_time ? now : -1);
   }
 
   struct Agg {
@@ -193,16 +216,7 @@ Pending<ProduceResult> Partition::append(std::vector<Buf> batches) {
     store_.append(stream_, epoch_, batches[i], h.offset_count(),
                   [this, self = shared_from_this(), agg, out, i, max_ts,
                    delta = h.last_offset_delta](Result<stream::AppendResult> r) {
-                    if (r.ok()) {
-                      {
-                        std::lock_guard lk(mu_);
-                        if (max_ts > max_ts_) {
-                          max_ts_ = max_ts;
-                          max_ts_offset_ = r->base.value() + delta;
-                        }
-                      }
-                      on_appended(r->end.value());
-                    }
+                    if (r.ok()) on_batch_appended(max_ts, r->base.value() + delta, r->end.value());
                     bool done = false;
                     {
                       std::lock_guard lk(agg->mu);

@@ -22,9 +22,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/buf.h"
@@ -32,7 +35,9 @@
 #include "base/ids.h"
 #include "broker/async.h"
 #include "broker/kafka_error.h"
+#include "broker/producer_state.h"
 #include "broker/topic_config.h"
+#include "kafka/records/record_batch.h"
 #include "stream/stream_store.h"
 
 namespace shale::broker {
@@ -122,6 +127,17 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // Moves the log start to `offset` (-1 = high watermark). Blocking: run on a control pool.
   OffsetResult trim_blocking(int64_t offset);
 
+  // ---- idempotent producers (partition_producers.cc) ------------------------------------------
+  // Installs the state rebuilt when the partition opened (before it serves), the expiry
+  // (producer.id.expiration.ms) and a hook called (on a store thread; it must only post work)
+  // after every kProducerSnapshotEvery idempotent batches, to persist producer_snapshot().
+  void restore_producers(ProducerStateTable t, int64_t expiration_ms,
+                         std::function<void()> snapshot_hook = {});
+  // The completed producer state and the offset it covers (every idempotent batch below the
+  // offset is in it; batches at or after it are found again by scanning from it).
+  std::pair<int64_t, std::string> producer_snapshot() const;
+  ProducerStateCounters producer_counters() const;
+
   // Long poll: `w` is notified once when the high watermark next advances (or was already
   // above `offset` when registering: then it is notified at once).
   void add_waiter(const std::shared_ptr<DataWaiter>& w, int64_t offset);
@@ -129,6 +145,11 @@ class Partition : public std::enable_shared_from_this<Partition> {
 
  private:
   void on_appended(int64_t end);
+  static ApiError store_error(const Error& e);  // a store error as the Kafka code clients see
+  // A batch with max timestamp `max_ts` ending at `last_offset` is durable; `end` is the new end.
+  void on_batch_appended(int64_t max_ts, int64_t last_offset, int64_t end);
+  Pending<ProduceResult> append_idempotent(Buf batch, const kafka::records::BatchHeader& h,
+                                           int64_t max_ts, int64_t append_time);
   void note_start(int64_t start);
 
   const std::string topic_;
@@ -148,6 +169,18 @@ class Partition : public std::enable_shared_from_this<Partition> {
   std::vector<std::weak_ptr<DataWaiter>> waiters_;
   int64_t max_ts_ = -1;         // largest batch max timestamp appended under this epoch
   int64_t max_ts_offset_ = -1;  // last offset of that batch
+
+  // Idempotent appends: producer_order_mu_ is held from check-and-reserve until the store append
+  // is issued (so batches reach the store in checked order); producer_mu_ (taken inside it, and
+  // alone by store callbacks) guards producers_, producer_floor_ and the fields below.
+  std::mutex producer_order_mu_;
+  mutable std::mutex producer_mu_;
+  ProducerStateTable producers_;
+  std::map<uint64_t, int64_t> producer_floor_;  // in-flight ticket -> end_ when reserved
+  int64_t producer_expiration_ms_ = 86'400'000;
+  int64_t next_expiry_ms_ = 0;
+  uint64_t since_snapshot_ = 0;
+  std::function<void()> snapshot_hook_;
 };
 
 }  // namespace shale::broker

@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "broker/async.h"
+#include "broker/producer_recovery.h"
 
 namespace shale::broker {
 
@@ -104,7 +105,44 @@ Result<std::shared_ptr<Partition>> TopicManager::open_partition(const Topic& t, 
   SHALE_ASSIGN_OR_RETURN(stream::StreamInfo before, store_.info(id));
   SHALE_ASSIGN_OR_RETURN(stream::StreamInfo opened,
                          store_.open(id, Epoch(before.epoch.value() + 1)));
-  return std::make_shared<Partition>(t.info.name, index, id, opened, store_, clock_, t.config);
+  auto p = std::make_shared<Partition>(t.info.name, index, id, opened, store_, clock_, t.config);
+  restore_producer_state(*p, opened);
+  return p;
+}
+
+// Rebuilds the partition's idempotent-producer state (producer_recovery.h). A failure only
+// weakens duplicate detection for retries across the restart, so the partition still opens.
+void TopicManager::restore_producer_state(Partition& p, const stream::StreamInfo& opened) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ProducerRecovery rec;
+  if (auto r = recover_producer_state(meta_, store_, p.stream_id(), opened); r.ok()) {
+    rec = std::move(*r);
+  } else {
+    SHALE_LOG_ERROR("broker", "{}-{}: cannot rebuild producer state: {}", p.topic(), p.index(),
+                    r.error().to_string());
+  }
+  std::weak_ptr<Partition> weak = p.weak_from_this();
+  p.restore_producers(std::move(rec.table), opts_.producer_id_expiration_ms, [this, weak] {
+    asio::post(control_, [this, weak] {
+      if (auto sp = weak.lock(); sp && !sp->deleted()) save_producer_state(*sp);
+    });
+  });
+  if (rec.scanned_batches > 0) {
+    SHALE_LOG_INFO(
+        "broker", "{}-{}: producer state from snapshot@{} + {} batches ({} bytes) in {} ms",
+        p.topic(), p.index(), rec.snapshot_offset, rec.scanned_batches, rec.scanned_bytes,
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
+    save_producer_state(p);
+  }
+}
+
+void TopicManager::save_producer_state(const Partition& p) {
+  auto [offset, json] = p.producer_snapshot();
+  Status st = save_producer_snapshot(meta_, p.stream_id(), offset, json);
+  if (!st.ok()) {
+    SHALE_LOG_WARN("broker", "{}-{}: producer snapshot: {}", p.topic(), p.index(), st.to_string());
+  }
 }
 
 Status TopicManager::load() {
@@ -149,6 +187,7 @@ void TopicManager::unload() {
 void TopicManager::close_parts(const Topic& t) {
   for (auto& p : t.parts) {
     if (!p) continue;
+    save_producer_state(*p);
     Status st = store_.close(p->stream_id());
     if (!st.ok()) {
       SHALE_LOG_WARN("broker", "closing {}-{}: {}", t.info.name, p->index(), st.to_string());
@@ -348,6 +387,7 @@ void TopicManager::remove_streams(const std::vector<StreamId>& ids) {
     (void)store_.close(id);  // may not be open; remove() is what matters
     Status st = store_.remove(id);
     if (!st.ok()) SHALE_LOG_WARN("broker", "removing stream {}: {}", id, st.to_string());
+    (void)meta_.del(producer_snapshot_key(id));
   }
 }
 

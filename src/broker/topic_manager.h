@@ -56,6 +56,7 @@ struct TopicManagerOptions {
   int32_t max_partitions_per_topic = 10000;  // sanity bound: INVALID_PARTITIONS above it
   TopicDefaults defaults;                    // broker-level topic config defaults
   std::string key_prefix = "shale/topics/";
+  int64_t producer_id_expiration_ms = 86'400'000;  // producer.id.expiration.ms (broker-wide)
   // false: a cluster member; partitions open only through acquire().
   bool open_all = true;
   // Cluster: false while this broker must not serve (its lease is in doubt). Must be cheap.
@@ -187,6 +188,8 @@ class TopicManager {
   std::string encode(const Topic& t) const;
   Result<TopicPtr> decode(const meta::KeyValue& kv) const;
   Result<std::shared_ptr<Partition>> open_partition(const Topic& t, int32_t index);
+  void restore_producer_state(Partition& p, const stream::StreamInfo& opened);
+  void save_producer_state(const Partition& p);
   ApiError write_configs(const std::string& name, const ConfigMap& configs, bool validate_only);
   void remove_streams(const std::vector<StreamId>& ids);
   void close_parts(const Topic& t);

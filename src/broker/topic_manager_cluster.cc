@@ -80,6 +80,7 @@ Result<Epoch> TopicManager::acquire(const std::string& topic, int32_t index, Epo
   StreamId id = t->streams[index];
   SHALE_ASSIGN_OR_RETURN(stream::StreamInfo opened, store_.open(id, epoch));
   auto p = std::make_shared<Partition>(t->info.name, index, id, opened, store_, clock_, t->config);
+  restore_producer_state(*p, opened);  // idempotent producers keep deduplicating after a move
   {
     std::unique_lock lk(mu_);
     t->parts[index] = p;
@@ -105,6 +106,7 @@ Status TopicManager::release(const std::string& topic, int32_t index) {
     p.swap(t->parts[index]);
   }
   if (!p) return {};
+  save_producer_state(*p);
   Status st = store_.close(p->stream_id());  // waits for in-flight appends, uploads, releases
   SHALE_LOG_INFO("broker", "released {}-{} (epoch {}): {}", topic, index, p->leader_epoch(),
                  st.ok() ? "uploaded" : st.to_string());

@@ -20,6 +20,10 @@ namespace shale::coord {
 
 std::shared_ptr<GroupCoordinator> coordinator_of(broker::Broker& broker);
 
+// Options for the coordinator coordinator_of() creates (offsets retention, ...). Call once at
+// startup, before the first group request; without it the Kafka defaults apply.
+void configure(broker::Broker& broker, const CoordinatorOptions& opts);
+
 // Kafka reports a member's host as "/ip"; `peer` is the connection's "ip:port".
 std::string client_host_of(const std::string& peer);
 

@@ -120,6 +120,9 @@ struct Group {
   Deadline initial_delay_cap{};                       // the delay never extends past this
   int64_t empty_since_ms = -1;                        // wall clock when it became Empty
   std::map<TopicPartition, OffsetAndMetadata> offsets;
+  // What the store holds for this group's metadata (last write_group / restore_group); what
+  // snapshots of __consumer_offsets copy, so a replay rebuilds exactly what was persisted.
+  std::optional<GroupSnapshot> persisted;
 
   bool has_member(const std::string& id) const { return members.count(id) != 0; }
   // True when the request's instance id maps to another member id (KIP-345 fencing).

@@ -41,10 +41,15 @@ JoinResult join_error(int16_t e, const std::string& member_id) {
 }  // namespace
 
 GroupCoordinator::GroupCoordinator(CoordinatorOptions opts, Clock& clock, GroupStore* store)
-    : opts_(opts), clock_(clock), store_(store) {}
+    : opts_(opts), clock_(clock), store_(store) {
+  life_->gc = this;
+}
 
 GroupCoordinator::~GroupCoordinator() {
   stop_ticker();
+  // Waits only for a completion running right now (it holds life_->mu briefly), never for I/O.
+  std::lock_guard lk(life_->mu);
+  life_->gc = nullptr;
 }
 
 void GroupCoordinator::run(Actions& a) {

@@ -29,6 +29,8 @@
 // (start_ticker() runs a thread that does it every `tick_interval`); tests call it by hand with a
 // ManualClock.
 // Ownership: borrows the Clock and the GroupStore (both must outlive the coordinator).
+// Shutdown: the destructor stops the ticker and returns at once; store writes still in flight
+// complete later without touching the coordinator (their commit callbacks still get an answer).
 #pragma once
 
 #include <atomic>
@@ -57,14 +59,20 @@ struct CoordinatorOptions {
   int32_t max_group_size = 1 << 30;                       // group.max.size
   size_t max_metadata_bytes = 4096;                       // offset.metadata.max.bytes
   int64_t offsets_retention_ms = 7LL * 24 * 3600 * 1000;  // offsets.retention.minutes
+  int64_t offsets_retention_check_interval_ms = 600000;   // offsets.retention.check.interval.ms
   std::chrono::milliseconds tick_interval{50};
 };
+
+class GroupCoordinator;
 
 // Durable sink for group state (implemented over __consumer_offsets by OffsetsLog). Calls are
 // made outside the coordinator mutex; `done` may run on any thread.
 class GroupStore {
  public:
   virtual ~GroupStore() = default;
+  // Housekeeping (OffsetsLog: snapshot + trim of __consumer_offsets), called by the ticker thread
+  // after each tick(); may read the coordinator's state with export_state(). Must not block long.
+  virtual void maintain(GroupCoordinator& /*gc*/) {}
   // Offsets to store (value) or delete (nullopt) for a group.
   virtual void write_offsets(
       const std::string& group,
@@ -177,6 +185,14 @@ struct GroupDescription {
   std::vector<Member> members;
 };
 
+// The durable state of one group, as the store holds it: the group metadata last persisted
+// (after a completed rebalance) and the committed offsets.
+struct GroupExport {
+  std::string group_id;
+  std::optional<GroupSnapshot> metadata;
+  std::map<TopicPartition, OffsetAndMetadata> offsets;
+};
+
 using JoinCallback = std::function<void(JoinResult)>;
 using SyncCallback = std::function<void(SyncResult)>;
 using CommitCallback = std::function<void(std::vector<int16_t>)>;  // one error per offset
@@ -221,6 +237,11 @@ class GroupCoordinator {
 
   size_t group_count();
 
+  // The durable state of every group for which `want(group_id)` is true (all if empty), sorted
+  // by group id. Groups with neither persisted metadata nor offsets are left out.
+  std::vector<GroupExport> export_state(
+      const std::function<bool(const std::string&)>& want = nullptr);
+
   // While loading (replaying the log at startup) every request answers
   // COORDINATOR_LOAD_IN_PROGRESS. A new coordinator is not loading.
   void set_loading(bool v) { loading_.store(v); }
@@ -256,12 +277,17 @@ class GroupCoordinator {
   std::map<std::string, std::unique_ptr<Group>> groups_;  // guarded by mu_
   uint64_t next_member_seq_ = 0;                          // guarded by mu_
 
+  int64_t next_expiry_check_ms_ = 0;  // guarded by mu_
+
   std::atomic<bool> loading_{false};
-  // Commits handed to the store and not yet completed; the destructor waits for them (their
-  // completions touch this object).
-  std::mutex inflight_mu_;
-  std::condition_variable inflight_cv_;
-  int inflight_ = 0;  // guarded by inflight_mu_
+  // Store completions (commits answered once durable) may arrive after the coordinator is gone:
+  // they reach it only through this lifeline, which the destructor cuts under `mu`. The
+  // destructor never waits for the store (it may run on the thread that completes writes).
+  struct Lifeline {
+    std::mutex mu;
+    GroupCoordinator* gc = nullptr;  // guarded by mu; null once destroyed
+  };
+  std::shared_ptr<Lifeline> life_ = std::make_shared<Lifeline>();
 
   std::mutex ticker_mu_;
   std::condition_variable ticker_cv_;

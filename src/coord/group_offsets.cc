@@ -93,32 +93,31 @@ void GroupCoordinator::commit_offsets(CommitRequest req, CommitCallback cb) {
   for (size_t i = 0; i < req.offsets.size(); ++i) {
     if (errors[i] == err::kNone) entries.emplace_back(req.offsets[i].first, req.offsets[i].second);
   }
-  auto apply = [this, group = req.group_id, entries, errors, cb = std::move(cb)](bool ok) mutable {
-    if (ok) {
-      std::lock_guard lk(mu_);
-      Group& g = get_or_create(group);
-      for (auto& [tp, om] : entries) g.offsets[tp] = *om;
-    } else {
+  // Runs once the offsets are durable.
+  auto apply = [this, group = req.group_id, entries] {
+    std::lock_guard lk(mu_);
+    Group& g = get_or_create(group);
+    for (auto& [tp, om] : entries) g.offsets[tp] = *om;
+  };
+  if (!store_ || entries.empty()) {
+    apply();
+    cb(std::move(errors));
+    return;
+  }
+  auto done = [life = life_, apply = std::move(apply), errors = std::move(errors),
+               cb = std::move(cb)](bool ok) mutable {
+    if (!ok) {
       for (auto& e : errors) {
         if (e == err::kNone) e = err::kCoordinatorNotAvailable;
       }
+    } else {
+      // A coordinator destroyed meanwhile is not updated; replay will have the offsets.
+      std::lock_guard lk(life->mu);
+      if (life->gc) apply();
     }
     cb(std::move(errors));
   };
-  if (!store_ || entries.empty()) {
-    apply(true);
-    return;
-  }
-  {
-    std::lock_guard lk(inflight_mu_);
-    ++inflight_;
-  }
-  store_->write_offsets(req.group_id, std::move(entries),
-                        [this, apply = std::move(apply)](bool ok) mutable {
-                          apply(ok);
-                          std::lock_guard lk(inflight_mu_);
-                          if (--inflight_ == 0) inflight_cv_.notify_all();
-                        });
+  store_->write_offsets(req.group_id, std::move(entries), std::move(done));
 }
 
 FetchResult GroupCoordinator::fetch_offsets(
@@ -301,11 +300,13 @@ void GroupCoordinator::restore_group(const std::string& group, std::optional<Gro
   std::lock_guard lk(mu_);
   if (!snap) {
     if (Group* g = find(group)) {
+      g->persisted.reset();
       if (g->offsets.empty()) groups_.erase(group);
     }
     return;
   }
   Group& g = get_or_create(group);
+  g.persisted = snap;
   g.protocol_type = snap->protocol_type;
   g.generation = snap->generation;
   g.protocol_name = snap->protocol_name;
@@ -335,6 +336,21 @@ void GroupCoordinator::restore_group(const std::string& group, std::optional<Gro
   } else {
     g.state = GroupState::kStable;
   }
+}
+
+}  // namespace shale::coord
+
+namespace shale::coord {
+
+std::vector<GroupExport> GroupCoordinator::export_state(
+    const std::function<bool(const std::string&)>& want) {
+  std::lock_guard lk(mu_);
+  std::vector<GroupExport> out;
+  for (const auto& [id, g] : groups_) {
+    if ((!g->persisted && g->offsets.empty()) || (want && !want(id))) continue;
+    out.push_back({id, g->persisted, g->offsets});
+  }
+  return out;
 }
 
 }  // namespace shale::coord

@@ -6,8 +6,9 @@
 namespace shale::coord {
 
 void GroupCoordinator::persist_group(Group& g, Actions& out) {
+  g.persisted = g.snapshot(clock_.wall_ms());
   if (!store_) return;
-  out.push_back([store = store_, id = g.id, snap = g.snapshot(clock_.wall_ms())]() mutable {
+  out.push_back([store = store_, id = g.id, snap = g.persisted]() mutable {
     store->write_group(id, std::move(snap), [](bool) {});
   });
 }
@@ -17,6 +18,10 @@ void GroupCoordinator::tick() {
   {
     std::lock_guard lk(mu_);
     const auto t = now();
+    // offsets.retention.check.interval.ms: offsets expire on this cadence, not every tick.
+    const int64_t now_ms = clock_.wall_ms();
+    const bool check_expiry = now_ms >= next_expiry_check_ms_;
+    if (check_expiry) next_expiry_check_ms_ = now_ms + opts_.offsets_retention_check_interval_ms;
     for (auto it = groups_.begin(); it != groups_.end();) {
       Group& g = *it->second;
       for (auto p = g.pending_members.begin(); p != g.pending_members.end();) {
@@ -41,7 +46,7 @@ void GroupCoordinator::tick() {
         complete_join(g, out);
       }
       maybe_complete_join(g, out);
-      expire_offsets(g, out);
+      if (check_expiry) expire_offsets(g, out);
       if (g.state == GroupState::kEmpty && g.offsets.empty() && g.pending_members.empty()) {
         if (g.generation > 0 && store_) {
           out.push_back(
@@ -67,6 +72,7 @@ void GroupCoordinator::start_ticker() {
       if (ticker_stop_) break;
       lk.unlock();
       tick();
+      if (store_) store_->maintain(*this);
       lk.lock();
     }
   });

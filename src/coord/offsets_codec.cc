@@ -198,6 +198,37 @@ Result<RecordKey> decode_key(std::string_view key) {
   return corrupt("unknown __consumer_offsets key version");
 }
 
+std::string encode_snapshot_key() {
+  Out o;
+  o.i16(kSnapshotKeyVersion);
+  return o.take();
+}
+
+std::string encode_snapshot_value(const SnapshotMarker& m) {
+  Out o;
+  o.i16(kSnapshotValueVersion);
+  o.i64(m.base_offset);
+  o.i32(m.records);
+  o.i64(m.timestamp_ms);
+  return o.take();
+}
+
+bool is_snapshot_key(std::string_view key) {
+  In in(key);
+  return in.i16() == kSnapshotKeyVersion && in.ok() && key.size() == 2;
+}
+
+Result<SnapshotMarker> decode_snapshot_value(std::string_view value) {
+  In in(value);
+  if (in.i16() != kSnapshotValueVersion) return corrupt("unknown snapshot marker version");
+  SnapshotMarker m;
+  m.base_offset = in.i64();
+  m.records = in.i32();
+  m.timestamp_ms = in.i64();
+  if (!in.ok() || m.records < 0 || m.base_offset < 0) return corrupt("bad snapshot marker");
+  return m;
+}
+
 Result<OffsetAndMetadata> decode_offset_value(std::string_view value) {
   In in(value);
   OffsetAndMetadata om;

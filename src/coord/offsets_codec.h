@@ -17,6 +17,13 @@
 //                         client_host string, rebalance_timeout int32, session_timeout int32,
 //                         subscription bytes, assignment bytes}
 // A null record value is a tombstone (offset deleted / group deleted); the topic is compacted.
+//
+// Shale's own record (compaction, see offsets_replay.h), never written by Kafka:
+//   SnapshotMarkerKey   version int16 = 0x7fff (far above Kafka's key versions 0-2 and the
+//                       KIP-848 ones), nothing else
+//   SnapshotMarkerValue version int16 = 0, base_offset int64, records int32, timestamp int64
+// It is the first record of a snapshot batch; the `records` records after it in the same batch
+// are the full live state of the partition's groups as of log offset `base_offset`.
 // The partition of a group is (Java String.hashCode(group) & 0x7fffffff) % partitions, as in
 // Kafka's GroupMetadataManager.partitionFor.
 #pragma once
@@ -39,6 +46,8 @@ inline constexpr int16_t kGroupKeyVersion = 2;
 inline constexpr int16_t kOffsetValueVersion = 3;
 inline constexpr int16_t kOffsetValueVersionWithExpiry = 1;
 inline constexpr int16_t kGroupValueVersion = 3;
+inline constexpr int16_t kSnapshotKeyVersion = 0x7fff;
+inline constexpr int16_t kSnapshotValueVersion = 0;
 static_assert(kOffsetKeyVersion < kGroupKeyVersion, "key versions 0-1 are offsets, 2 is groups");
 
 // Java's String.hashCode over the UTF-16 code units of a UTF-8 string.
@@ -60,6 +69,16 @@ struct GroupRecordKey {
 using RecordKey = std::variant<OffsetRecordKey, GroupRecordKey>;
 
 Result<RecordKey> decode_key(std::string_view key);
+
+struct SnapshotMarker {
+  int64_t base_offset = 0;  // state as of this log offset: replay resumes here after loading it
+  int32_t records = 0;      // records following the marker in its batch
+  int64_t timestamp_ms = 0;
+};
+std::string encode_snapshot_key();
+std::string encode_snapshot_value(const SnapshotMarker& m);
+bool is_snapshot_key(std::string_view key);
+Result<SnapshotMarker> decode_snapshot_value(std::string_view value);
 Result<OffsetAndMetadata> decode_offset_value(std::string_view value);
 Result<GroupSnapshot> decode_group_value(std::string_view value);
 

@@ -1,50 +1,13 @@
 #include "io/faulty_fs.h"
 
-#include <map>
-#include <mutex>
-#include <optional>
-#include <random>
-
 namespace shale::io {
 
-struct FaultyFs::Injector {
-  struct Rule {
-    FsFault f;
-    int64_t seen = 0;
-  };
-  mutable std::mutex mu;
-  std::map<int, Rule> rules;
-  int next_id = 1;
-  std::mt19937_64 rng;
-  uint64_t injected = 0;
-  uint64_t counts[13] = {};
-
-  // Decides whether this op fails. Returns the firing rule's fault (copied), if any.
+struct FaultyFs::Injector : FaultRules<FsFault, kFsOpKinds> {
+  using FaultRules::FaultRules;
   std::optional<FsFault> check(FsOp op, const std::string& path) {
-    std::lock_guard<std::mutex> l(mu);
-    const uint32_t bit = static_cast<uint32_t>(op);
-    ++counts[__builtin_ctz(bit)];
-    std::optional<FsFault> hit;
-    for (auto& [id, r] : rules) {
-      if ((r.f.ops & bit) == 0) continue;
-      if (!r.f.path_contains.empty() && path.find(r.f.path_contains) == std::string::npos) {
-        continue;
-      }
-      ++r.seen;
-      bool fire = false;
-      if (r.f.nth > 0 && (r.seen == r.f.nth || (r.f.and_after && r.seen > r.f.nth))) fire = true;
-      if (r.f.probability > 0 &&
-          std::uniform_real_distribution<double>(0, 1)(rng) < r.f.probability) {
-        fire = true;
-      }
-      if (fire && !hit) hit = r.f;
-    }
-    if (hit) ++injected;
-    return hit;
-  }
-  size_t random_below(size_t n) {
-    std::lock_guard<std::mutex> l(mu);
-    return n == 0 ? 0 : static_cast<size_t>(rng() % n);
+    return FaultRules::check(static_cast<uint32_t>(op), [&](const FsFault& f) {
+      return f.path_contains.empty() || path.find(f.path_contains) != std::string::npos;
+    });
   }
 };
 
@@ -103,32 +66,23 @@ class FaultyFile final : public File {
 }  // namespace
 
 FaultyFs::FaultyFs(Filesystem& base, uint64_t seed)
-    : base_(base), inj_(std::make_shared<Injector>()) {
-  inj_->rng.seed(seed);
-}
+    : base_(base), inj_(std::make_shared<Injector>(seed)) {}
 FaultyFs::~FaultyFs() = default;
 
 int FaultyFs::add_fault(FsFault f) {
-  std::lock_guard<std::mutex> l(inj_->mu);
-  int id = inj_->next_id++;
-  inj_->rules[id] = Injector::Rule{std::move(f), 0};
-  return id;
+  return inj_->add(std::move(f));
 }
 void FaultyFs::remove_fault(int id) {
-  std::lock_guard<std::mutex> l(inj_->mu);
-  inj_->rules.erase(id);
+  inj_->remove(id);
 }
 void FaultyFs::clear_faults() {
-  std::lock_guard<std::mutex> l(inj_->mu);
-  inj_->rules.clear();
+  inj_->clear();
 }
 uint64_t FaultyFs::injected() const {
-  std::lock_guard<std::mutex> l(inj_->mu);
-  return inj_->injected;
+  return inj_->injected();
 }
 uint64_t FaultyFs::op_count(FsOp op) const {
-  std::lock_guard<std::mutex> l(inj_->mu);
-  return inj_->counts[__builtin_ctz(static_cast<uint32_t>(op))];
+  return inj_->op_count(static_cast<uint32_t>(op));
 }
 
 Result<std::unique_ptr<File>> FaultyFs::open(const std::string& path, OpenMode mode) {

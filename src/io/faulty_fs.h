@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "io/fault_rules.h"
 #include "io/fs.h"
 
 namespace shale::io {
@@ -43,7 +44,8 @@ constexpr FsOpMask operator|(FsOp a, FsOp b) {
 constexpr FsOpMask operator|(FsOpMask a, FsOp b) {
   return a | static_cast<uint32_t>(b);
 }
-constexpr FsOpMask kAllFsOps = (1u << 13) - 1;
+constexpr int kFsOpKinds = 13;
+constexpr FsOpMask kAllFsOps = (1u << kFsOpKinds) - 1;
 constexpr FsOpMask kFsWriteOps = FsOp::kPwrite | FsOp::kSync | FsOp::kAllocate | FsOp::kTruncate |
                                  FsOp::kRename | FsOp::kRemove | FsOp::kMkdirs | FsOp::kSyncDir;
 

@@ -35,6 +35,10 @@ class File {
   virtual Status allocate(uint64_t size) = 0;
   virtual Status truncate(uint64_t size) = 0;
   virtual Result<uint64_t> size() = 0;
+  // Hint that this file's cached pages are not needed any more (posix_fadvise DONTNEED); only
+  // pages already made durable by sync() are dropped. Added after the first version of this
+  // seam; the default does nothing (MemFs, wrappers).
+  virtual void drop_cache() {}
 };
 
 enum class OpenMode {

@@ -1,66 +1,29 @@
 #include "meta/faulty_meta_store.h"
 
-#include <thread>
-
 namespace shale::meta {
 
-FaultyMetaStore::FaultyMetaStore(MetaStore& base, uint64_t seed) : base_(base) {
-  rng_.seed(seed);
-}
+FaultyMetaStore::FaultyMetaStore(MetaStore& base, uint64_t seed) : base_(base), rules_(seed) {}
 
 int FaultyMetaStore::add_fault(MetaFault f) {
-  std::lock_guard<std::mutex> l(mu_);
-  int id = next_id_++;
-  rules_[id] = Rule{f, 0};
-  return id;
+  return rules_.add(f);
 }
 void FaultyMetaStore::remove_fault(int id) {
-  std::lock_guard<std::mutex> l(mu_);
-  rules_.erase(id);
+  rules_.remove(id);
 }
 void FaultyMetaStore::clear_faults() {
-  std::lock_guard<std::mutex> l(mu_);
   rules_.clear();
-  latency_.clear();
 }
 void FaultyMetaStore::set_latency(MetaOpMask ops, std::chrono::milliseconds d) {
-  std::lock_guard<std::mutex> l(mu_);
-  for (uint32_t bit = 1; bit < (1u << 8); bit <<= 1) {
-    if (ops & bit) latency_[bit] = d;
-  }
+  rules_.set_latency(ops, d);
 }
 uint64_t FaultyMetaStore::injected() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return injected_;
-}
-
-std::optional<MetaFault> FaultyMetaStore::enter(MetaOp op) {
-  const uint32_t bit = static_cast<uint32_t>(op);
-  std::chrono::milliseconds delay{0};
-  std::optional<MetaFault> hit;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (auto it = latency_.find(bit); it != latency_.end()) delay = it->second;
-    for (auto& [id, r] : rules_) {
-      if ((r.f.ops & bit) == 0) continue;
-      ++r.seen;
-      bool fire = r.f.nth > 0 && (r.seen == r.f.nth || (r.f.and_after && r.seen > r.f.nth));
-      if (r.f.probability > 0 &&
-          std::uniform_real_distribution<double>(0, 1)(rng_) < r.f.probability) {
-        fire = true;
-      }
-      if (fire && !hit) hit = r.f;
-    }
-    if (hit) ++injected_;
-  }
-  if (delay.count() > 0) std::this_thread::sleep_for(delay);
-  return hit;
+  return rules_.injected();
 }
 
 template <typename Fn>
 auto FaultyMetaStore::run(MetaOp op, const char* name, Fn fn) -> decltype(fn()) {
   using R = decltype(fn());
-  auto fault = enter(op);
+  auto fault = rules_.check(static_cast<uint32_t>(op));
   auto fail = [&] { return R(Status(fault->code, fmt::format("injected fault: meta {}", name))); };
   if (fault && fault->action == MetaFault::Action::kFailBefore) return fail();
   R r = fn();

@@ -11,11 +11,8 @@
 #pragma once
 
 #include <chrono>
-#include <map>
-#include <mutex>
-#include <optional>
-#include <random>
 
+#include "io/fault_rules.h"
 #include "meta/meta_store.h"
 
 namespace shale::meta {
@@ -37,7 +34,8 @@ constexpr MetaOpMask operator|(MetaOp a, MetaOp b) {
 constexpr MetaOpMask operator|(MetaOpMask a, MetaOp b) {
   return a | static_cast<uint32_t>(b);
 }
-constexpr MetaOpMask kAllMetaOps = (1u << 8) - 1;
+constexpr int kMetaOpKinds = 8;
+constexpr MetaOpMask kAllMetaOps = (1u << kMetaOpKinds) - 1;
 
 struct MetaFault {
   enum class Action { kFailBefore, kFailAfter };
@@ -73,21 +71,11 @@ class FaultyMetaStore final : public MetaStore {
   void cancel_watch(WatchId id) override { base_.cancel_watch(id); }
 
  private:
-  struct Rule {
-    MetaFault f;
-    int64_t seen = 0;
-  };
-  std::optional<MetaFault> enter(MetaOp op);
   template <typename Fn>
   auto run(MetaOp op, const char* name, Fn fn) -> decltype(fn());
 
   MetaStore& base_;
-  mutable std::mutex mu_;
-  std::map<int, Rule> rules_;
-  int next_id_ = 1;
-  std::mt19937_64 rng_;
-  uint64_t injected_ = 0;
-  std::map<uint32_t, std::chrono::milliseconds> latency_;
+  io::FaultRules<MetaFault, kMetaOpKinds> rules_;
 };
 
 }  // namespace shale::meta

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "objfmt/test_util.h"
+#include "objstore/faulty_object_store.h"
 
 namespace shale::objfmt {
 namespace {
@@ -47,8 +48,11 @@ class CompactTest : public ::testing::Test {
     std::map<StreamId, std::vector<DecodedBatch>> out;
     for (size_t i = 0; i < res.objects.size(); i++) {
       const auto& obj = res.objects[i];
-      std::string key = fmt::format("out/{}", i);
-      EXPECT_TRUE(store_.put(key, obj.built.parts).ok());
+      std::string key = obj.key;  // compact_to_store() wrote it already
+      if (key.empty()) {
+        key = fmt::format("out/{}", i);
+        EXPECT_TRUE(store_.put(key, obj.built.parts).ok());
+      }
       auto layout = read_layout(store_, key, obj.built.size);
       EXPECT_TRUE(layout.ok());
       EXPECT_EQ(layout->index, obj.built.index);
@@ -186,6 +190,65 @@ TEST_F(CompactTest, CorruptSourceFails) {
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.code(), Errc::kCorruption);
   EXPECT_NE(res.error().message.find("src/0"), std::string::npos);
+}
+
+// compact_to_store() writes the same objects as they are built, holding a bounded number of
+// bytes however big the inputs and outputs are.
+TEST_F(CompactTest, StreamsToTheStoreWithBoundedMemory) {
+  for (int s = 0; s < 4; ++s) {  // stream 1: 4 x 1.6 MB; stream 2: small
+    add_source({{1, s * 2000, (s + 1) * 2000}, {2, s * 50, (s + 1) * 50}}, 4000);
+  }
+  std::map<StreamId, LiveRange> live = {{StreamId(1), {Offset(100), Offset(8000)}},
+                                        {StreamId(2), {Offset(0), Offset(200)}}};
+  CompactOptions o{.target_block_size = 64 << 10,
+                   .split_threshold = 1 << 20,
+                   .fetch_bytes = 128 << 10,
+                   .part_size = 512 << 10};
+  testing::CountingStore counting(store_);
+  size_t asked = 0;
+  auto res = compact_to_store(counting, sources_, live, o, [&](size_t n) {
+    asked = n;
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < n; ++i) keys.push_back(fmt::format("merged/{}", i));
+    return Result<std::vector<std::string>>(keys);
+  });
+  ASSERT_TRUE(res.ok()) << res.error().to_string();
+  ASSERT_EQ(asked, 2u);
+  ASSERT_EQ(res->objects.size(), 2u);
+  EXPECT_EQ(res->objects[0].stream, StreamId(1));
+  EXPECT_EQ(res->objects[0].key, "merged/0");
+  EXPECT_TRUE(res->objects[0].built.parts.empty());
+  EXPECT_FALSE(res->objects[1].stream.has_value());
+  EXPECT_EQ(store_.head("merged/0")->size, res->objects[0].built.size);
+  expect_exact(*res, live);
+  // ~6.3 MB of stream 1 went out in 512 KiB parts; stream 2's small object in one PUT.
+  EXPECT_GT(res->objects[0].built.size, 6u << 20);
+  EXPECT_GE(counting.parts.load(), 12u);
+  EXPECT_EQ(store_.pending_uploads(), 0u);
+  // Memory: one fetched run per source plus a part being filled (+ one record), never the data.
+  const uint64_t bound = 4 * (128 << 10) + (512 << 10) + 2 * (4000 + kRecordHeaderSize);
+  EXPECT_GT(res->peak_buffered_bytes, 512u << 10);
+  EXPECT_LE(res->peak_buffered_bytes, bound);
+  EXPECT_GT(res->objects[0].built.size, 4 * bound);
+}
+
+TEST_F(CompactTest, StreamingFailureAbortsTheUpload) {
+  add_source({{1, 0, 1000}}, 4000);
+  objstore::FaultyObjectStore faulty(store_);
+  faulty.add_fault({.ops = static_cast<uint32_t>(objstore::StoreOp::kUploadPart), .nth = 3});
+  std::map<StreamId, LiveRange> live = {{StreamId(1), {Offset(0), Offset(1000)}}};
+  auto res = compact_to_store(faulty, sources_, live, {.part_size = 256 << 10}, [](size_t n) {
+    return Result<std::vector<std::string>>(std::vector<std::string>(n, "merged"));
+  });
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.code(), Errc::kIoError);
+  EXPECT_EQ(store_.head("merged").code(), Errc::kNotFound);
+  EXPECT_EQ(store_.pending_uploads(), 0u);  // aborted
+  // A key callback error stops it before anything is written.
+  auto refused = compact_to_store(store_, sources_, live, {}, [](size_t) {
+    return Result<std::vector<std::string>>(Status(Errc::kUnavailable, "no ids"));
+  });
+  EXPECT_EQ(refused.code(), Errc::kUnavailable);
 }
 
 }  // namespace

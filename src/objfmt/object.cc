@@ -114,6 +114,12 @@ void ObjectBuilder::close_block() {
   cur_ = BlockIndexEntry{};
 }
 
+std::vector<Buf> ObjectBuilder::take_parts() {
+  std::vector<Buf> out = std::move(parts_);
+  parts_.clear();
+  return out;
+}
+
 ObjectBuilder::Built ObjectBuilder::finish() {
   close_block();
   Built out;

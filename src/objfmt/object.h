@@ -54,6 +54,10 @@ class ObjectBuilder {
     std::vector<BlockIndexEntry> index;
   };
   Built finish();
+  // Moves out the bytes of the records added so far (headers and batch slices, in object order)
+  // so a streaming writer can upload them before finish(); finish() then returns only the rest
+  // (its `size` is still the whole object's). Positions in the index are unaffected.
+  std::vector<Buf> take_parts();
 
   // Bytes added so far, including record headers (not index and footer).
   size_t bytes() const { return data_bytes_; }
@@ -66,7 +70,7 @@ class ObjectBuilder {
   size_t target_;
   std::vector<Buf> parts_;
   std::vector<BlockIndexEntry> blocks_;
-  BlockIndexEntry cur_;  // the open block; batch_count == 0 when none
+  BlockIndexEntry cur_;                            // the open block; batch_count == 0 when none
   std::unordered_set<StreamId> finished_streams_;  // streams left behind (may not come back)
   uint64_t data_bytes_ = 0;
   Buf header_arena_;

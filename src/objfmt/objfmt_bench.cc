@@ -65,7 +65,7 @@ struct Fixture {
       sl.object_size = built.size;
       if (!store->put(sl.key, built.parts).ok()) std::abort();
       slices.push_back(sl);
-      files.push_back(dir + "/objects/" + objstore::escape_key(sl.key));
+      files.push_back(dir + "/objects/" + objstore::local_object_path(sl.key).value());
     }
     for (const auto& f : files) {
       if (access(f.c_str(), R_OK) != 0) {

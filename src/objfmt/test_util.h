@@ -62,17 +62,41 @@ class TestStore : public objstore::ObjectStore {
     for (const auto& k : keys) objects_.erase(k);
     return Status();
   }
-  Result<std::string> begin_multipart(const std::string&) override {
-    return Error{Errc::kInternal, "unused"};
+  // Multipart: parts kept per upload id ("<n>:<key>"), assembled on complete.
+  Result<std::string> begin_multipart(const std::string& key) override {
+    std::lock_guard lk(mu_);
+    std::string id = fmt::format("{}:{}", next_upload_++, key);
+    uploads_[id];
+    return id;
   }
-  Status upload_part(const std::string&, const std::string&, int, const Buf&) override {
-    return Status(Errc::kInternal, "unused");
+  Status upload_part(const std::string&, const std::string& id, int n, const Buf& d) override {
+    std::lock_guard lk(mu_);
+    auto it = uploads_.find(id);
+    if (it == uploads_.end()) return Status(Errc::kNotFound, id);
+    it->second[n] = Buf::copy(d.data(), d.size());
+    return Status();
   }
-  Status complete_multipart(const std::string&, const std::string&, int) override {
-    return Status(Errc::kInternal, "unused");
+  Status complete_multipart(const std::string& key, const std::string& id, int count) override {
+    std::vector<Buf> parts;
+    {
+      std::lock_guard lk(mu_);
+      auto it = uploads_.find(id);
+      if (it == uploads_.end()) return Status(Errc::kNotFound, id);
+      for (int n = 1; n <= count; ++n) {
+        if (!it->second.count(n)) return Status(Errc::kInvalidArgument, "part missing");
+        parts.push_back(it->second[n]);
+      }
+      uploads_.erase(it);
+    }
+    return put(key, parts);
   }
-  Status abort_multipart(const std::string&, const std::string&) override {
-    return Status(Errc::kInternal, "unused");
+  Status abort_multipart(const std::string&, const std::string& id) override {
+    std::lock_guard lk(mu_);
+    return uploads_.erase(id) ? Status() : Status(Errc::kNotFound, id);
+  }
+  size_t pending_uploads() {
+    std::lock_guard lk(mu_);
+    return uploads_.size();
   }
 
   // The stored bytes, for corruption tests.
@@ -89,6 +113,8 @@ class TestStore : public objstore::ObjectStore {
  private:
   std::mutex mu_;
   std::map<std::string, Buf> objects_;
+  std::map<std::string, std::map<int, Buf>> uploads_;
+  int next_upload_ = 1;
 };
 
 // Forwards to another store and counts GETs.
@@ -118,6 +144,7 @@ class CountingStore : public objstore::ObjectStore {
     return inner_.begin_multipart(k);
   }
   Status upload_part(const std::string& k, const std::string& u, int n, const Buf& d) override {
+    parts++;
     return inner_.upload_part(k, u, n, d);
   }
   Status complete_multipart(const std::string& k, const std::string& u, int n) override {
@@ -129,6 +156,7 @@ class CountingStore : public objstore::ObjectStore {
 
   std::atomic<uint64_t> gets{0};
   std::atomic<uint64_t> get_bytes{0};
+  std::atomic<uint64_t> parts{0};  // multipart parts uploaded
 
  private:
   objstore::ObjectStore& inner_;

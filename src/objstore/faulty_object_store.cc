@@ -1,33 +1,21 @@
 #include "objstore/faulty_object_store.h"
 
-#include <thread>
-
 namespace shale::objstore {
 
-FaultyObjectStore::FaultyObjectStore(ObjectStore& base, uint64_t seed) : base_(base) {
-  rng_.seed(seed);
-}
+FaultyObjectStore::FaultyObjectStore(ObjectStore& base, uint64_t seed)
+    : base_(base), rules_(seed) {}
 
 int FaultyObjectStore::add_fault(StoreFault f) {
-  std::lock_guard<std::mutex> l(mu_);
-  int id = next_id_++;
-  rules_[id] = Rule{std::move(f), 0};
-  return id;
+  return rules_.add(std::move(f));
 }
 void FaultyObjectStore::remove_fault(int id) {
-  std::lock_guard<std::mutex> l(mu_);
-  rules_.erase(id);
+  rules_.remove(id);
 }
 void FaultyObjectStore::clear_faults() {
-  std::lock_guard<std::mutex> l(mu_);
   rules_.clear();
-  latency_.clear();
 }
 void FaultyObjectStore::set_latency(StoreOpMask ops, std::chrono::milliseconds d) {
-  std::lock_guard<std::mutex> l(mu_);
-  for (uint32_t bit = 1; bit < (1u << 9); bit <<= 1) {
-    if (ops & bit) latency_[bit] = d;
-  }
+  rules_.set_latency(ops, d);
 }
 void FaultyObjectStore::set_crash_point(const std::string& point, CrashCallback cb) {
   std::lock_guard<std::mutex> l(mu_);
@@ -38,32 +26,13 @@ void FaultyObjectStore::set_crash_point(const std::string& point, CrashCallback 
   }
 }
 uint64_t FaultyObjectStore::injected() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return injected_;
+  return rules_.injected();
 }
 
 std::optional<StoreFault> FaultyObjectStore::enter(StoreOp op, const std::string& key) {
-  const uint32_t bit = static_cast<uint32_t>(op);
-  std::chrono::milliseconds delay{0};
-  std::optional<StoreFault> hit;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (auto it = latency_.find(bit); it != latency_.end()) delay = it->second;
-    for (auto& [id, r] : rules_) {
-      if ((r.f.ops & bit) == 0) continue;
-      if (!r.f.key_contains.empty() && key.find(r.f.key_contains) == std::string::npos) continue;
-      ++r.seen;
-      bool fire = r.f.nth > 0 && (r.seen == r.f.nth || (r.f.and_after && r.seen > r.f.nth));
-      if (r.f.probability > 0 &&
-          std::uniform_real_distribution<double>(0, 1)(rng_) < r.f.probability) {
-        fire = true;
-      }
-      if (fire && !hit) hit = r.f;
-    }
-    if (hit) ++injected_;
-  }
-  if (delay.count() > 0) std::this_thread::sleep_for(delay);
-  return hit;
+  return rules_.check(static_cast<uint32_t>(op), [&](const StoreFault& f) {
+    return f.key_contains.empty() || key.find(f.key_contains) != std::string::npos;
+  });
 }
 
 void FaultyObjectStore::point(const char* op, const char* when, const std::string& key) {
@@ -79,11 +48,7 @@ void FaultyObjectStore::point(const char* op, const char* when, const std::strin
 }
 
 Status FaultyObjectStore::tear(const std::string& key, const Buf& data, Errc code) {
-  size_t keep;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    keep = data.size() == 0 ? 0 : static_cast<size_t>(rng_() % data.size());
-  }
+  const size_t keep = rules_.random_below(data.size());
   auto id = base_.begin_multipart(key);
   if (id.ok()) (void)base_.upload_part(key, *id, 1, data.slice(0, keep));
   return Status(code, fmt::format("injected torn upload of {} after {} bytes", key, keep));

@@ -28,9 +28,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 
+#include "io/fault_rules.h"
 #include "objstore/object_store.h"
 
 namespace shale::objstore {
@@ -53,7 +53,8 @@ constexpr StoreOpMask operator|(StoreOp a, StoreOp b) {
 constexpr StoreOpMask operator|(StoreOpMask a, StoreOp b) {
   return a | static_cast<uint32_t>(b);
 }
-constexpr StoreOpMask kAllStoreOps = (1u << 9) - 1;
+constexpr int kStoreOpKinds = 9;
+constexpr StoreOpMask kAllStoreOps = (1u << kStoreOpKinds) - 1;
 
 struct StoreFault {
   enum class Action { kFailBefore, kFailAfter, kTornUpload };
@@ -103,10 +104,6 @@ class FaultyObjectStore final : public ObjectStore {
   Status abort_multipart(const std::string& key, const std::string& upload_id) override;
 
  private:
-  struct Rule {
-    StoreFault f;
-    int64_t seen = 0;
-  };
   // Applies latency and picks the firing fault, if any.
   std::optional<StoreFault> enter(StoreOp op, const std::string& key);
   void point(const char* op, const char* when, const std::string& key);
@@ -116,12 +113,8 @@ class FaultyObjectStore final : public ObjectStore {
   auto run(StoreOp op, const char* name, const std::string& key, Fn fn) -> decltype(fn());
 
   ObjectStore& base_;
-  mutable std::mutex mu_;
-  std::map<int, Rule> rules_;
-  int next_id_ = 1;
-  std::mt19937_64 rng_;
-  uint64_t injected_ = 0;
-  std::map<uint32_t, std::chrono::milliseconds> latency_;
+  io::FaultRules<StoreFault, kStoreOpKinds> rules_;
+  mutable std::mutex mu_;  // guards points_
   std::map<std::string, CrashCallback> points_;
 };
 

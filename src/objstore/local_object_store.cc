@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <random>
 
-#include "base/crc32c.h"
+#include "base/log.h"
 #include "io/file_util.h"
 #include "io/path.h"
 #include "objstore/store_util.h"
@@ -11,7 +11,6 @@
 namespace shale::objstore {
 namespace {
 
-constexpr size_t kMaxFileName = 255;
 constexpr int kMaxPartNumber = 10000;   // S3's limit
 constexpr size_t kCopyChunk = 4 << 20;  // complete_multipart copies parts in 4 MiB chunks
 
@@ -51,17 +50,55 @@ Result<std::unique_ptr<LocalObjectStore>> LocalObjectStore::open(io::Filesystem&
   }
   // Make the layout durable all the way up: each new directory's entry lives in its parent.
   SHALE_RETURN_IF_ERROR(io::mkdirs_durable(fs, s->root_));
+  SHALE_RETURN_IF_ERROR(s->migrate_flat_layout());
   return s;
 }
 
-Result<std::string> LocalObjectStore::object_path(const std::string& key) const {
-  SHALE_RETURN_IF_ERROR(validate_key(key));
-  std::string name = escape_key(key);
-  if (name.size() > kMaxFileName) {
-    return Status(Errc::kInvalidArgument, fmt::format("key escapes to a {}-byte file name (max {})",
-                                                      name.size(), kMaxFileName));
+Status LocalObjectStore::migrate_flat_layout() {
+  SHALE_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_.list(objects_dir_));
+  size_t moved = 0;
+  for (const auto& name : names) {
+    // A flat name of a key with a '/' has an escaped '/' inside; a tree directory ends in one.
+    if (name.find(kDirSuffix) == std::string::npos || name.ends_with(kDirSuffix)) continue;
+    auto key = unescape_key(name);
+    if (!key) continue;
+    SHALE_ASSIGN_OR_RETURN(std::string path, object_path(*key));
+    SHALE_RETURN_IF_ERROR(ensure_parent(path));
+    const std::string old_path = io::join_path(objects_dir_, name);
+    Status st = fs_.rename_noreplace(old_path, path);
+    if (st.code() == Errc::kAlreadyExists) st = fs_.remove(old_path);  // the tree copy is newer
+    SHALE_RETURN_IF_ERROR(st);
+    SHALE_RETURN_IF_ERROR(fs_.sync_dir(io::parent_dir(path)));
+    ++moved;
   }
-  return io::join_path(objects_dir_, name);
+  if (moved == 0) return Status();
+  SHALE_LOG_INFO("objstore", "{}: moved {} objects from the flat layout into the tree", root_,
+                 moved);
+  return fs_.sync_dir(objects_dir_);
+}
+
+Result<std::string> LocalObjectStore::object_path(const std::string& key) const {
+  SHALE_ASSIGN_OR_RETURN(std::string rel, local_object_path(key));
+  return io::join_path(objects_dir_, rel);
+}
+
+Status LocalObjectStore::ensure_parent(const std::string& path) {
+  const std::string dir = io::parent_dir(path);
+  if (dir == objects_dir_) return Status();
+  {
+    std::lock_guard<std::mutex> l(dirs_mu_);
+    if (durable_dirs_.count(dir)) return Status();
+  }
+  SHALE_RETURN_IF_ERROR(fs_.mkdirs(dir));
+  // Each directory's entry lives in its parent: sync the parents up to objects/.
+  for (std::string d = dir; d != objects_dir_;) {
+    const std::string parent = io::parent_dir(d);
+    SHALE_RETURN_IF_ERROR(fs_.sync_dir(parent));
+    d = parent;
+  }
+  std::lock_guard<std::mutex> l(dirs_mu_);
+  for (std::string d = dir; d != objects_dir_; d = io::parent_dir(d)) durable_dirs_.insert(d);
+  return Status();
 }
 
 std::string LocalObjectStore::new_temp_path() {
@@ -78,12 +115,13 @@ Status LocalObjectStore::publish(const std::string& tmp, const std::string& fina
     }
     return s;
   }
-  return fs_.sync_dir(objects_dir_);
+  return fs_.sync_dir(io::parent_dir(final_path));
 }
 
 Status LocalObjectStore::put(const std::string& key, const std::vector<Buf>& parts,
                              const PutOptions& opts) {
   SHALE_ASSIGN_OR_RETURN(std::string path, object_path(key));
+  SHALE_RETURN_IF_ERROR(ensure_parent(path));
   const std::string tmp = new_temp_path();
   Status st = [&]() -> Status {
     SHALE_ASSIGN_OR_RETURN(auto f, fs_.open(tmp, io::OpenMode::kCreateExclusive));
@@ -92,7 +130,13 @@ Status LocalObjectStore::put(const std::string& key, const std::vector<Buf>& par
       SHALE_RETURN_IF_ERROR(f->pwrite(off, b.data(), b.size()));
       off += b.size();
     }
-    return f->sync();
+    SHALE_RETURN_IF_ERROR(f->sync());
+    // Durable now: let the kernel reuse these pages at once. Keeping every uploaded byte in the
+    // page cache grows it by the ingest rate, and on the VM this was measured on, pages the
+    // page cache newly takes cost ~2 CPU s per GB to first touch (bench/README.md, BENCHMARKS.md);
+    // catch-up reads go through the store's block cache.
+    f->drop_cache();
+    return Status();
   }();
   if (!st.ok()) {
     (void)fs_.remove(tmp);
@@ -101,7 +145,7 @@ Status LocalObjectStore::put(const std::string& key, const std::vector<Buf>& par
   return publish(tmp, path, opts.if_none_match);
 }
 
-Result<GetResult> LocalObjectStore::get(const std::string& key, const ByteRange& range) {
+Result<LocalObjectStore::OpenObject> LocalObjectStore::open_object(const std::string& key) {
   SHALE_ASSIGN_OR_RETURN(std::string path, object_path(key));
   auto f = fs_.open(path, io::OpenMode::kRead);
   if (!f.ok()) {
@@ -109,9 +153,16 @@ Result<GetResult> LocalObjectStore::get(const std::string& key, const ByteRange&
     return f.status();
   }
   SHALE_ASSIGN_OR_RETURN(uint64_t size, (*f)->size());
+  return OpenObject{std::move(*f), size};
+}
+
+Result<GetResult> LocalObjectStore::get(const std::string& key, const ByteRange& range) {
+  SHALE_ASSIGN_OR_RETURN(OpenObject o, open_object(key));
+  auto& f = o.file;
+  const uint64_t size = o.size;
   SHALE_ASSIGN_OR_RETURN(ResolvedRange r, resolve_range(range, size));
   std::vector<uint8_t> v(r.length);
-  SHALE_ASSIGN_OR_RETURN(size_t n, (*f)->pread(r.offset, v.data(), v.size()));
+  SHALE_ASSIGN_OR_RETURN(size_t n, f->pread(r.offset, v.data(), v.size()));
   if (n != r.length) {
     return Status(Errc::kIoError, fmt::format("short read of {}: {} of {} bytes at {}", key, n,
                                               r.length, r.offset));
@@ -120,47 +171,95 @@ Result<GetResult> LocalObjectStore::get(const std::string& key, const ByteRange&
 }
 
 Result<ObjectInfo> LocalObjectStore::head(const std::string& key) {
-  SHALE_ASSIGN_OR_RETURN(GetResult g, get(key));
-  return ObjectInfo{key, g.object_size, crc_etag(crc32c(g.data.data(), g.data.size()))};
+  SHALE_ASSIGN_OR_RETURN(OpenObject o, open_object(key));
+  return ObjectInfo{key, o.size, ""};
 }
+
+struct LocalObjectStore::ListQuery {
+  const std::string& prefix;
+  const std::string& token;
+  size_t max_keys;
+  ListPage page;
+  bool done = false;
+};
 
 Result<ListPage> LocalObjectStore::list(const std::string& prefix, const std::string& start_token,
                                         size_t max_keys) {
-  SHALE_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_.list(objects_dir_));
-  std::vector<std::string> keys;
-  for (const auto& name : names) {
-    auto key = unescape_key(name);
-    if (!key || key->compare(0, prefix.size(), prefix) != 0) continue;
-    if (!start_token.empty() && *key <= start_token) continue;
-    keys.push_back(std::move(*key));
+  // Start in the directory of the prefix's complete components: nothing outside it can match.
+  std::string dir = objects_dir_, key_prefix;
+  for (size_t start = 0, slash; (slash = prefix.find('/', start)) != std::string::npos;
+       start = slash + 1) {
+    const std::string comp = prefix.substr(start, slash - start);
+    dir = io::join_path(
+        dir, (comp.empty() ? std::string() : escape_key(comp)) + std::string(kDirSuffix));
+    key_prefix = prefix.substr(0, slash + 1);
   }
-  std::sort(keys.begin(), keys.end());  // escaping does not preserve byte order
-  ListPage page;
-  for (const auto& k : keys) {
-    if (max_keys > 0 && page.objects.size() == max_keys) {
-      page.next_token = page.objects.back().key;
+  ListQuery q{prefix, start_token, max_keys, {}};
+  SHALE_RETURN_IF_ERROR(walk(dir, key_prefix, q));
+  return std::move(q.page);
+}
+
+Status LocalObjectStore::walk(const std::string& dir, const std::string& key_prefix, ListQuery& q) {
+  auto names = fs_.list(dir);
+  if (!names.ok()) return names.code() == Errc::kNotFound ? Status() : names.status();
+  struct Entry {
+    std::string key;  // for a directory: the prefix its keys share, ending in '/'
+    std::string name;
+    bool is_dir;
+  };
+  std::vector<Entry> entries;
+  for (auto& name : *names) {
+    const bool is_dir = name.ends_with(kDirSuffix);
+    const std::string comp = is_dir ? name.substr(0, name.size() - kDirSuffix.size()) : name;
+    std::string key = key_prefix;
+    if (is_dir ? !comp.empty() : comp != kEmptyLeaf) {
+      auto c = unescape_key(comp);
+      if (!c) continue;  // not ours
+      key += *c;
+    }
+    if (is_dir) key += '/';
+    entries.push_back(Entry{std::move(key), std::move(name), is_dir});
+  }
+  // File names do not sort like keys (escaping does not preserve byte order).
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.key < b.key; });
+  for (const Entry& e : entries) {
+    if (q.done) break;
+    const bool matches = e.key.starts_with(q.prefix);
+    if (!matches && e.key > q.prefix) break;  // sorted: nothing later can match
+    if (e.is_dir) {
+      if (!matches && !q.prefix.starts_with(e.key)) continue;
+      // Every key below starts with e.key: all at or before the token unless it is inside.
+      if (!q.token.empty() && e.key < q.token && !q.token.starts_with(e.key)) continue;
+      SHALE_RETURN_IF_ERROR(walk(io::join_path(dir, e.name), e.key, q));
+      continue;
+    }
+    if (!matches || (!q.token.empty() && e.key <= q.token)) continue;
+    if (q.max_keys > 0 && q.page.objects.size() == q.max_keys) {
+      q.page.next_token = q.page.objects.back().key;
+      q.done = true;
       break;
     }
-    auto f = fs_.open(io::join_path(objects_dir_, escape_key(k)), io::OpenMode::kRead);
+    auto f = fs_.open(io::join_path(dir, e.name), io::OpenMode::kRead);
     if (!f.ok()) {
       if (f.code() == Errc::kNotFound) continue;  // removed concurrently
       return f.status();
     }
     SHALE_ASSIGN_OR_RETURN(uint64_t size, (*f)->size());
-    page.objects.push_back(ObjectInfo{k, size, ""});
+    q.page.objects.push_back(ObjectInfo{e.key, size, ""});
   }
-  return page;
+  return Status();
 }
 
 Status LocalObjectStore::remove(const std::vector<std::string>& keys) {
-  bool any = false;
+  std::set<std::string> dirs;  // directories whose entries changed
   for (const auto& key : keys) {
     SHALE_ASSIGN_OR_RETURN(std::string path, object_path(key));
     Status s = fs_.remove(path);
+    if (s.ok()) dirs.insert(io::parent_dir(path));
     if (!s.ok() && s.code() != Errc::kNotFound) return s;
-    any = any || s.ok();
   }
-  if (any) return fs_.sync_dir(objects_dir_);
+  for (const auto& d : dirs) SHALE_RETURN_IF_ERROR(fs_.sync_dir(d));
   return Status();
 }
 
@@ -224,6 +323,7 @@ Status LocalObjectStore::complete_multipart(const std::string& key, const std::s
   }
   SHALE_ASSIGN_OR_RETURN(std::string path, object_path(key));
   SHALE_ASSIGN_OR_RETURN(std::string dir, upload_dir(key, upload_id));
+  SHALE_RETURN_IF_ERROR(ensure_parent(path));
   const std::string tmp = new_temp_path();
   Status st = [&]() -> Status {
     SHALE_ASSIGN_OR_RETURN(auto out, fs_.open(tmp, io::OpenMode::kCreateExclusive));

@@ -9,6 +9,7 @@
 
 #include "io/faulty_fs.h"
 #include "io/mem_fs.h"
+#include "objstore/store_util.h"
 
 namespace shale::objstore {
 namespace {
@@ -84,8 +85,82 @@ TEST(LocalObjectStore, KeyTooLongForFileName) {
   io::MemFs fs;
   auto s = LocalObjectStore::open(fs, "/store").value();
   EXPECT_EQ(s->put(std::string(300, 'a'), Buf::copy("x")).code(), Errc::kInvalidArgument);
-  EXPECT_EQ(s->put(std::string(100, '/'), Buf::copy("x")).code(), Errc::kInvalidArgument);
+  EXPECT_EQ(s->put("x/" + std::string(100, '%'), Buf::copy("x")).code(), Errc::kInvalidArgument);
+  EXPECT_EQ(s->put(std::string(253, 'd') + "/x", Buf::copy("x")).code(), Errc::kInvalidArgument);
   EXPECT_TRUE(s->put(std::string(255, 'a'), Buf::copy("x")).ok());
+  // The limit is per component (one file name), not per key.
+  const std::string deep = std::string(200, 'a') + "/" + std::string(200, 'b') + "/c";
+  EXPECT_TRUE(s->put(deep, Buf::copy("deep")).ok());
+  EXPECT_EQ(s->get(deep)->data.view(), "deep");
+  // Keys that are only slashes or end in one are objects too.
+  for (std::string k : {"/", "//", "d/", "/d"}) {
+    ASSERT_TRUE(s->put(k, Buf::copy(k)).ok()) << k;
+    EXPECT_EQ(s->get(k)->data.view(), k);
+  }
+  EXPECT_EQ(list_keys(*s),
+            (std::vector<std::string>{"/", "//", "/d", deep, std::string(255, 'a'), "d/"}));
+}
+
+// head() is a stat and list(prefix) reads only the directories below the prefix, however many
+// objects live elsewhere.
+TEST(LocalObjectStore, HeadIsAStatAndListVisitsOnlyThePrefix) {
+  io::MemFs mem;
+  io::FaultyFs fs(mem);
+  auto s = LocalObjectStore::open(fs, "/store").value();
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(s->put(fmt::format("streams/{}/{:04}.obj", i % 30, i), Buf::copy("x")).ok());
+  }
+  ASSERT_TRUE(s->put("other/7/big.obj", Buf::copy(std::string(100000, 'b'))).ok());
+  const uint64_t preads = fs.op_count(io::FsOp::kPread);
+  auto h = s->head("other/7/big.obj");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->size, 100000u);
+  EXPECT_EQ(fs.op_count(io::FsOp::kPread), preads);  // no byte of the object read
+  EXPECT_EQ(s->head("other/7/none").code(), Errc::kNotFound);
+  EXPECT_EQ(s->head("nowhere/none").code(), Errc::kNotFound);
+
+  const uint64_t lists = fs.op_count(io::FsOp::kList), opens = fs.op_count(io::FsOp::kOpen);
+  auto page = s->list("streams/7/");
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->objects.size(), 10u);
+  EXPECT_EQ(page->objects.front().key, "streams/7/0007.obj");
+  EXPECT_EQ(fs.op_count(io::FsOp::kList) - lists, 1u);   // one directory read
+  EXPECT_EQ(fs.op_count(io::FsOp::kOpen) - opens, 10u);  // one stat per listed object
+  // A partial last component: streams/1, streams/10..19 (not streams/2...).
+  page = s->list("streams/1", "", 15);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->objects.size(), 15u);
+  EXPECT_EQ(page->objects.front().key, "streams/1/0001.obj");
+  EXPECT_EQ(page->objects.back().key, "streams/10/0130.obj");
+  // The next page resumes after the token and skips the directories before it unread.
+  const uint64_t lists2 = fs.op_count(io::FsOp::kList);
+  auto next = s->list("streams/1", page->next_token, 1000);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->objects.size(), 11u * 10 - 15);
+  EXPECT_EQ(next->objects.front().key, "streams/10/0160.obj");
+  EXPECT_TRUE(next->next_token.empty());
+  EXPECT_EQ(fs.op_count(io::FsOp::kList) - lists2, 1u + 10);  // streams/, 10/ .. 19/
+  EXPECT_TRUE(s->list("streams/99/")->objects.empty());
+}
+
+// A root written with the old flat layout (objects/<escaped key>) is moved into the tree on open.
+TEST(LocalObjectStore, OpenMovesFlatLayoutIntoTree) {
+  io::MemFs fs;
+  { auto s = LocalObjectStore::open(fs, "/store").value(); }
+  for (std::string k : {"a/b/c.obj", "a/d", "top"}) {
+    auto f = fs.open("/store/objects/" + escape_key(k), io::OpenMode::kCreate).value();
+    ASSERT_TRUE(f->pwrite(0, k.data(), k.size()).ok());
+    ASSERT_TRUE(f->sync().ok());
+  }
+  ASSERT_TRUE(fs.sync_dir("/store/objects").ok());
+  auto s = LocalObjectStore::open(fs, "/store").value();
+  EXPECT_EQ(list_keys(*s), (std::vector<std::string>{"a/b/c.obj", "a/d", "top"}));
+  EXPECT_EQ(s->get("a/b/c.obj")->data.view(), "a/b/c.obj");
+  EXPECT_FALSE(*fs.exists("/store/objects/a%2Fb%2Fc.obj"));
+  fs.crash();  // the move was durable
+  s = LocalObjectStore::open(fs, "/store").value();
+  EXPECT_EQ(s->get("a/d")->data.view(), "a/d");
+  EXPECT_EQ(list_keys(*s), (std::vector<std::string>{"a/b/c.obj", "a/d", "top"}));
 }
 
 TEST(LocalObjectStore, CompleteRemovesStagingFiles) {

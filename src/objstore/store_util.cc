@@ -75,6 +75,33 @@ std::optional<std::string> unescape_key(const std::string& name) {
   return out;
 }
 
+Result<std::string> local_object_path(const std::string& key) {
+  SHALE_RETURN_IF_ERROR(validate_key(key));
+  std::string out;
+  size_t start = 0;
+  while (true) {
+    const size_t slash = key.find('/', start);
+    const bool leaf = slash == std::string::npos;
+    std::string name;
+    if (slash != start)
+      name = escape_key(key.substr(start, leaf ? std::string::npos : slash - start));
+    if (!leaf) {
+      name.append(kDirSuffix.data(), kDirSuffix.size());
+    } else if (name.empty()) {
+      name.append(kEmptyLeaf.data(), kEmptyLeaf.size());
+    }
+    if (name.size() > kMaxFileNameBytes) {
+      return Status(Errc::kInvalidArgument,
+                    fmt::format("key component escapes to a {}-byte file name (max {})",
+                                name.size(), kMaxFileNameBytes));
+    }
+    if (!out.empty()) out += '/';
+    out += name;
+    if (leaf) return out;
+    start = slash + 1;
+  }
+}
+
 std::string crc_etag(uint32_t crc) {
   return fmt::format("{:08x}", crc);
 }

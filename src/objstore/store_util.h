@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 #include "objstore/object_store.h"
@@ -32,6 +33,17 @@ Status validate_key(const std::string& key);
 std::string escape_key(const std::string& key);
 // nullopt if `name` is not a well-formed escaped key.
 std::optional<std::string> unescape_key(const std::string& name);
+
+// LocalObjectStore's path of a key below objects/ (the tree layout): every '/'-separated
+// component but the last is a directory named escape_key(component) + "%2F" ("%2F" alone for an
+// empty component); the last is a file named escape_key(component) ("%" for an empty one). So a
+// directory name always ends in "%2F" and a file name never does, "p/a" and "p/a/b" can both
+// exist, and a listing with a prefix reads only the directories under it.
+// Errc::kInvalidArgument if a name would exceed kMaxFileNameBytes.
+constexpr size_t kMaxFileNameBytes = 255;
+constexpr std::string_view kDirSuffix = "%2F";  // escape_key("/")
+constexpr std::string_view kEmptyLeaf = "%";    // not a well-formed escape, so never a key's name
+Result<std::string> local_object_path(const std::string& key);
 
 // The etag the in-memory and local stores report: CRC-32C of the content, 8 hex digits.
 std::string crc_etag(uint32_t crc);

@@ -142,26 +142,38 @@ Status StreamStoreImpl::compact_once() {
   }
   objfmt::CompactOptions co;
   co.split_threshold = opts_.stream_object_bytes;
-  SHALE_ASSIGN_OR_RETURN(objfmt::CompactResult cr, objfmt::compact(objects_, sources, live, co));
-
-  std::vector<ObjectRecord> outputs;
-  if (!cr.objects.empty()) {
-    SHALE_ASSIGN_OR_RETURN(uint64_t first_id, allocate_ids(kObjectIdCounter, cr.objects.size()));
-    for (size_t i = 0; i < cr.objects.size(); ++i) {
-      ObjectRecord r;
-      r.id = ObjectId(first_id + i);
-      r.key = store_key(r.id);
-      r.size = cr.objects[i].built.size;
-      r.kind = cr.objects[i].stream ? ObjectKind::kStream : ObjectKind::kStreamSet;
-      r.data_time_ms = now_ms();
-      for (const auto& in : inputs) r.data_time_ms = std::min(r.data_time_ms, in.data_time_ms);
-      r.ranges = ranges_of(cr.objects[i].built.index);
-      outputs.push_back(std::move(r));
+  // Outputs stream to the store as they are built (bounded memory); their ids are allocated
+  // once their number is known, before the first byte is written.
+  std::vector<ObjectId> ids;
+  std::vector<std::string> keys;
+  auto name_outputs = [&](size_t n) -> Result<std::vector<std::string>> {
+    SHALE_ASSIGN_OR_RETURN(uint64_t first_id, allocate_ids(kObjectIdCounter, n));
+    for (size_t i = 0; i < n; ++i) {
+      ids.push_back(ObjectId(first_id + i));
+      keys.push_back(store_key(ids.back()));
     }
+    if (crash_at("compact.before_put")) return dead_status();
+    return keys;
+  };
+  Result<objfmt::CompactResult> compacted =
+      objfmt::compact_to_store(compact_objects_, sources, live, co, name_outputs);
+  if (!compacted.ok()) {
+    if (!dead() && !keys.empty()) (void)objects_.remove(keys);  // best effort; orphan sweep
+    return compacted.status();
   }
-  if (crash_at("compact.before_put")) return dead_status();
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    SHALE_RETURN_IF_ERROR(objects_.put(outputs[i].key, cr.objects[i].built.parts));
+  if (keys.empty() && crash_at("compact.before_put")) return dead_status();  // nothing to write
+  objfmt::CompactResult& cr = *compacted;
+  std::vector<ObjectRecord> outputs;
+  for (size_t i = 0; i < cr.objects.size(); ++i) {
+    ObjectRecord r;
+    r.id = ids[i];
+    r.key = cr.objects[i].key;
+    r.size = cr.objects[i].built.size;
+    r.kind = cr.objects[i].stream ? ObjectKind::kStream : ObjectKind::kStreamSet;
+    r.data_time_ms = now_ms();
+    for (const auto& in : inputs) r.data_time_ms = std::min(r.data_time_ms, in.data_time_ms);
+    r.ranges = ranges_of(cr.objects[i].built.index);
+    outputs.push_back(std::move(r));
   }
   if (crash_at("compact.after_put")) return dead_status();
   // Swap in one txn: every input must still be committed (retention may have retired one).

@@ -61,7 +61,10 @@ void StreamStoreImpl::index_object_locked(const ObjectRecord& r) {
   for (const auto& rg : r.ranges) {
     StreamPtr s = find_locked(rg.stream);
     if (!s) continue;
+    auto old = s->index.find(rg.start);
+    if (old != s->index.end()) s->index_bytes -= old->second.bytes;
     s->index[rg.start] = IndexedSlice{r.id, rg.end, rg.bytes, rg.max_ts};
+    s->index_bytes += rg.bytes;
   }
   stats_.objects = object_records_.size();
 }
@@ -73,7 +76,10 @@ void StreamStoreImpl::unindex_object_locked(ObjectId id) {
     StreamPtr s = find_locked(rg.stream);
     if (!s) continue;
     auto sl = s->index.find(rg.start);
-    if (sl != s->index.end() && sl->second.object == id) s->index.erase(sl);
+    if (sl != s->index.end() && sl->second.object == id) {
+      s->index_bytes -= sl->second.bytes;
+      s->index.erase(sl);
+    }
   }
   object_records_.erase(it);
   stats_.objects = object_records_.size();

@@ -43,6 +43,11 @@ struct StreamInfo {
   Offset last_stable{0};         // end of the prefix with no open transactions (== end for now)
   int64_t retention_ms = -1;     // -1 = unlimited
   int64_t retention_bytes = -1;  // -1 = unlimited
+  // Bytes of the stored batches from start to end (DescribeLogDirs partition size, metrics).
+  // Like Kafka's sum of segment sizes, it counts whole storage units: an uploaded object range
+  // that straddles `start` counts in full until retention drops it. Maintained incrementally:
+  // info() stays cheap.
+  uint64_t size_bytes = 0;
 };
 
 struct AppendResult {

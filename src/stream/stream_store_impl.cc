@@ -32,6 +32,10 @@ StreamStoreImpl::StreamStoreImpl(StoreOptions opts, wal::Wal& wal, objstore::Obj
       objects_(objects),
       meta_(meta),
       clock_(clock),
+      cold_read_budget_(clock_, opts_.cold_read_bytes_per_sec, opts_.io_budget_burst_bytes),
+      compaction_budget_(clock_, opts_.compaction_bytes_per_sec, opts_.io_budget_burst_bytes),
+      cold_objects_(objects_, cold_read_budget_),
+      compact_objects_(objects_, compaction_budget_),
       block_cache_(opts_.block_cache_bytes) {}
 
 StreamStoreImpl::~StreamStoreImpl() {
@@ -81,7 +85,7 @@ Status StreamStoreImpl::start() {
   SHALE_RETURN_IF_ERROR(sweep_orphans());
   objfmt::CatchUpReaderOptions ro;
   ro.threads = opts_.cold_read_threads;
-  reader_ = std::make_unique<objfmt::CatchUpReader>(objects_, block_cache_, ro);
+  reader_ = std::make_unique<objfmt::CatchUpReader>(cold_objects_, block_cache_, ro);
   {
     std::lock_guard lk(mu_);
     started_ = true;
@@ -104,7 +108,7 @@ void StreamStoreImpl::stop() {
     waiting.swap(waiting_);
   }
   for (auto& w : waiting) w.cb(Status(Errc::kClosed, "stream store stopping"));
-  if (!dead()) {
+  if (!dead() && opts_.upload_on_stop) {
     Status st = upload_once();
     if (!st.ok()) SHALE_LOG_WARN("stream", "final upload failed: {}", st.to_string());
   }
@@ -300,7 +304,19 @@ StreamInfo StreamStoreImpl::info_locked(const Stream& s) const {
   i.last_stable = i.end;
   i.retention_ms = s.rec.retention_ms;
   i.retention_bytes = s.rec.retention_bytes;
+  i.size_bytes = size_locked(s);
   return i;
+}
+
+uint64_t StreamStoreImpl::size_locked(const Stream& s) const {
+  // Slices and un-uploaded entries wholly below the start are dead; they form a prefix (the
+  // index is ordered and contiguous), usually empty or short, as trim collects dead objects.
+  uint64_t dead = 0;
+  for (auto it = s.index.begin(); it != s.index.end() && it->second.end <= s.rec.start; ++it)
+    dead += it->second.bytes;
+  for (size_t i = s.uploaded_prefix; i < s.cache.size() && s.cache[i].end() <= s.rec.start; ++i)
+    dead += s.cache[i].batch.size();
+  return s.index_bytes + s.unuploaded_bytes - dead;
 }
 
 Result<StreamInfo> StreamStoreImpl::info(StreamId id) const {
@@ -433,6 +449,7 @@ void StreamStoreImpl::on_wal_done(const StreamPtr& s, Offset base, int32_t count
 
 void StreamStoreImpl::insert_cache_locked(Stream& s, CacheEntry e) {
   cache_bytes_ += e.batch.size();
+  if (!e.uploaded) s.unuploaded_bytes += e.batch.size();
   fifo_.emplace_back(s.id, e.base);
   s.cache.push_back(std::move(e));
   if (s.cache.back().uploaded) s.uploaded_prefix = s.cache.size();
@@ -459,6 +476,7 @@ void StreamStoreImpl::evict_locked() {
 void StreamStoreImpl::drop_unuploaded_locked(Stream& s) {
   while (s.cache.size() > s.uploaded_prefix) {
     unuploaded_bytes_ -= s.cache.back().batch.size();
+    s.unuploaded_bytes -= s.cache.back().batch.size();
     cache_bytes_ -= s.cache.back().batch.size();
     s.cache.pop_back();
   }
@@ -501,6 +519,8 @@ StoreStats StreamStoreImpl::stats() const {
   s.unuploaded_bytes = unuploaded_bytes_;
   s.waiting_appends = waiting_.size();
   s.objects = object_records_.size();
+  s.cold_read_budget_bytes = cold_read_budget_.taken();
+  s.compaction_budget_bytes = compaction_budget_.taken();
   return s;
 }
 

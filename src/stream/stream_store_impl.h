@@ -34,6 +34,7 @@
 #include "objfmt/block_cache.h"
 #include "objfmt/catchup_reader.h"
 #include "objstore/object_store.h"
+#include "objstore/throttled_object_store.h"
 #include "stream/meta_records.h"
 #include "stream/stream_store.h"
 #include "wal/wal.h"
@@ -59,7 +60,15 @@ struct StoreOptions {
   size_t compact_small_object_bytes = 8 << 20;  // stream-set objects below this are merged
   size_t compact_min_objects = 4;               // merge when at least this many small ones exist
   size_t compact_max_objects = 32;              // at most this many per compaction
-  bool background = true;                       // false: no threads (tests drive *_once())
+  // Bandwidth budgets (token buckets, see objstore/throttled_object_store.h) so catch-up reads
+  // and compaction cannot starve appends' uploads and tail reads. 0 = unlimited.
+  uint64_t cold_read_bytes_per_sec = 0;   // object GET bytes of the cold-read pool
+  uint64_t compaction_bytes_per_sec = 0;  // GET + PUT bytes of compaction
+  uint64_t io_budget_burst_bytes = 8 << 20;
+  bool background = true;  // false: no threads (tests drive *_once())
+  // stop() uploads what is still only in the WAL. false: it leaves it there (the WAL is durable;
+  // the next start() replays it and uploads it), so a clean shutdown is as quick as a crash.
+  bool upload_on_stop = true;
   CrashHook crash_hook;
 };
 
@@ -76,6 +85,8 @@ struct StoreStats {
   uint64_t compactions = 0;
   uint64_t objects_deleted = 0;
   uint64_t cold_reads = 0;
+  uint64_t cold_read_budget_bytes = 0;   // bytes charged to the cold-read budget
+  uint64_t compaction_budget_bytes = 0;  // bytes charged to the compaction budget
 };
 
 class StreamStoreImpl final : public StreamStore {
@@ -145,6 +156,8 @@ class StreamStoreImpl final : public StreamStore {
     std::deque<CacheEntry> cache;  // contiguous, durable; uploaded entries form a prefix
     size_t uploaded_prefix = 0;
     std::map<Offset, IndexedSlice> index;  // object ranges by start offset
+    uint64_t index_bytes = 0;              // sum of index[*].bytes (dead slices included)
+    uint64_t unuploaded_bytes = 0;         // sum of the un-uploaded cache entries' sizes
   };
   struct WaitingAppend {
     StreamId id;
@@ -169,6 +182,8 @@ class StreamStoreImpl final : public StreamStore {
   void drop_unuploaded_locked(Stream& s);
   void drain_waiting();
   StreamInfo info_locked(const Stream& s) const;
+  // StreamInfo::size_bytes: the live bytes, from the two running sums minus the dead prefix.
+  uint64_t size_locked(const Stream& s) const;
   Result<ReadResult> read_cached_locked(const Stream& s, Offset from, size_t max_bytes) const;
   std::vector<objfmt::ObjectSlice> slices_locked(const Stream& s, Offset from) const;
   void index_object_locked(const ObjectRecord& r);
@@ -205,6 +220,9 @@ class StreamStoreImpl final : public StreamStore {
   objstore::ObjectStore& objects_;
   meta::MetaStore& meta_;
   Clock& clock_;
+  objstore::TokenBucket cold_read_budget_, compaction_budget_;
+  objstore::ThrottledObjectStore cold_objects_;     // objects_ under cold_read_budget_
+  objstore::ThrottledObjectStore compact_objects_;  // objects_ under compaction_budget_
   objfmt::BlockCache block_cache_;
   std::unique_ptr<objfmt::CatchUpReader> reader_;
   uint64_t incarnation_ = 0;

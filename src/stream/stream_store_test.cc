@@ -146,6 +146,33 @@ TEST_F(StreamStoreTest, RecoveryReplaysUnuploadedAppendsAfterPowerLoss) {
   EXPECT_EQ(r->base, Offset(40));
 }
 
+TEST_F(StreamStoreTest, StopWithoutUploadLeavesDataInTheWalForTheNextStart) {
+  auto objects = [&] {
+    auto page = w_.objects->list("", {}, 1000);
+    EXPECT_TRUE(page.ok());
+    return page.ok() ? page->objects.size() : size_t{0};
+  };
+  StoreOptions o = small_options();
+  o.upload_on_stop = false;
+  boot(o);
+  StreamId id = open_new();
+  auto data = append_n(id, 10);
+  ASSERT_OK(s().flush_uploads());
+  const size_t uploaded = objects();
+  ASSERT_GT(uploaded, 0u);
+  auto more = append_n(id, 10);  // only in the WAL
+  data.insert(more.begin(), more.end());
+  node_->shutdown();  // a clean stop, without the final upload
+  EXPECT_EQ(objects(), uploaded);
+  boot(small_options());  // the next start replays the WAL
+  EXPECT_GT(node_->wal().stats().used_bytes, 0u);
+  EXPECT_EQ(s().info(id)->end, Offset(40));
+  expect_all(id, Offset(0), data);
+  // With the default (upload_on_stop = true) the stop uploads it.
+  node_->shutdown();
+  EXPECT_GT(objects(), uploaded);
+}
+
 TEST_F(StreamStoreTest, OpenRequiresAHigherEpochAndFencesTheOldOwner) {
   StreamId id = open_new(Epoch(5));
   EXPECT_EQ(s().open(id, Epoch(5)).code(), Errc::kFenced);
@@ -224,6 +251,44 @@ TEST_F(StreamStoreTest, SizeAndTimeRetention) {
   EXPECT_EQ(s().info(id)->end, Offset(24));
 }
 
+// StreamInfo::size_bytes: un-uploaded bytes exactly, uploaded object ranges (block framing
+// included), and it shrinks with trim and retention.
+TEST_F(StreamStoreTest, SizeBytesFollowsAppendsUploadsTrimAndRetention) {
+  StreamId id = open_new();
+  EXPECT_EQ(s().info(id)->size_bytes, 0u);
+  auto sum = [](const std::map<int64_t, Buf>& m) {
+    uint64_t n = 0;
+    for (const auto& [o, b] : m) n += b.size();
+    return n;
+  };
+  auto first = append_n(id, 10, 500);  // offsets 0..19, not uploaded
+  EXPECT_EQ(s().info(id)->size_bytes, sum(first));
+  ASSERT_OK(s().flush_uploads());
+  const uint64_t uploaded = s().info(id)->size_bytes;
+  EXPECT_GE(uploaded, sum(first));
+  EXPECT_LE(uploaded, sum(first) + sum(first) / 10);  // block framing only
+  auto second = append_n(id, 10, 300);                // offsets 20..39, in the WAL only
+  EXPECT_EQ(s().info(id)->size_bytes, uploaded + sum(second));
+  ASSERT_OK(s().trim(id, Offset(10)));  // inside the uploaded range: it still counts
+  EXPECT_EQ(s().info(id)->size_bytes, uploaded + sum(second));
+  ASSERT_OK(s().trim(id, Offset(20)));  // the whole first object is dead
+  EXPECT_EQ(s().info(id)->size_bytes, sum(second));
+  ASSERT_OK(s().trim(id, Offset(30)));  // un-uploaded entries below the start are dead too
+  uint64_t live = 0;
+  for (const auto& [o, b] : second) live += o >= 30 ? b.size() : 0;
+  EXPECT_EQ(s().info(id)->size_bytes, live);
+  ASSERT_OK(s().flush_uploads());
+  const uint64_t before_retention = s().info(id)->size_bytes;
+  EXPECT_GT(before_retention, 0u);
+  ASSERT_OK(s().set_retention(id, RetentionPolicy{-1, 1}));
+  append_n(id, 1, 100);
+  ASSERT_OK(s().flush_uploads());
+  ASSERT_OK(s().retention_once());
+  EXPECT_EQ(s().info(id)->start, Offset(40));  // only the newest object is kept
+  EXPECT_LT(s().info(id)->size_bytes, before_retention);
+  EXPECT_GT(s().info(id)->size_bytes, 100u);
+}
+
 TEST_F(StreamStoreTest, RemoveDeletesStreamAndItsObjects) {
   StreamId id = open_new();
   StreamId other = open_new();
@@ -292,6 +357,42 @@ TEST_F(StreamStoreTest, CompactionMergesSmallObjectsAndKeepsData) {
   node_->shutdown();
   boot(small_options());
   expect_all(b, Offset(0), db);
+}
+
+// Cold reads and compaction each pay into their own bandwidth budget; appends, uploads and tail
+// reads pay into neither. A cold read under a small budget takes at least bytes / rate.
+TEST_F(StreamStoreTest, ColdReadsAndCompactionPayIntoTheirBandwidthBudgets) {
+  node_->shutdown();
+  StoreOptions o = small_options();
+  o.cold_read_bytes_per_sec = 2 << 20;  // 2 MiB/s
+  o.compaction_bytes_per_sec = 1 << 30;
+  o.io_budget_burst_bytes = 32 << 10;
+  boot(o);
+  StreamId id = open_new();
+  std::map<int64_t, Buf> data;
+  for (int i = 0; i < 6; ++i) {  // six small stream-set objects of ~20 KB
+    auto x = append_n(id, 20, 1000);
+    data.insert(x.begin(), x.end());
+    ASSERT_OK(s().flush_uploads());
+  }
+  EXPECT_EQ(s().stats().cold_read_budget_bytes, 0u);  // appends and uploads are not charged
+  EXPECT_EQ(s().stats().compaction_budget_bytes, 0u);
+  const auto t0 = std::chrono::steady_clock::now();
+  expect_all(id, Offset(0), data);  // ~120 KB, half evicted from the 64 KiB cache
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const uint64_t cold = s().stats().cold_read_budget_bytes;
+  EXPECT_GT(cold, 48u << 10);
+  EXPECT_GE(took, 0.95 * static_cast<double>(cold - (32 << 10)) / (2 << 20)) << cold << " bytes";
+  EXPECT_EQ(s().stats().compaction_budget_bytes, 0u);
+
+  const uint64_t objects = s().stats().objects;
+  ASSERT_GE(objects, 3u);
+  ASSERT_OK(s().compact_once());
+  ASSERT_EQ(s().stats().compactions, 1u);
+  // Compaction read every live byte of its inputs and wrote the merged object.
+  const uint64_t charged = s().stats().compaction_budget_bytes;
+  EXPECT_GT(charged, 2 * 120u * 1000);
+  expect_all(id, Offset(0), data);
 }
 
 TEST_F(StreamStoreTest, OffsetForTimestamp) {

@@ -160,7 +160,11 @@ Status StreamStoreImpl::upload_once() {
       s.rec.committed_end = p.end;
       s.rev = res->revision;
       if (s.generation != p.generation) continue;
-      for (size_t i = 0; i < p.entries.size(); ++i) s.cache[s.uploaded_prefix + i].uploaded = true;
+      for (size_t i = 0; i < p.entries.size(); ++i) {
+        CacheEntry& e = s.cache[s.uploaded_prefix + i];
+        e.uploaded = true;
+        s.unuploaded_bytes -= e.batch.size();
+      }
       s.uploaded_prefix += p.entries.size();
       unuploaded_bytes_ -= p.bytes;
     }

@@ -23,6 +23,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+# A file WAL cycles through all of its preallocated segment slots, so every broker ends up
+# holding --wal-max-bytes (1 GiB by default) of preallocated segments. Tests run dozens
+# of brokers (several suites at once on a shared machine): give them a small WAL unless a test
+# chooses its own.
+SMALL_WAL = {"--wal-segment-bytes": "16777216", "--wal-max-bytes": "134217728"}
+
+
+def small_wal_args(extra_args):
+    chosen = {a.split("=", 1)[0] for a in extra_args if isinstance(a, str)}
+    out = []
+    for flag, value in SMALL_WAL.items():
+        if flag not in chosen:
+            out += [flag, value]
+    return out
+
+
 class Shale:
     def __init__(self, data_dir, extra_args=()):
         self.port = free_port()
@@ -32,7 +48,7 @@ class Shale:
         self.log_path = os.path.join(self.data_dir, "shale.log")
         args = [SHALE_BIN, "serve", "--data-dir", os.path.join(self.data_dir, "data"),
                 "--listen", self.bootstrap, "--http", f"127.0.0.1:{self.http_port}",
-                "--threads", "2", *extra_args]
+                "--threads", "2", *small_wal_args(extra_args), *extra_args]
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         self.wait_ready()

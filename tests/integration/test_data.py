@@ -78,6 +78,14 @@ def test_acks_zero_produce_is_not_answered_but_stored(shale):
     for i in range(20):
         p.produce("a0", value=f"z{i}".encode(), partition=0)
     assert p.flush(10) == 0
+    # flush() returns once the requests are sent: nothing tells an acks=0 producer when they are
+    # stored, so wait for the high watermark before reading (kcat -e stops at the current end).
+    c = Consumer({"bootstrap.servers": shale.bootstrap, "group.id": "a0-watch"})
+    deadline = time.time() + 10
+    while c.get_watermark_offsets(TopicPartition("a0", 0), timeout=5)[1] < 20:
+        assert time.time() < deadline, "acks=0 records were not stored within 10 s"
+        time.sleep(0.05)
+    c.close()
     lines = kcat_consume(shale, "a0", 20)
     assert [line.split("=", 1)[1] for line in lines] == [f"z{i}" for i in range(20)]
 

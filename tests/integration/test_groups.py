@@ -22,16 +22,17 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 SESSION_MS = 6000
 
 CONSUMER_SCRIPT = r"""
-import json, sys
+import json, sys, time
 from confluent_kafka import Consumer
 bootstrap, group, topic, strategy = sys.argv[1:5]
 conf = {"bootstrap.servers": bootstrap, "group.id": group, "session.timeout.ms": %d,
         "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest",
         "partition.assignment.strategy": strategy}
+conf["enable.auto.commit"] = False
 c = Consumer(conf)
 owned = set()
 def report():
-    print(json.dumps(sorted(owned)), flush=True)
+    print(json.dumps({"owned": sorted(owned)}), flush=True)
 def on_assign(cons, parts):
     owned.update(p.partition for p in parts)
     if strategy == "cooperative-sticky":
@@ -44,7 +45,13 @@ def on_revoke(cons, parts):
     report()
 c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
 while True:
-    c.poll(0.2)
+    m = c.poll(0.2)
+    if m is not None and m.error() is None:
+        # Reported before the commit: a SIGKILL in between redelivers it (at-least-once).
+        # The pause keeps the consumers busy for ~2 s, so the kill lands mid-stream.
+        print(json.dumps({"got": m.value().decode()}), flush=True)
+        time.sleep(0.02)
+        c.commit(message=m, asynchronous=False)
 """ % SESSION_MS
 
 
@@ -53,6 +60,26 @@ def create_topic(bootstrap, name, partitions):
     fs = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
     for f in fs.values():
         f.result(15)
+
+
+def wait_coordinator_loaded(bootstrap, topic, timeout=30):
+    """The coordinator replays __consumer_offsets on first use and answers
+    COORDINATOR_LOAD_IN_PROGRESS meanwhile, which librdkafka's commit() does not retry."""
+    c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": "grp-warmup"})
+    deadline = time.time() + timeout
+    try:
+        while True:
+            try:
+                c.commit(offsets=[ck.TopicPartition(topic, 0, 0)], asynchronous=False)
+                return
+            except ck.KafkaException as e:
+                loading = e.args[0].code() in (ck.KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                                               ck.KafkaError.COORDINATOR_NOT_AVAILABLE)
+                if not loading or time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+    finally:
+        c.close()
 
 
 def produce(bootstrap, topic, n, partitions, extra=None):
@@ -72,17 +99,26 @@ class ConsumerProc:
             [sys.executable, "-c", CONSUMER_SCRIPT, bootstrap, group, topic, strategy],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.owned = []
+        self.got = []
         self.lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
         for line in self.proc.stdout:
+            ev = json.loads(line)
             with self.lock:
-                self.owned = json.loads(line)
+                if "owned" in ev:
+                    self.owned = ev["owned"]
+                else:
+                    self.got.append(ev["got"])
 
     def get(self):
         with self.lock:
             return list(self.owned)
+
+    def values(self):
+        with self.lock:
+            return list(self.got)
 
     def kill(self):
         if self.proc.poll() is None:
@@ -109,22 +145,78 @@ def covers(procs, partitions):
     return got == list(range(partitions))
 
 
+class CommitWatcher:
+    """Samples a group's committed offsets every 50 ms; records any that move backwards."""
+
+    def __init__(self, bootstrap, group, topic, partitions):
+        self.c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        self.tps = [ck.TopicPartition(topic, p) for p in range(partitions)]
+        self.last = [-1] * partitions
+        self.backwards = []
+        self.samples = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.is_set():
+            try:
+                got = self.c.committed(self.tps, 5)
+            except ck.KafkaException:
+                continue
+            for tp in got:
+                if tp.offset < 0:
+                    continue
+                if tp.offset < self.last[tp.partition]:
+                    self.backwards.append((tp.partition, self.last[tp.partition], tp.offset))
+                self.last[tp.partition] = tp.offset
+            self.samples += 1
+            time.sleep(0.05)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.c.close()
+
+
 def test_three_consumers_one_killed_others_take_over(shale):
     create_topic(shale.bootstrap, "g6", 6)
+    produce(shale.bootstrap, "g6", 300, 6)
     procs = [ConsumerProc(shale.bootstrap, "grp-kill", "g6") for _ in range(3)]
+    watcher = CommitWatcher(shale.bootstrap, "grp-kill", "g6", 6)
     try:
         wait_for(lambda: covers(procs, 6) and all(len(c.get()) == 2 for c in procs), 60,
                  "6 partitions spread over 3 consumers")
         t0 = time.time()
+        killed_owned = set(procs[0].get())
         procs[0].kill()
         t1 = wait_for(lambda: covers(procs[1:], 6), SESSION_MS / 1000 + 15,
                       "the survivors to take over")
         # The dead member is only noticed when its session expires, then one rebalance.
         print(f"takeover after SIGKILL: {t1 - t0:.2f}s (session timeout {SESSION_MS} ms)")
         assert t1 - t0 < SESSION_MS / 1000 + 10
+        p = ck.Producer({"bootstrap.servers": shale.bootstrap, "linger.ms": 5})
+        for i in range(300):
+            p.produce("g6", value=f"n{i}".encode(), partition=i % 6)
+        assert p.flush(30) == 0
+        wait_for(lambda: watcher.last == [100] * 6, 30, "every message committed")
     finally:
         for c in procs:
             c.kill()
+        watcher.close()
+    # At-least-once: every message was handed to some consumer (the killed one's uncommitted
+    # ones again to a survivor); committed offsets never moved backwards.
+    produced = {f"m{i}" for i in range(300)} | {f"n{i}" for i in range(300)}
+    seen = [v for c in procs for v in c.values()]
+    # The killed consumer's unfinished work (its partitions' first 300 messages) went to the
+    # survivors.
+    taken_over = {v for c in procs[1:] for v in c.values()
+                  if v.startswith("m") and int(v[1:]) % 6 in killed_owned}
+    assert taken_over - set(procs[0].values()), "the kill should land while it still had work"
+    assert set(seen) == produced, sorted(produced - set(seen))[:10]
+    print(f"{len(seen) - len(produced)} redelivered after the SIGKILL")
+    assert watcher.backwards == [], watcher.backwards
+    assert watcher.samples > 10
 
 
 def in_process_consumer(bootstrap, group, **extra):
@@ -274,6 +366,7 @@ def test_kafka_python_group_consumer(shale):
 def test_standalone_commit_and_admin_views(shale):
     create_topic(shale.bootstrap, "solo", 1)
     produce(shale.bootstrap, "solo", 5, 1)
+    wait_coordinator_loaded(shale.bootstrap, "solo")
     c = in_process_consumer(shale.bootstrap, "grp-solo")
     c.assign([ck.TopicPartition("solo", 0, 0)])
     c.commit(offsets=[ck.TopicPartition("solo", 0, 3)], asynchronous=False)

@@ -203,8 +203,21 @@ class FakeStreamStore final : public stream::StreamStore {
         r = a;
         ++appends;
       }
+      if (stall_appends) {  // durable now, but the callback waits for release_stalled()
+        stalled_.push_back([cb, r] { cb(r); });
+        return;
+      }
     }
     post([cb, r] { cb(r); });
+  }
+  // Delivers the callbacks of appends made while stall_appends was set.
+  void release_stalled() {
+    std::vector<std::function<void()>> fs;
+    {
+      std::lock_guard lk(mu_);
+      fs.swap(stalled_);
+    }
+    for (auto& f : fs) post(std::move(f));
   }
   void read(StreamId id, Offset from, size_t max_bytes, stream::ReadCallback cb) override {
     auto r = read_now(id, from, max_bytes);
@@ -238,6 +251,7 @@ class FakeStreamStore final : public stream::StreamStore {
 
   std::atomic<bool> cache_misses{false};
   std::atomic<bool> fail_appends{false};
+  std::atomic<bool> stall_appends{false};
   std::atomic<int> appends{0};
   std::atomic<int> cold_reads{0};
 
@@ -256,6 +270,7 @@ class FakeStreamStore final : public stream::StreamStore {
     std::deque<Batch> batches;
     stream::RetentionPolicy retention;
   };
+  std::vector<std::function<void()>> stalled_;  // guarded by mu_
   S* find(StreamId id) {
     auto it = streams_.find(id.value());
     return it == streams_.end() ? nullptr : &it->second;
@@ -269,6 +284,9 @@ class FakeStreamStore final : public stream::StreamStore {
     i.last_stable = s.end;
     i.retention_ms = s.retention.retention_ms;
     i.retention_bytes = s.retention.retention_bytes;
+    for (const auto& b : s.batches) {
+      if (b.end() > s.start) i.size_bytes += b.data.size();
+    }
     return i;
   }
   Result<stream::ReadResult> read_now(StreamId id, Offset from, size_t max_bytes) {

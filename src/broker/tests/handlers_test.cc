@@ -370,5 +370,129 @@ TEST_F(HandlersTest, ListOffsetsDeleteRecordsAndEpochs) {
   EXPECT_EQ(eo[2].error_code, broker::kerr::kUnknownLeaderEpoch);
 }
 
+// Produce timeout_ms: an append that is not durable in time answers REQUEST_TIMED_OUT with
+// acks=all (without waiting for the store), the append itself still lands, and the broker keeps
+// serving. acks=1 ignores timeout_ms, as in Kafka.
+TEST_F(HandlersTest, ProduceTimeoutAnswersRequestTimedOut) {
+  using Clock = std::chrono::steady_clock;
+  auto produce_stalled = [&](int16_t acks, int32_t timeout_ms, Clock::duration* took) {
+    ProduceRequest req;
+    req.acks = acks;
+    req.timeout_ms = timeout_ms;
+    auto& td = req.topic_data.emplace_back();
+    td.name = "t";
+    td.partition_data.push_back({0, batch(2), {}});
+    td.partition_data.push_back({1, batch(1), {}});
+    Writer w;
+    EXPECT_TRUE(req.encode(w, 9).ok());
+    RequestHeader h;
+    h.request_api_key = 0;
+    h.request_api_version = 9;
+    RequestContext ctx{h, concat(w.finish_parts()), conn_, *broker_, config_};
+    store_.stall_appends = true;
+    // The stalled callbacks are released well after the timeout; io_.run() returns only then
+    // (the late completions are still delivered), so the handler's own finish time is recorded.
+    std::thread releaser([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(600));
+      store_.stall_appends = false;
+      store_.release_stalled();
+    });
+    std::optional<Result<ResponseBody>> out;
+    const auto t0 = Clock::now();
+    asio::co_spawn(
+        io_,
+        [&]() -> asio::awaitable<void> {
+          out.emplace(co_await HandlerRegistry::instance().find(0)->fn(ctx));
+          *took = Clock::now() - t0;
+        },
+        asio::detached);
+    io_.restart();
+    io_.run();
+    releaser.join();
+    return decode<ProduceResponse>(*out, 9);
+  };
+
+  Clock::duration took{};
+  auto r = produce_stalled(-1, 100, &took);
+  EXPECT_GE(took, std::chrono::milliseconds(100));
+  EXPECT_LT(took, std::chrono::milliseconds(550));  // answered before the store called back
+  ASSERT_EQ(r.responses[0].partition_responses.size(), 2u);
+  for (const auto& pr : r.responses[0].partition_responses) {
+    EXPECT_EQ(pr.error_code, broker::kerr::kRequestTimedOut);
+    EXPECT_EQ(pr.base_offset, -1);
+    ASSERT_TRUE(pr.error_message.has_value());
+  }
+  // Not cancelled: the data landed.
+  EXPECT_EQ(broker_->topics().partition("t", 0)->high_watermark(), 2);
+  EXPECT_EQ(broker_->topics().partition("t", 1)->high_watermark(), 1);
+
+  // acks=1: timeout_ms is not enforced; the answer waits for durability.
+  auto r1 = produce_stalled(1, 100, &took);
+  EXPECT_GE(took, std::chrono::milliseconds(550));
+  EXPECT_EQ(r1.responses[0].partition_responses[0].error_code, 0);
+  EXPECT_EQ(r1.responses[0].partition_responses[0].base_offset, 2);
+
+  // The broker keeps serving: a normal produce and a fetch of everything.
+  auto ok = produce(9, "t", 0, batch(1));
+  EXPECT_EQ(ok.responses[0].partition_responses[0].error_code, 0);
+  EXPECT_EQ(ok.responses[0].partition_responses[0].base_offset, 4);
+  auto f = fetch(12, fetch_req(0));
+  EXPECT_EQ(f.responses[0].partitions[0].high_watermark, 5);
+}
+
+// A topic deleted while a consumer holds a fetch session: the next fetch of the session answers
+// UNKNOWN_TOPIC_ID (by-id versions, 13+) or UNKNOWN_TOPIC_OR_PARTITION (by name), as Kafka does;
+// ListOffsets and Metadata-style lookups then answer UNKNOWN_TOPIC_OR_PARTITION. ListOffsets
+// with read_committed answers the last stable offset (== high watermark: no transactions).
+TEST_F(HandlersTest, DeletedTopicMidSessionAndReadCommittedListOffsets) {
+  produce(9, "t", 0, batch(3));
+  ListOffsetsRequest lo;
+  lo.isolation_level = 1;
+  auto& lt = lo.topics.emplace_back();
+  lt.name = "t";
+  lt.partitions.push_back({0, -1, -1, 1, {}});
+  auto committed = decode<ListOffsetsResponse>(call(2, 9, lo), 9);
+  EXPECT_EQ(committed.topics[0].partitions[0].error_code, 0);
+  EXPECT_EQ(committed.topics[0].partitions[0].offset, 3);
+
+  auto by_id = fetch_req(0);
+  by_id.session_id = 0;
+  by_id.session_epoch = 0;
+  auto full13 = fetch(13, by_id);
+  ASSERT_NE(full13.session_id, 0);
+  auto by_name = fetch_req(0);
+  by_name.session_id = 0;
+  by_name.session_epoch = 0;
+  auto full12 = fetch(12, by_name);
+  ASSERT_NE(full12.session_id, 0);
+
+  auto d = run(io_, broker_->topics().delete_topic("t"));
+  ASSERT_TRUE(d.ok()) << d.message;
+
+  FetchRequest inc;
+  inc.session_id = full13.session_id;
+  inc.session_epoch = 1;
+  auto r13 = fetch(13, inc);
+  EXPECT_EQ(r13.error_code, 0);
+  ASSERT_EQ(r13.responses.size(), 1u);
+  EXPECT_EQ(r13.responses[0].topic_id, Uuid{topic_id_.bytes});
+  ASSERT_EQ(r13.responses[0].partitions.size(), 1u);
+  EXPECT_EQ(r13.responses[0].partitions[0].error_code, broker::kerr::kUnknownTopicId);
+
+  inc.session_id = full12.session_id;
+  auto r12 = fetch(12, inc);
+  ASSERT_EQ(r12.responses.size(), 1u);
+  EXPECT_EQ(r12.responses[0].topic, "t");
+  ASSERT_EQ(r12.responses[0].partitions.size(), 1u);
+  EXPECT_EQ(r12.responses[0].partitions[0].error_code, broker::kerr::kUnknownTopicOrPartition);
+
+  auto gone = decode<ListOffsetsResponse>(call(2, 9, lo), 9);
+  EXPECT_EQ(gone.topics[0].partitions[0].error_code, broker::kerr::kUnknownTopicOrPartition);
+  // The broker keeps serving: a new topic works.
+  auto c = run(io_, broker_->topics().create_topic({.name = "t2", .num_partitions = 1}, false));
+  ASSERT_TRUE(c.error.ok());
+  EXPECT_EQ(produce(9, "t2", 0, batch(1)).responses[0].partition_responses[0].error_code, 0);
+}
+
 }  // namespace
 }  // namespace shale::kafka

@@ -359,6 +359,7 @@ TEST_F(CoordTest, DeleteGroupAndOffsetDeleteRespectMembers) {
 TEST_F(CoordTest, OffsetsOfEmptyGroupsExpireAfterRetention) {
   CoordinatorOptions o;
   o.offsets_retention_ms = 60'000;
+  o.offsets_retention_check_interval_ms = 1'000;
   GroupCoordinator gc(o, clock_);
   gc.commit_offsets({"e", -1, "", std::nullopt, -1, {{{"t", 0}, {7}}}}, [](auto) {});
   clock_.advance(milliseconds(59'000));
@@ -368,6 +369,30 @@ TEST_F(CoordTest, OffsetsOfEmptyGroupsExpireAfterRetention) {
   gc.tick();
   EXPECT_EQ(gc.fetch_offsets("e", std::nullopt).offsets.size(), 0u);
   EXPECT_EQ(gc.group_count(), 0u);  // an empty group with no offsets is dropped
+}
+
+TEST_F(CoordTest, OffsetsExpireOnlyWhenTheRetentionCheckRuns) {
+  CoordinatorOptions o;
+  o.offsets_retention_ms = 60'000;
+  o.offsets_retention_check_interval_ms = 30'000;
+  GroupCoordinator gc(o, clock_);
+  gc.tick();  // the first check runs at once; the next is due 30 s later
+  gc.commit_offsets({"e", -1, "", std::nullopt, -1, {{{"t", 0}, {7}}}}, [](auto) {});
+  clock_.advance(milliseconds(29'000));
+  gc.tick();
+  EXPECT_EQ(gc.fetch_offsets("e", std::nullopt).offsets.size(), 1u);
+  clock_.advance(milliseconds(2'000));  // check at 31 s: retention (60 s) not reached
+  gc.tick();
+  EXPECT_EQ(gc.fetch_offsets("e", std::nullopt).offsets.size(), 1u);
+  clock_.advance(milliseconds(30'000));  // 61 s: past retention, but the next check is at 61 s
+  gc.tick();
+  EXPECT_EQ(gc.fetch_offsets("e", std::nullopt).offsets.size(), 0u);
+  // Nothing expires between ticks: expiry is applied by the check only.
+  gc.commit_offsets({"f", -1, "", std::nullopt, -1, {{{"t", 0}, {9}}}}, [](auto) {});
+  clock_.advance(milliseconds(1'000'000));
+  EXPECT_EQ(gc.fetch_offsets("f", std::nullopt).offsets.size(), 1u);
+  gc.tick();
+  EXPECT_EQ(gc.fetch_offsets("f", std::nullopt).offsets.size(), 0u);
 }
 
 TEST_F(CoordTest, PendingMemberExpiresAndTickerRuns) {
@@ -458,6 +483,49 @@ TEST_F(CoordTest, DuplicateParkedJoinAnswersTheOlderOne) {
   ASSERT_TRUE(first->has_value());
   EXPECT_EQ((*first)->error, err::kNone);
   EXPECT_EQ((*first)->generation, 2);
+}
+
+}  // namespace
+}  // namespace shale::coord
+
+namespace shale::coord {
+namespace {
+
+// A store that completes writes only when told to (a slow WAL).
+class DeferredStore final : public GroupStore {
+ public:
+  void write_offsets(const std::string&,
+                     std::vector<std::pair<TopicPartition, std::optional<OffsetAndMetadata>>>,
+                     std::function<void(bool)> done) override {
+    pending.push_back(std::move(done));
+  }
+  void write_group(const std::string&, std::optional<GroupSnapshot>,
+                   std::function<void(bool)> done) override {
+    pending.push_back(std::move(done));
+  }
+  std::vector<std::function<void(bool)>> pending;
+};
+
+TEST(CoordShutdown, DestructionDoesNotWaitForTheStoreAndLateCompletionsAreSafe) {
+  ManualClock clock;
+  DeferredStore store;
+  std::vector<std::vector<int16_t>> answers;
+  auto gc = std::make_unique<GroupCoordinator>(CoordinatorOptions{}, clock, &store);
+  gc->start_ticker();
+  for (int i = 0; i < 3; ++i) {
+    gc->commit_offsets({"g", -1, "", std::nullopt, -1, {{{"t", 0}, {i}}}},
+                       [&](std::vector<int16_t> e) { answers.push_back(std::move(e)); });
+  }
+  store.pending[0](true);  // completes while the coordinator lives
+  EXPECT_EQ(gc->fetch_offsets("g", std::nullopt).offsets.at(0).offset, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  gc.reset();  // two writes still in flight: returns at once
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  store.pending[1](true);   // durable after the coordinator is gone: still a success
+  store.pending[2](false);  // failed: the client is told to retry
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_EQ(answers[1], std::vector<int16_t>{err::kNone});
+  EXPECT_EQ(answers[2], std::vector<int16_t>{err::kCoordinatorNotAvailable});
 }
 
 }  // namespace

@@ -172,6 +172,7 @@ bool Connection::dispatch(Buf frame) {
   slot->started = std::chrono::steady_clock::now();
   queue_.push_back(slot);
   server_.metrics.api(key).requests->inc();
+  if (Counter* c = server_.metrics.version(key, version)) c->inc();
   auto self = shared_from_this();
   asio::co_spawn(
       socket_.get_executor(), [self, slot]() { return self->run_handler(slot); }, asio::detached);
@@ -180,7 +181,8 @@ bool Connection::dispatch(Buf frame) {
 
 asio::awaitable<void> Connection::run_handler(std::shared_ptr<Slot> slot) {
   auto self = shared_from_this();
-  RequestContext ctx{slot->header, slot->body, info_, server_.broker, server_.config};
+  RequestContext ctx{slot->header,   slot->body,     info_,
+                     server_.broker, server_.config, &server_.topic_metrics};
   try {
     slot->result.emplace(co_await slot->handler->fn(ctx));
   } catch (const std::exception& e) {

@@ -47,6 +47,7 @@ class Broker;  // src/broker/broker.h
 namespace shale::kafka {
 
 struct ServerConfig;  // kafka/server/server_config.h
+class TopicMetrics;   // kafka/server/topic_metrics.h
 
 // Per-connection state visible to handlers. Lives as long as the connection; only touched on
 // the connection's event-loop thread.
@@ -73,6 +74,9 @@ struct RequestContext {
   ConnectionInfo& conn;
   broker::Broker& broker;
   const ServerConfig& config;  // node id, advertised address, cluster id, limits
+  // Per-topic counters (Produce/Fetch count bytes, records, requests, errors); null in unit
+  // tests that do not care.
+  TopicMetrics* topic_metrics = nullptr;
 };
 
 using HandlerFn = asio::awaitable<Result<ResponseBody>> (*)(RequestContext&);

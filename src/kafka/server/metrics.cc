@@ -138,7 +138,20 @@ std::string MetricsRegistry::render() const {
       }
     }
   }
+  for (const auto& [id, fn] : collectors_) out += fn();
   return out;
+}
+
+uint64_t MetricsRegistry::add_collector(Collector fn) {
+  std::lock_guard lock(mu_);
+  const uint64_t id = next_collector_++;
+  collectors_.emplace(id, std::move(fn));
+  return id;
+}
+
+void MetricsRegistry::remove_collector(uint64_t id) {
+  std::lock_guard lock(mu_);
+  collectors_.erase(id);
 }
 
 }  // namespace shale::kafka

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,8 +68,15 @@ class MetricsRegistry {
   Gauge& gauge(const std::string& name, const std::string& help, const Labels& labels = {});
   Histogram& histogram(const std::string& name, const std::string& help,
                        const std::vector<double>& bounds, const Labels& labels = {});
-  // Prometheus text format of every registered series.
+  // Prometheus text format of every registered series, then of every collector.
   std::string render() const;
+
+  // A collector renders extra families (HELP/TYPE lines included) at scrape time, e.g. gauges
+  // read from live objects. It runs on the scraping thread under the registry's lock, so it must
+  // not call back into the registry; remove_collector() returns only when no render uses it.
+  using Collector = std::function<std::string()>;
+  uint64_t add_collector(Collector fn);
+  void remove_collector(uint64_t id);
 
  private:
   enum class Type { kCounter, kGauge, kHistogram };
@@ -86,7 +94,9 @@ class MetricsRegistry {
   Series& get(const std::string& name, const std::string& help, Type type, const Labels& labels);
 
   mutable std::mutex mu_;
-  std::map<std::string, Family> families_;  // guarded by mu_
+  std::map<std::string, Family> families_;    // guarded by mu_
+  std::map<uint64_t, Collector> collectors_;  // guarded by mu_
+  uint64_t next_collector_ = 1;               // guarded by mu_
 };
 
 }  // namespace shale::kafka

@@ -41,6 +41,34 @@ ServerMetrics::ServerMetrics(MetricsRegistry& r)
     if (static_cast<size_t>(e.api_key) < per_api.size())
       per_api[e.api_key] = make(api_name(e.api_key));
   }
+  for (const auto& a : advertised_apis()) {
+    if (a.api_key < 0 || static_cast<size_t>(a.api_key) >= per_version.size()) continue;
+    min_version[a.api_key] = a.min_version;
+    for (int16_t v = a.min_version; v <= a.max_version; ++v) {
+      per_version[a.api_key].push_back(
+          &r.counter("kafka_requests_by_version_total",
+                     "Kafka requests received, by API and negotiated version",
+                     {{"api", api_name(a.api_key)}, {"version", std::to_string(v)}}));
+    }
+  }
+}
+
+Counter* ServerMetrics::version(int16_t key, int16_t v) const {
+  if (key < 0 || static_cast<size_t>(key) >= per_version.size()) return nullptr;
+  const auto& vs = per_version[key];
+  const int i = v - min_version[key];
+  return i >= 0 && static_cast<size_t>(i) < vs.size() ? vs[i] : nullptr;
+}
+
+Server::Impl::Impl(ServerConfig c, broker::Broker& b, MetricsRegistry& m)
+    : config(std::move(c)), broker(b), metrics(m), registry(m), topic_metrics(m) {
+  if (PartitionRenderer render = partition_renderer()) {
+    partition_collector = registry.add_collector([render, &b] { return render(b); });
+  }
+}
+
+Server::Impl::~Impl() {
+  if (partition_collector) registry.remove_collector(partition_collector);
 }
 
 const ServerMetrics::PerApi& ServerMetrics::api(int16_t key) const {

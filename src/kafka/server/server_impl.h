@@ -20,6 +20,7 @@
 #include "kafka/server/handler.h"
 #include "kafka/server/metrics.h"
 #include "kafka/server/server.h"
+#include "kafka/server/topic_metrics.h"
 
 namespace shale::kafka {
 
@@ -32,6 +33,9 @@ struct ServerMetrics {
     Histogram* latency = nullptr;
   };
   const PerApi& api(int16_t key) const;
+  // kafka_requests_by_version_total{api,version}: which versions clients negotiated. nullptr
+  // outside the advertised range (such requests are refused before being counted).
+  Counter* version(int16_t key, int16_t v) const;
 
   Gauge& connections;
   Counter& connections_accepted;
@@ -41,6 +45,8 @@ struct ServerMetrics {
   Counter& bytes_out;
   PerApi unknown;
   std::array<PerApi, 128> per_api{};
+  std::array<std::vector<Counter*>, 128> per_version{};  // [key][version - advertised min]
+  std::array<int16_t, 128> min_version{};
 };
 
 class Connection;
@@ -54,8 +60,8 @@ struct Loop {
 };
 
 struct Server::Impl {
-  Impl(ServerConfig c, broker::Broker& b, MetricsRegistry& m)
-      : config(std::move(c)), broker(b), metrics(m) {}
+  Impl(ServerConfig c, broker::Broker& b, MetricsRegistry& m);
+  ~Impl();
 
   asio::awaitable<void> accept_loop();
   void drain_all();  // posts begin_drain to every connection
@@ -64,6 +70,9 @@ struct Server::Impl {
   ServerConfig config;
   broker::Broker& broker;
   ServerMetrics metrics;
+  MetricsRegistry& registry;
+  TopicMetrics topic_metrics;
+  uint64_t partition_collector = 0;  // the per-partition gauges' collector id, 0 = none
   std::vector<std::unique_ptr<Loop>> loops;
   std::optional<asio::ip::tcp::acceptor> acceptor;  // lives on loops[0]
   std::atomic<uint16_t> port{0};

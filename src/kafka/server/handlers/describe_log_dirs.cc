@@ -1,7 +1,8 @@
 // DescribeLogDirs (key 35), v1-4. Shale has no per-broker log segments: partition data lives in
 // the WAL and then in object storage. We report one "log dir" (the data directory) holding every
-// partition this broker leads; partition_size is not tracked per stream yet and is reported as 0
-// (offset_lag 0: there are no followers). total/usable bytes (v4) are the data dir's filesystem.
+// partition this broker leads; partition_size is the stream's StreamInfo::size_bytes (WAL and
+// object bytes from log start to end; see stream/stream_store.h), offset_lag 0 (no followers).
+// total/usable bytes (v4) are the data dir's filesystem.
 #include "kafka/protocol/gen/describe_log_dirs.h"
 
 #include <sys/statvfs.h>
@@ -32,7 +33,9 @@ asio::awaitable<Result<ResponseBody>> handle_describe_log_dirs(RequestContext& c
     for (const auto& p : tm.partitions(name)) {
       if (!p) continue;
       if (only && std::find(only->begin(), only->end(), p->index()) == only->end()) continue;
-      t.partitions.push_back({p->index(), 0, 0, false, {}});
+      auto info = ctx.broker.store().info(p->stream_id());  // a map lookup under a mutex
+      const int64_t size = info.ok() ? static_cast<int64_t>(info->size_bytes) : 0;
+      t.partitions.push_back({p->index(), size, 0, false, {}});
     }
     if (!t.partitions.empty()) dir.topics.push_back(std::move(t));
   };

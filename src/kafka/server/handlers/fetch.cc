@@ -21,6 +21,7 @@
 #include "broker/broker.h"
 #include "kafka/protocol/errors.h"
 #include "kafka/server/handler.h"
+#include "kafka/server/topic_metrics.h"
 
 namespace shale::kafka {
 namespace {
@@ -153,6 +154,29 @@ void write_response(Writer& w, int16_t v, int16_t error, int32_t session_id, boo
   if (flex) w.write_uvarint(0);  // response tagged fields
 }
 
+// Per-topic metrics (kafka/server/topic_metrics.h): one request per topic named, the bytes
+// returned, and each partition error ("(unknown)" for an unknown topic or partition: names
+// chosen by clients must not create series). No lookups: the read result tells.
+void count_fetch(RequestContext& ctx, const std::vector<PartOut>& parts) {
+  if (!ctx.topic_metrics) return;
+  const std::string* last = nullptr;
+  for (const auto& p : parts) {
+    const std::string& name = p.req->key.topic;
+    const int16_t code = p.res.error.code;
+    const bool known =
+        !name.empty() && code != kerr::kUnknownTopicOrPartition && code != kerr::kUnknownTopicId;
+    if (!known) {
+      if (!p.res.error.ok()) ctx.topic_metrics->error("(unknown)", "Fetch", p.res.error.code);
+      continue;
+    }
+    const auto& t = ctx.topic_metrics->topic(name);
+    if (!last || *last != name) t.fetch_requests->inc();
+    last = &name;
+    t.bytes_out->inc(p.res.bytes);
+    if (!p.res.error.ok()) ctx.topic_metrics->error(name, "Fetch", p.res.error.code);
+  }
+}
+
 asio::awaitable<Result<ResponseBody>> handle_fetch(RequestContext& ctx) {
   auto req = decode_request<FetchRequest>(ctx);
   if (!req.ok()) co_return req.error();
@@ -235,6 +259,7 @@ asio::awaitable<Result<ResponseBody>> handle_fetch(RequestContext& ctx) {
                   parts[i].res.log_start_offset, parts[i].res.bytes};
   }
   std::vector<bool> include = b.fetch_sessions().finish(sc, summary);
+  count_fetch(ctx, parts);
   write_response(w, v, kerr::kNone, sc.session_id, by_id, read_committed, parts, include);
   co_return ResponseBody{w.finish_parts(), false};
 }

@@ -7,16 +7,25 @@
 // (INVALID_REQUIRED_ACKS). Batch validation and its error codes: kafka/records/record_batch.h.
 // acks=1 and acks=-1 both answer once the batch is durable in the WAL (the shared storage is
 // the replication). acks=0 sends no response; the appends still run.
-// Idempotent batches (producerId >= 0) are accepted without sequence checks for now (duplicate
-// detection arrives with the idempotent-producer issue). Transactional batches are refused with
-// INVALID_TXN_STATE (no transaction coordinator yet). timeout_ms is not enforced: appends
-// complete at WAL speed or fail.
+// Idempotent batches (producerId >= 0) go through the partition's producer state
+// (broker/producer_state.h): a duplicate of one of the producer's last five batches answers NONE
+// with the original base offset; a sequence gap OUT_OF_ORDER_SEQUENCE_NUMBER; a stale epoch
+// INVALID_PRODUCER_EPOCH. Transactional batches are refused with INVALID_TXN_STATE (no
+// transaction coordinator yet).
+// timeout_ms (acks=-1 only, as in Kafka): a partition whose append is not durable within
+// timeout_ms answers REQUEST_TIMED_OUT (7). The append is not cancelled and may still land, as
+// with Kafka (an idempotent producer's retry is then recognised as a duplicate). timeout_ms <= 0
+// is not enforced (Kafka's single-replica local write never times out either).
 #include "kafka/protocol/gen/produce.h"
 
+#include "base/endian.h"
+#include "base/log.h"
 #include "broker/broker.h"
 #include "kafka/protocol/errors.h"
 #include "kafka/records/record_batch.h"
 #include "kafka/server/handler.h"
+#include "kafka/server/handlers/await_all.h"
+#include "kafka/server/topic_metrics.h"
 
 namespace shale::kafka {
 namespace {
@@ -30,6 +39,9 @@ static_assert(kerr::kNotLeaderOrFollower == to_wire(ErrorCode::kNotLeaderOrFollo
 static_assert(kerr::kCorruptMessage == to_wire(ErrorCode::kCorruptMessage));
 static_assert(kerr::kInvalidTxnState == to_wire(ErrorCode::kInvalidTxnState));
 static_assert(kerr::kMessageTooLarge == to_wire(ErrorCode::kMessageTooLarge));
+static_assert(kerr::kRequestTimedOut == to_wire(ErrorCode::kRequestTimedOut));
+static_assert(kerr::kOutOfOrderSequenceNumber == to_wire(ErrorCode::kOutOfOrderSequenceNumber));
+static_assert(kerr::kInvalidProducerEpoch == to_wire(ErrorCode::kInvalidProducerEpoch));
 
 using PartitionResponse = ProduceResponse::PartitionProduceResponse;
 
@@ -74,6 +86,45 @@ broker::ApiError check_records(const std::optional<Buf>& records, int16_t versio
   return {};
 }
 
+// Per-topic metrics (kafka/server/topic_metrics.h) of one appended partition.
+struct Accounted {
+  const TopicMetrics::Topic* topic = nullptr;  // null: metrics off
+  uint64_t bytes = 0;
+  int64_t records = 0;
+  void count() const {
+    if (!topic) return;
+    topic->bytes_in->inc(bytes);
+    topic->messages_in->inc(static_cast<uint64_t>(records));
+  }
+};
+
+Accounted account(RequestContext& ctx, const std::string& topic, const std::vector<Buf>& batches,
+                  bool first_of_topic) {
+  Accounted a;
+  if (!ctx.topic_metrics) return a;
+  a.topic = &ctx.topic_metrics->topic(topic);
+  if (first_of_topic) a.topic->produce_requests->inc();
+  for (const Buf& b : batches) {
+    a.bytes += b.size();
+    if (b.size() >= records::kHeaderSize)
+      a.records += load_be<int32_t>(b.data() + records::kRecordCountOffset);
+  }
+  return a;
+}
+
+// Counts the partitions answered with an error, by topic ("(unknown)" for topics that do not
+// exist: client-chosen names must not create series).
+void count_errors(RequestContext& ctx, const ProduceResponse& resp) {
+  if (!ctx.topic_metrics) return;
+  for (const auto& tr : resp.responses) {
+    for (const auto& pr : tr.partition_responses) {
+      if (pr.error_code == kerr::kNone) continue;
+      const bool known = ctx.broker.topics().find(tr.name).has_value();
+      ctx.topic_metrics->error(known ? tr.name : "(unknown)", "Produce", pr.error_code);
+    }
+  }
+}
+
 asio::awaitable<Result<ResponseBody>> handle_produce(RequestContext& ctx) {
   auto req = decode_request<ProduceRequest>(ctx);
   if (!req.ok()) co_return req.error();
@@ -85,6 +136,7 @@ asio::awaitable<Result<ResponseBody>> handle_produce(RequestContext& ctx) {
   struct Waiting {
     PartitionResponse* pr;
     broker::Pending<broker::ProduceResult> pending;
+    Accounted metrics;
   };
   std::vector<Waiting> waiting;
   resp.responses.reserve(req->topic_data.size());
@@ -93,6 +145,7 @@ asio::awaitable<Result<ResponseBody>> handle_produce(RequestContext& ctx) {
     auto& tr = resp.responses.emplace_back();
     tr.name = td.name;
     tr.partition_responses.reserve(td.partition_data.size());
+    bool topic_counted = false;
     for (auto& pd : td.partition_data) {
       auto& pr = tr.partition_responses.emplace_back();
       pr.index = pd.index;
@@ -116,17 +169,36 @@ asio::awaitable<Result<ResponseBody>> handle_produce(RequestContext& ctx) {
         set_error(pr, version, e.code, std::move(e.message));
         continue;
       }
-      waiting.push_back({&pr, part->append(std::move(batches))});
+      Accounted a = account(ctx, td.name, batches, !topic_counted);
+      topic_counted = true;
+      waiting.push_back({&pr, part->append(std::move(batches)), a});
     }
   }
   if (req->acks == 0) {
+    for (const auto& w : waiting) w.metrics.count();  // nobody learns the outcome: count now
+    count_errors(ctx, resp);
     ResponseBody none;
     none.no_response = true;
     co_return none;
   }
-  // Phase 2: await durability.
-  for (auto& w : waiting) {
-    broker::ProduceResult r = co_await w.pending.wait();
+  // Phase 2: await durability (at most timeout_ms with acks=all).
+  std::vector<broker::Pending<broker::ProduceResult>> pendings;
+  pendings.reserve(waiting.size());
+  for (auto& w : waiting) pendings.push_back(w.pending);
+  std::optional<std::chrono::milliseconds> timeout;
+  if (req->acks == -1 && req->timeout_ms > 0) timeout = std::chrono::milliseconds(req->timeout_ms);
+  auto results = co_await await_all(std::move(pendings), timeout);
+  for (size_t i = 0; i < waiting.size(); ++i) {
+    auto& w = waiting[i];
+    if (!results[i]) {
+      SHALE_LOG_WARN("kafka", "produce: partition {} not durable within timeout_ms={}", w.pr->index,
+                     req->timeout_ms);
+      set_error(*w.pr, version, kerr::kRequestTimedOut,
+                fmt::format("not durable within timeout_ms={}; the append may still land",
+                            req->timeout_ms));
+      continue;
+    }
+    broker::ProduceResult r = std::move(*results[i]);
     if (!r.error.ok()) {
       set_error(*w.pr, version, r.error.code, std::move(r.error.message));
       continue;
@@ -138,7 +210,9 @@ asio::awaitable<Result<ResponseBody>> handle_produce(RequestContext& ctx) {
     w.pr->base_offset = r.base_offset;
     w.pr->log_append_time_ms = r.log_append_time_ms;
     w.pr->log_start_offset = r.log_start_offset;
+    w.metrics.count();
   }
+  count_errors(ctx, resp);
   co_return encode_response(ctx, resp);
 }
 
