@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "app/cluster_cli.h"
 #include "app/http_server.h"
 #include "app/settings.h"
 #include "app/wiring.h"
@@ -137,7 +138,9 @@ int main(int argc, char** argv) {
       app.add_subcommand("serve", "Run a broker (embedded default under --data-dir)");
   serve_cmd->add_option("--config", config_path, "TOML config file (flags override its values)");
   add_setting_flags(*serve_cmd, settings);
+  ClusterCli* cluster_cli = add_cluster_commands(app);
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) return serve(settings);
+  if (int rc = run_cluster_command(cluster_cli); rc >= 0) return rc;
   return 0;
 }

@@ -86,6 +86,18 @@ const std::vector<SettingDesc>& setting_table() {
        "Drop a producer id's idempotence state after this long without writes "
        "(producer.id.expiration.ms)",
        &Settings::producer_id_expiration_ms},
+      {"metadata",
+       "Metadata store: empty = embedded under --data-dir (single broker); "
+       "etcd://HOST:PORT,HOST:PORT,... = a cluster member",
+       &Settings::metadata},
+      {"rack", "Rack of this broker (broker.rack), reported in Metadata", &Settings::rack},
+      {"broker-lease-seconds",
+       "Cluster: registration lease TTL; a broker silent this long loses its partitions",
+       &Settings::broker_lease_seconds},
+      {"cluster-tick-ms", "Cluster: how often the agent re-reads brokers and assignments",
+       &Settings::cluster_tick_ms},
+      {"balance", "Cluster: the controller evens out partition counts across brokers",
+       &Settings::balance},
   };
   return table;
 }

@@ -66,6 +66,12 @@ struct Settings {
   // Idempotent producers: state of a producer id idle this long is dropped (Kafka's
   // producer.id.expiration.ms, broker-wide).
   int64_t producer_id_expiration_ms = 86400000;
+  // Cluster (src/cluster): only with an etcd metadata store.
+  std::string metadata;  // empty: embedded (single broker); etcd://HOST:PORT,HOST:PORT,...
+  std::string rack;
+  int64_t broker_lease_seconds = 6;
+  int64_t cluster_tick_ms = 200;
+  bool balance = true;
 };
 
 struct SettingDesc {

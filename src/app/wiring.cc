@@ -6,7 +6,10 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "broker/broker.h"
+#include "cluster/cluster_node.h"
+#include "cluster/membership.h"
 #include "coord/broker_coordinator.h"
+#include "etcd/etcd_meta_store.h"
 #include "io/fs.h"
 #include "meta/embedded_meta_store.h"
 #include "objstore/local_object_store.h"
@@ -27,9 +30,17 @@ Status context(const Status& st, const std::string& what) {
 
 // ---- The three storage seams, each built in one place ------------------------------------------
 
-// The metadata store. Today the embedded journal; a remote store (etcd://) plugs in here.
-Result<std::unique_ptr<meta::MetaStore>> open_metadata_store(const StoragePlan& plan,
+// The metadata store: etcd (--metadata etcd://..., a cluster member) or the embedded journal.
+Result<std::unique_ptr<meta::MetaStore>> open_metadata_store(const Settings& s,
+                                                             const StoragePlan& plan,
                                                              io::Filesystem& fs, Clock& clock) {
+  if (s.metadata.starts_with("etcd://")) {
+    SHALE_LOG_INFO("app", "metadata store: {}", s.metadata);
+    return etcd::open_etcd_meta(s.metadata, clock);
+  }
+  if (!s.metadata.empty()) {
+    return Error{Errc::kInvalidArgument, "--metadata must be empty (embedded) or etcd://..."};
+  }
   SHALE_ASSIGN_OR_RETURN(auto meta, meta::open_embedded_meta(fs, plan.meta_dir, clock, {}));
   SHALE_LOG_INFO("app", "metadata store: embedded journal in {}", plan.meta_dir);
   return std::unique_ptr<meta::MetaStore>(std::move(meta));
@@ -104,7 +115,8 @@ class ComposedServices final : public Services {
     Clock& clock = SystemClock::instance();
     fs_ = io::make_posix_fs();
     SHALE_RETURN_IF_ERROR(fs_->mkdirs(s.data_dir));
-    auto meta = open_metadata_store(plan, *fs_, clock);
+    clustered_ = s.metadata.starts_with("etcd://");
+    auto meta = open_metadata_store(s, plan, *fs_, clock);
     if (!meta.ok()) return context(meta.status(), "metadata store");
     meta_ = std::move(meta).value();
     auto objects = open_objects(s, plan, *fs_);
@@ -128,14 +140,27 @@ class ComposedServices final : public Services {
     bc.node_id = NodeId(static_cast<int32_t>(s.node_id));
     bc.topics.node_id = bc.node_id;
     bc.topics.default_partitions = static_cast<int32_t>(s.default_partitions);
+    if (clustered_) SHALE_RETURN_IF_ERROR(join_cluster(s, bc));
     bc.topics.producer_id_expiration_ms = s.producer_id_expiration_ms;
     broker_ = std::make_unique<broker::Broker>(bc, *meta_, *store_, clock);
     SHALE_RETURN_IF_ERROR(context(broker_->start(), "broker"));
-    coord::CoordinatorOptions co;
-    co.offsets_retention_ms = s.offsets_retention_minutes * 60 * 1000;
-    co.offsets_retention_check_interval_ms = s.offsets_retention_check_interval_ms;
-    co.max_group_size = static_cast<int32_t>(std::clamp<int64_t>(s.group_max_size, 1, INT32_MAX));
-    coord::configure(*broker_, co);
+    if (clustered_) {
+      cluster::ClusterNodeOptions co;
+      co.tick = std::chrono::milliseconds(std::max<int64_t>(10, s.cluster_tick_ms));
+      co.balance = s.balance;
+      agent_ = std::make_unique<cluster::ClusterNode>(*meta_, *membership_, broker_->topics(), co);
+      agent_->start();                          // first pass: opens this broker's partitions
+      broker_->set_cluster_view(agent_.get());  // before the coordinator: it hooks acquisitions
+      SHALE_LOG_INFO("app", "cluster member {} (metadata {}){}", s.node_id, s.metadata,
+                     plan.object_wal ? ""
+                                     : "; file WAL: acknowledged records not yet uploaded "
+                                       "wait for this broker if it dies");
+    }
+    coord::CoordinatorOptions gco;
+    gco.offsets_retention_ms = s.offsets_retention_minutes * 60 * 1000;
+    gco.offsets_retention_check_interval_ms = s.offsets_retention_check_interval_ms;
+    gco.max_group_size = static_cast<int32_t>(std::clamp<int64_t>(s.group_max_size, 1, INT32_MAX));
+    coord::configure(*broker_, gco);
     SHALE_LOG_INFO("app", "storage ready (data dir {})", s.data_dir);
     return Status();
   }
@@ -143,17 +168,43 @@ class ComposedServices final : public Services {
   void stop() override {
     if (stopped_) return;
     stopped_ = true;
-    if (broker_) broker_->stop();
-    if (store_ && store_started_) store_->stop();  // stops the WAL; no final upload
+    if (agent_) agent_->stop();                    // no more ownership changes from this broker
+    if (broker_) broker_->stop();                  // closes partitions: uploads, releases
+    if (membership_) membership_->revoke();        // then the controller reassigns at once
+    if (store_ && store_started_) store_->stop();  // stops the WAL
   }
 
  private:
+  // Registers this broker (waits for a previous incarnation's lease if needed) and makes the
+  // broker open only the partitions the controller assigns it.
+  Status join_cluster(const Settings& s, broker::BrokerConfig& bc) {
+    auto adv = parse_host_port(s.advertise.empty() ? s.listen : s.advertise);
+    if (!adv.ok()) return adv.error();
+    if (adv->port == 0) {
+      return Status(Errc::kInvalidArgument,
+                    "a cluster member needs a fixed --listen/--advertise port");
+    }
+    cluster::MembershipOptions mo;
+    mo.self = {static_cast<int32_t>(s.node_id), adv->host, adv->port, s.rack};
+    mo.ttl = std::chrono::seconds(std::max<int64_t>(1, s.broker_lease_seconds));
+    membership_ = std::make_unique<cluster::Membership>(*meta_, mo);
+    if (Status st = membership_->start(); !st.ok()) {
+      return Status(st.code(), "cluster registration: " + st.message());
+    }
+    bc.topics.open_all = false;
+    bc.topics.serving_guard = [m = membership_.get()] { return m->serving(); };
+    return Status();
+  }
+
   std::unique_ptr<io::Filesystem> fs_;
+  bool clustered_ = false;
   std::unique_ptr<meta::MetaStore> meta_;
   std::unique_ptr<objstore::ObjectStore> objects_;
   std::unique_ptr<wal::Wal> wal_;
   std::unique_ptr<stream::StreamStoreImpl> store_;
+  std::unique_ptr<cluster::Membership> membership_;
   std::unique_ptr<broker::Broker> broker_;
+  std::unique_ptr<cluster::ClusterNode> agent_;
   bool store_started_ = false;
   bool stopped_ = false;
 };

@@ -6,6 +6,10 @@
 //   WAL             --wal file://DIR (default DATA_DIR/wal): FileWal on PosixFs  ─┘   ─► Broker
 //                   --wal object|s3: ObjectWal on the object store + metadata
 //
+// With --metadata etcd://... the metadata store is etcd and the broker is a cluster member:
+// cluster::Membership registers it under a lease before the broker starts, and a
+// cluster::ClusterNode opens only the partitions the controller assigns it (src/cluster).
+//
 // Ownership: Services owns every component; stop() stops them in reverse order (broker first,
 // then the stream store and the WAL; no final upload: the WAL is durable and the next start
 // replays it). Call it after the Kafka server has stopped.

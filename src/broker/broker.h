@@ -26,6 +26,7 @@
 #include "base/clock.h"
 #include "base/ids.h"
 #include "base/result.h"
+#include "broker/cluster_view.h"
 #include "broker/fetch_session.h"
 #include "broker/partition.h"
 #include "broker/producer_ids.h"
@@ -64,6 +65,11 @@ class Broker {
   // Idempotent-producer ids (InitProducerId), unique across brokers sharing the metadata store.
   ProducerIdAllocator& producer_ids() { return producer_ids_; }
 
+  // The cluster this broker belongs to; nullptr on a single (embedded) broker, which then leads
+  // every partition. Set once by the wiring before the Kafka server starts; not owned.
+  void set_cluster_view(ClusterView* view) { cluster_ = view; }
+  ClusterView* cluster() const { return cluster_; }
+
   // Extension slot for subsystems layered above the broker (src/coord attaches its group
   // coordinator here on first use, see coord/broker_coordinator.h). Type-erased so the broker
   // does not depend on them. Returns the object attached under `key`, creating it with make()
@@ -80,6 +86,7 @@ class Broker {
   FetchSessionCache sessions_;
   ProducerIdAllocator producer_ids_;
   std::unique_ptr<TopicManager> topics_;
+  ClusterView* cluster_ = nullptr;
   bool started_ = false;
   bool stopped_ = false;
   std::mutex attachments_mu_;

@@ -157,7 +157,7 @@ Status TopicManager::load() {
     }
     TopicPtr topic = *t;
     topic->parts.resize(topic->streams.size());
-    for (int32_t i = 0; i < topic->info.partitions; ++i) {
+    for (int32_t i = 0; opts_.open_all && i < topic->info.partitions; ++i) {
       auto p = open_partition(*topic, i);
       if (!p.ok()) {
         SHALE_LOG_ERROR("broker", "cannot open {}-{} (stream {}): {}", topic->info.name, i,
@@ -181,14 +181,16 @@ void TopicManager::unload() {
     all.swap(topics_);
     by_id_.clear();
   }
-  for (auto& [name, t] : all) {
-    for (auto& p : t->parts) {
-      if (!p) continue;
-      save_producer_state(*p);
-      Status st = store_.close(p->stream_id());
-      if (!st.ok()) {
-        SHALE_LOG_WARN("broker", "closing {}-{}: {}", name, p->index(), st.to_string());
-      }
+  for (auto& [name, t] : all) close_parts(*t);
+}
+
+void TopicManager::close_parts(const Topic& t) {
+  for (auto& p : t.parts) {
+    if (!p) continue;
+    save_producer_state(*p);
+    Status st = store_.close(p->stream_id());
+    if (!st.ok()) {
+      SHALE_LOG_WARN("broker", "closing {}-{}: {}", t.info.name, p->index(), st.to_string());
     }
   }
 }
@@ -224,6 +226,7 @@ std::vector<TopicInfo> TopicManager::list() const {
 }
 
 std::shared_ptr<Partition> TopicManager::partition(std::string_view topic, int32_t index) const {
+  if (!serving()) return nullptr;
   std::shared_lock lk(mu_);
   auto it = topics_.find(topic);
   if (it == topics_.end() || index < 0 || index >= it->second->info.partitions) return nullptr;
@@ -231,6 +234,7 @@ std::shared_ptr<Partition> TopicManager::partition(std::string_view topic, int32
 }
 
 std::shared_ptr<Partition> TopicManager::partition(const Uuid& id, int32_t index) const {
+  if (!serving()) return nullptr;
   std::shared_lock lk(mu_);
   auto it = by_id_.find(id);
   if (it == by_id_.end() || index < 0 || index >= it->second->info.partitions) return nullptr;
@@ -241,6 +245,7 @@ std::vector<std::shared_ptr<Partition>> TopicManager::partitions(std::string_vie
   std::shared_lock lk(mu_);
   auto it = topics_.find(topic);
   if (it == topics_.end()) return {};
+  if (!serving()) return std::vector<std::shared_ptr<Partition>>(it->second->parts.size());
   return it->second->parts;
 }
 
@@ -358,7 +363,7 @@ CreateTopicResult TopicManager::create_topic_blocking(const TopicSpec& spec, boo
   }
   topic->rev = tr->revision;
   topic->parts.resize(partitions);
-  for (int32_t i = 0; i < partitions; ++i) {
+  for (int32_t i = 0; opts_.open_all && i < partitions; ++i) {
     auto p = open_partition(*topic, i);
     if (!p.ok()) {
       SHALE_LOG_ERROR("broker", "created {}-{} but cannot open it: {}", spec.name, i,
@@ -455,7 +460,7 @@ ApiError TopicManager::create_partitions_blocking(const std::string& name, int32
   }
   next->rev = tr->revision;
   next->parts.resize(count);
-  for (int32_t i = cur; i < count; ++i) {
+  for (int32_t i = cur; opts_.open_all && i < count; ++i) {
     auto p = open_partition(*next, i);
     if (p.ok()) next->parts[i] = *p;
   }

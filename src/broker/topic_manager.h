@@ -15,13 +15,18 @@
 // Threading: all methods are thread-safe. Mutations are serialised by mutate_mu_; the in-memory
 // view is guarded by a shared_mutex held only for map lookups.
 // Durability: a mutation that returns without error is durable in the metadata store.
-// Scope today: this broker opens every partition (single broker). Watching the metadata store
-// for other brokers' changes and controller-assigned ownership come with the cluster issue.
+// Ownership: on a single broker (open_all, the default) this broker opens every partition. In a
+// cluster (open_all = false) partitions are opened only by acquire() and closed by release(),
+// driven by the cluster agent (src/cluster) from the controller's assignments; sync_topics()
+// learns topics created, changed or deleted by other brokers. A partition not open here looks
+// absent to partition(), so produce answers NOT_LEADER_OR_FOLLOWER. While serving_guard returns
+// false (this broker's lease is in doubt) partition() returns nullptr for every partition.
 #pragma once
 
 #include <asio/awaitable.hpp>
 #include <asio/thread_pool.hpp>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,6 +57,10 @@ struct TopicManagerOptions {
   TopicDefaults defaults;                    // broker-level topic config defaults
   std::string key_prefix = "shale/topics/";
   int64_t producer_id_expiration_ms = 86'400'000;  // producer.id.expiration.ms (broker-wide)
+  // false: a cluster member; partitions open only through acquire().
+  bool open_all = true;
+  // Cluster: false while this broker must not serve (its lease is in doubt). Must be cheap.
+  std::function<bool()> serving_guard;
 };
 
 struct TopicSpec {
@@ -100,6 +109,30 @@ class TopicManager {
   // Closes every partition's stream (uploads, releases ownership). Blocking.
   void unload();
 
+  // ---- cluster ownership (blocking: the cluster agent's thread) -----------------------------
+  // Re-reads every topic record: adds topics created elsewhere (partitions not open), applies
+  // partition-count and config changes, drops deleted topics (closing their open partitions).
+  Status sync_topics();
+  // Opens the partition's stream at `epoch` (> its stored epoch, else Errc::kFenced) and serves
+  // it. Already open at `epoch`: no-op.
+  Result<Epoch> acquire(const std::string& topic, int32_t index, Epoch epoch);
+  // Stops serving the partition, uploads its un-uploaded data and releases the stream.
+  Status release(const std::string& topic, int32_t index);
+  // The stream's stored epoch (as of the last open attempt) and id; kNotFound if unknown.
+  Result<stream::StreamInfo> stream_info(const std::string& topic, int32_t index) const;
+  // Partitions open here: (topic, index, epoch).
+  struct Owned {
+    std::string topic;
+    int32_t index = 0;
+    Epoch epoch{0};
+  };
+  std::vector<Owned> owned() const;
+  // Called (on the cluster agent's thread, must not block) after acquire() opened a partition;
+  // the group coordinator uses it to load the groups of a __consumer_offsets partition it gains.
+  using AcquireListener =
+      std::function<void(const std::string& topic, int32_t index, std::shared_ptr<Partition>)>;
+  void set_acquire_listener(AcquireListener l);
+
   // ---- non-blocking reads --------------------------------------------------------------------
   std::optional<TopicInfo> find(std::string_view name) const;
   std::optional<TopicInfo> find(const Uuid& id) const;
@@ -112,6 +145,9 @@ class TopicManager {
   DescribeConfigsResult describe_configs(std::string_view topic,
                                          const std::vector<std::string>& keys) const;
   const TopicManagerOptions& options() const { return opts_; }
+  // False while this broker must not serve (cluster: its lease is in doubt). Always true on a
+  // single broker. Produce re-checks it before acknowledging an append that was in flight.
+  bool serving() const { return !opts_.serving_guard || opts_.serving_guard(); }
 
   // ---- mutations (awaitable: run on the control pool) ----------------------------------------
   // Arguments are taken by const reference and copied into the work item: a by-value argument
@@ -156,6 +192,7 @@ class TopicManager {
   void save_producer_state(const Partition& p);
   ApiError write_configs(const std::string& name, const ConfigMap& configs, bool validate_only);
   void remove_streams(const std::vector<StreamId>& ids);
+  void close_parts(const Topic& t);
 
   const TopicManagerOptions opts_;
   meta::MetaStore& meta_;
@@ -167,6 +204,8 @@ class TopicManager {
   mutable std::shared_mutex mu_;
   std::map<std::string, TopicPtr, std::less<>> topics_;
   std::unordered_map<Uuid, TopicPtr, UuidHash> by_id_;
+  std::mutex listener_mu_;
+  AcquireListener on_acquire_;  // guarded by listener_mu_
 };
 
 }  // namespace shale::broker

@@ -61,6 +61,20 @@ std::shared_ptr<GroupCoordinator> coordinator_of(broker::Broker& broker) {
         a->log = std::make_unique<OffsetsLog>(broker, kDefaultOffsetsPartitions);
         a->gc = std::make_unique<GroupCoordinator>(opts, broker.clock(), a->log.get());
         a->gc->set_loading(true);
+        if (broker.cluster()) {  // cluster hook: groups follow their __consumer_offsets partition
+          std::weak_ptr<Attached> weak = a;
+          broker.topics().set_acquire_listener(
+              [weak, &broker](const std::string& topic, int32_t index, auto part) {
+                if (topic != kOffsetsTopic) return;
+                asio::post(broker.control_pool(), [weak, index, part] {
+                  auto a = weak.lock();
+                  if (!a) return;
+                  auto r = a->log->load_partition_blocking(*a->gc, part);
+                  SHALE_LOG_INFO("coord", "gained {}-{}: loaded {} records", kOffsetsTopic, index,
+                                 r.ok() ? *r : -1);
+                });
+              });
+        }
         // Replay __consumer_offsets on the control pool; until then requests get
         // COORDINATOR_LOAD_IN_PROGRESS (clients retry). The task holds the attachment only while an
         // attempt runs: a broker that stops during retries is not kept waiting (shutdown is bounded

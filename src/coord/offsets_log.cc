@@ -127,6 +127,7 @@ Result<int64_t> OffsetsLog::load_blocking(GroupCoordinator& gc) {
   int64_t records = 0;
   for (size_t i = 0; i < parts.size(); ++i) {
     const auto& p = parts[i];
+    if (!p && broker_.cluster()) continue;  // owned by another broker
     if (!p) return Error{Errc::kUnavailable, "a __consumer_offsets partition is not open"};
     PartitionReplay replay;
     SHALE_RETURN_IF_ERROR(
@@ -142,6 +143,24 @@ Result<int64_t> OffsetsLog::load_blocking(GroupCoordinator& gc) {
   std::lock_guard lk(state_->mu);
   state_->parts = std::move(stats);
   return records;
+}
+
+Result<int64_t> OffsetsLog::load_partition_blocking(GroupCoordinator& gc,
+                                                    std::shared_ptr<broker::Partition> p) {
+  PartitionReplay replay;
+  SHALE_RETURN_IF_ERROR(
+      replay.run(p->log_start_offset(), p->high_watermark(),
+                 [&p](int64_t from, int64_t to, const PartitionReplay::OnBatch& on_batch) {
+                   return read_blocking(p, from, to, on_batch);
+                 }));
+  SHALE_RETURN_IF_ERROR(replay.apply_to(gc));
+  std::lock_guard lk(state_->mu);
+  const auto i = static_cast<size_t>(p->index());
+  if (i < state_->parts.size()) {
+    state_->parts[i].since_snapshot = replay.records();
+    state_->parts[i].live = static_cast<int64_t>(replay.live_keys());
+  }
+  return replay.records();
 }
 
 OffsetsLog::~OffsetsLog() {

@@ -36,6 +36,7 @@
 
 namespace shale::broker {
 class Broker;
+class Partition;
 }  // namespace shale::broker
 
 namespace shale::coord {
@@ -49,7 +50,11 @@ class OffsetsLog final : public GroupStore {
 
   // Creates __consumer_offsets (`partitions` partitions) unless it exists, then restores every
   // group and offset into `gc`. Returns the number of records replayed.
+  // In a cluster (broker.cluster() set) only the partitions this broker owns are replayed.
   Result<int64_t> load_blocking(GroupCoordinator& gc);
+  // Cluster hook: replays one partition this broker just gained (its groups move here).
+  Result<int64_t> load_partition_blocking(GroupCoordinator& gc,
+                                          std::shared_ptr<broker::Partition> part);
 
   void write_offsets(
       const std::string& group,

@@ -1,6 +1,7 @@
 // StreamStoreImpl: metadata access (id allocation, loading, CAS writes) and crash recovery
 // (WAL replay, orphan sweep).
 #include <charconv>
+#include <set>
 
 #include "base/log.h"
 #include "stream/stream_store_impl.h"
@@ -153,6 +154,35 @@ Status StreamStoreImpl::refresh_stream(const StreamPtr& s) {
   s->rec = rec;
   s->rev = rr.kvs[0].mod_revision;
   if (s->open_here && rec.epoch != s->open_epoch) fence_locked(*s);
+  return Status();
+}
+
+Status StreamStoreImpl::sync_objects(const StreamPtr& s) {
+  const std::string op(kObjectsPrefix);
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult objects, meta_.get(op, meta::prefix_end(op)));
+  std::set<ObjectId> present;
+  std::vector<ObjectRecord> fresh;
+  for (const auto& kv : objects.kvs) {
+    SHALE_ASSIGN_OR_RETURN(uint64_t id, id_from_key(kv.key));
+    present.insert(ObjectId(id));
+    std::lock_guard lk(mu_);
+    if (object_records_.count(ObjectId(id))) continue;
+    SHALE_ASSIGN_OR_RETURN(ObjectRecord rec, decode_object(ObjectId(id), kv.value));
+    fresh.push_back(std::move(rec));
+  }
+  std::lock_guard lk(mu_);
+  std::vector<ObjectId> gone;
+  for (const auto& [id, rec] : object_records_) {
+    if (present.count(id)) continue;
+    for (const auto& rg : rec.ranges) {
+      if (rg.stream == s->id) {
+        gone.push_back(id);
+        break;
+      }
+    }
+  }
+  for (ObjectId id : gone) unindex_object_locked(id);
+  for (const auto& r : fresh) index_object_locked(r);
   return Status();
 }
 

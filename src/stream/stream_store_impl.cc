@@ -180,6 +180,7 @@ Result<StreamInfo> StreamStoreImpl::open(StreamId id, Epoch epoch) {
   }
   if (dirty) SHALE_RETURN_IF_ERROR(flush_uploads());
   std::lock_guard mk(meta_mu_);
+  SHALE_RETURN_IF_ERROR(sync_objects(s));  // other nodes may have written it meanwhile
   if (crash_at("open.before_commit")) return dead_status();
   SHALE_RETURN_IF_ERROR(write_stream_record(s, [&](StreamRecord& r) -> Status {
     if (epoch <= r.epoch) return Status(Errc::kFenced, "stale epoch");
@@ -190,7 +191,18 @@ Result<StreamInfo> StreamStoreImpl::open(StreamId id, Epoch epoch) {
   s->open_here = true;
   s->open_epoch = epoch;
   s->broken = false;
-  s->durable = std::max(s->durable, s->rec.committed_end);
+  if (s->durable != s->rec.committed_end) {
+    // Cluster: another node wrote the stream since this node last held it (or this node's
+    // un-uploaded tail was fenced off): the local cache is stale, the index is the truth.
+    drop_unuploaded_locked(*s);
+    while (!s->cache.empty()) {
+      cache_bytes_ -= s->cache.front().batch.size();
+      s->cache.pop_front();
+    }
+    s->uploaded_prefix = 0;
+    stats_.cache_bytes = cache_bytes_;
+    s->durable = s->rec.committed_end;
+  }
   s->next = s->durable;
   return info_locked(*s);
 }

@@ -195,6 +195,9 @@ class StreamStoreImpl final : public StreamStore {
   Status recover_wal();
   Status sweep_orphans();
   Status refresh_stream(const StreamPtr& s);
+  // Cluster: re-reads the object index for stream `s` (not open here) before it is opened:
+  // learns objects other nodes committed, forgets deleted ones that held its ranges.
+  Status sync_objects(const StreamPtr& s);
   // Read-modify-write of the stream record as a CAS on its mod revision; refreshes and retries
   // on a conflict; kFenced (and the stream stops) if another owner's epoch appeared.
   Status write_stream_record(const StreamPtr& s,

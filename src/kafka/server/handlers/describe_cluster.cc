@@ -1,6 +1,8 @@
-// DescribeCluster (key 60), v0-1: this node is the only broker and the controller.
+// DescribeCluster (key 60), v0-1: the live brokers and the controller (on a single broker: this
+// node, which is also the controller).
 #include "kafka/protocol/gen/describe_cluster.h"
 
+#include "broker/broker.h"
 #include "kafka/server/handler.h"
 #include "kafka/server/server_config.h"
 
@@ -21,6 +23,17 @@ asio::awaitable<Result<ResponseBody>> handle_describe_cluster(RequestContext& ct
     co_return encode_response(ctx, resp);
   }
   resp.cluster_id = ctx.config.cluster_id;
+  if (const broker::ClusterView* cv = ctx.broker.cluster()) {
+    resp.controller_id = cv->controller_id();
+    for (const auto& b : cv->live_brokers()) {
+      resp.brokers.push_back({b.id,
+                              b.host,
+                              b.port,
+                              b.rack.empty() ? std::nullopt : std::optional<std::string>(b.rack),
+                              {}});
+    }
+    co_return encode_response(ctx, resp);
+  }
   resp.controller_id = ctx.config.node_id;
   resp.brokers.push_back({ctx.config.node_id,
                           ctx.config.effective_advertised_host(),

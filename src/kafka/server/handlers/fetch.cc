@@ -60,9 +60,12 @@ asio::awaitable<std::vector<PartOut>> read_all(broker::Broker& b,
     auto part = by_id ? b.topics().partition(pr.key.topic_id, pr.key.partition)
                       : b.topics().partition(pr.key.topic, pr.key.partition);
     if (!part) {
-      bool known = by_id ? b.topics().find(pr.key.topic_id).has_value()
-                         : b.topics().find(pr.key.topic).has_value();
-      o.res.error.code = by_id && !known ? kerr::kUnknownTopicId : kerr::kUnknownTopicOrPartition;
+      auto t = by_id ? b.topics().find(pr.key.topic_id) : b.topics().find(pr.key.topic);
+      o.res.error.code = by_id && !t ? kerr::kUnknownTopicId : kerr::kUnknownTopicOrPartition;
+      // Known partition owned by another broker (cluster): the client refreshes its leader.
+      if (t && pr.key.partition >= 0 && pr.key.partition < t->partitions) {
+        o.res.error.code = kerr::kNotLeaderOrFollower;
+      }
       continue;
     }
     if (version >= 9) {

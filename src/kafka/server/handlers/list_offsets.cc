@@ -30,7 +30,10 @@ asio::awaitable<Result<ResponseBody>> handle_list_offsets(RequestContext& ctx) {
       pr.partition_index = p.partition_index;
       auto part = topics.partition(t.name, p.partition_index);
       if (!part) {
-        pr.error_code = kerr::kUnknownTopicOrPartition;
+        auto known = topics.find(t.name);  // cluster: owned by another broker
+        pr.error_code = known && p.partition_index >= 0 && p.partition_index < known->partitions
+                            ? kerr::kNotLeaderOrFollower
+                            : kerr::kUnknownTopicOrPartition;
         continue;
       }
       if (v >= 4) {

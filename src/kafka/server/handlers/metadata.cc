@@ -1,5 +1,7 @@
-// Metadata (key 3), v0-12. One broker (this node) leads every partition; see README.md
-// ("What Metadata reports") for replicas/isr and the replication factor.
+// Metadata (key 3), v0-12. On a single broker this node leads every partition; in a cluster
+// (ctx.broker.cluster()) the brokers are the live ones and each partition's leader is its
+// assigned owner (LEADER_NOT_AVAILABLE while it has none or its owner's lease expired). See
+// README.md ("What Metadata reports") for replicas/isr and the replication factor.
 #include "kafka/protocol/gen/metadata.h"
 
 #include "broker/broker.h"
@@ -12,8 +14,32 @@ namespace {
 
 using Resp = MetadataResponse;
 
+bool is_live(const std::vector<broker::BrokerEndpoint>& live, int32_t id) {
+  for (const auto& b : live) {
+    if (b.id == id) return true;
+  }
+  return false;
+}
+
+// Cluster: the assigned owner leads.
+void describe_owned(Resp::MetadataResponsePartition& p, const broker::ClusterView& cv,
+                    const std::vector<broker::BrokerEndpoint>& live, const std::string& topic) {
+  auto o = cv.owner(topic, p.partition_index);
+  if (!o || !is_live(live, o->node)) {
+    p.error_code = broker::kerr::kLeaderNotAvailable;
+    p.leader_id = -1;
+    if (o) p.replica_nodes = {o->node};
+    return;
+  }
+  p.leader_id = o->node;
+  p.leader_epoch = o->epoch;
+  p.replica_nodes = {o->node};
+  p.isr_nodes = {o->node};
+}
+
 Resp::MetadataResponseTopic describe(const broker::TopicManager& tm, const broker::TopicInfo& t,
-                                     int32_t node) {
+                                     int32_t node, const broker::ClusterView* cv = nullptr,
+                                     const std::vector<broker::BrokerEndpoint>& live = {}) {
   Resp::MetadataResponseTopic out;
   out.name = t.name;
   out.topic_id = to_kafka_uuid(t.id);
@@ -22,6 +48,11 @@ Resp::MetadataResponseTopic describe(const broker::TopicManager& tm, const broke
   for (int32_t i = 0; i < t.partitions; ++i) {
     Resp::MetadataResponsePartition p;
     p.partition_index = i;
+    if (cv) {
+      describe_owned(p, *cv, live, t.name);
+      out.partitions.push_back(std::move(p));
+      continue;
+    }
     const auto* part = i < static_cast<int32_t>(parts.size()) ? parts[i].get() : nullptr;
     if (part) {
       p.leader_id = node;
@@ -54,16 +85,33 @@ asio::awaitable<Result<ResponseBody>> handle_metadata(RequestContext& ctx) {
   broker::TopicManager& tm = ctx.broker.topics();
   const int32_t node = ctx.config.node_id;
 
+  const broker::ClusterView* cv = ctx.broker.cluster();
+  std::vector<broker::BrokerEndpoint> live;
   Resp resp;
-  resp.brokers.push_back(
-      {node, ctx.config.effective_advertised_host(), ctx.config.advertised_port, std::nullopt, {}});
   resp.cluster_id = ctx.config.cluster_id;
-  resp.controller_id = node;
+  if (cv) {
+    live = cv->live_brokers();
+    for (const auto& b : live) {
+      resp.brokers.push_back({b.id,
+                              b.host,
+                              b.port,
+                              b.rack.empty() ? std::nullopt : std::optional<std::string>(b.rack),
+                              {}});
+    }
+    resp.controller_id = cv->controller_id();
+  } else {
+    resp.brokers.push_back({node,
+                            ctx.config.effective_advertised_host(),
+                            ctx.config.advertised_port,
+                            std::nullopt,
+                            {}});
+    resp.controller_id = node;
+  }
 
   // v0: an empty list means all topics; v1+: null means all, empty means none.
   const bool all = !req->topics.has_value() || (v == 0 && req->topics->empty());
   if (all) {
-    for (const auto& t : tm.list()) resp.topics.push_back(describe(tm, t, node));
+    for (const auto& t : tm.list()) resp.topics.push_back(describe(tm, t, node, cv, live));
     co_return encode_response(ctx, resp);
   }
   const bool may_create =
@@ -72,13 +120,13 @@ asio::awaitable<Result<ResponseBody>> handle_metadata(RequestContext& ctx) {
     if (!rt.name.has_value()) {  // v10+: lookup by topic id
       auto t = tm.find(from_kafka_uuid(rt.topic_id));
       resp.topics.push_back(
-          t ? describe(tm, *t, node)
+          t ? describe(tm, *t, node, cv, live)
             : topic_error(broker::kerr::kUnknownTopicId, std::nullopt, rt.topic_id));
       continue;
     }
     const std::string& name = *rt.name;
     if (auto t = tm.find(name)) {
-      resp.topics.push_back(describe(tm, *t, node));
+      resp.topics.push_back(describe(tm, *t, node, cv, live));
       continue;
     }
     if (auto err = broker::validate_topic_name(name); !err.ok()) {
@@ -95,7 +143,7 @@ asio::awaitable<Result<ResponseBody>> handle_metadata(RequestContext& ctx) {
     auto created = co_await tm.create_topic(std::move(spec), /*validate_only=*/false);
     auto t = tm.find(name);  // also covers a concurrent creation (TOPIC_ALREADY_EXISTS)
     if (t) {
-      resp.topics.push_back(describe(tm, *t, node));
+      resp.topics.push_back(describe(tm, *t, node, cv, live));
     } else {
       // Kafka reports a failed auto-creation as a retriable LEADER_NOT_AVAILABLE unless the
       // error is about the request itself.

@@ -29,7 +29,8 @@ asio::awaitable<Result<ResponseBody>> handle_offset_commit(RequestContext& ctx) 
     for (const auto& p : t.partitions) {
       if (!gc) {
         slots.emplace_back(-1, coord::err::kCoordinatorNotAvailable);
-      } else if (!ctx.broker.topics().partition(t.name, p.partition_index)) {
+      } else if (auto known = ctx.broker.topics().find(t.name);  // may be owned elsewhere
+                 !known || p.partition_index < 0 || p.partition_index >= known->partitions) {
         slots.emplace_back(-1, coord::err::kUnknownTopicOrPartition);
       } else {
         coord::OffsetAndMetadata om;

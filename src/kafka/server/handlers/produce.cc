@@ -203,6 +203,10 @@ asio::awaitable<Result<ResponseBody>> handle_produce(RequestContext& ctx) {
       set_error(*w.pr, version, r.error.code, std::move(r.error.message));
       continue;
     }
+    if (!topics.serving()) {  // cluster: the lease went into doubt while the append was in flight
+      set_error(*w.pr, version, kerr::kNotLeaderOrFollower, "this broker's lease is in doubt");
+      continue;
+    }
     w.pr->base_offset = r.base_offset;
     w.pr->log_append_time_ms = r.log_append_time_ms;
     w.pr->log_start_offset = r.log_start_offset;

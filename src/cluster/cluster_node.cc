@@ -1,0 +1,257 @@
+#include "cluster/cluster_node.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "base/log.h"
+#include "cluster/admin.h"
+#include "cluster/records.h"
+
+namespace shale::cluster {
+
+ClusterNode::ClusterNode(meta::MetaStore& meta, Membership& membership,
+                         broker::TopicManager& topics, ClusterNodeOptions opts)
+    : meta_(meta),
+      membership_(membership),
+      topics_(topics),
+      opts_(opts),
+      self_(membership.self().id) {}
+
+ClusterNode::~ClusterNode() {
+  stop();
+}
+
+void ClusterNode::start() {
+  if (Status st = pass(); !st.ok()) {
+    SHALE_LOG_WARN("cluster", "first cluster pass: {}", st.to_string());
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void ClusterNode::stop() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ClusterNode::run() {
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      if (cv_.wait_for(lk, opts_.tick, [&] { return stop_; })) return;
+    }
+    if (Status st = pass(); !st.ok()) {
+      SHALE_LOG_WARN("cluster", "cluster pass: {}", st.to_string());
+    }
+  }
+}
+
+Result<std::map<PartitionKey, CurrentAssignment>> ClusterNode::read_assignments() {
+  return cluster::read_assignments(meta_);
+}
+
+Status ClusterNode::pass() {
+  const int64_t gen = membership_.generation();
+  // 1. Live brokers and decommissioned ids.
+  const std::string bp(kBrokersPrefix), dp(kDecommissionPrefix);
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult br, meta_.get(bp, meta::prefix_end(bp)));
+  std::vector<broker::BrokerEndpoint> brokers;
+  std::set<int32_t> live;
+  for (const auto& kv : br.kvs) {
+    auto b = decode_broker(kv.value);
+    if (!b.ok()) continue;
+    live.insert(b->id);
+    brokers.push_back(*b);
+  }
+  std::sort(brokers.begin(), brokers.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult dr, meta_.get(dp, meta::prefix_end(dp)));
+  std::set<int32_t> decommissioned;
+  for (const auto& kv : dr.kvs) {
+    decommissioned.insert(std::atoi(kv.key.c_str() + dp.size()));
+  }
+  // 2. Controller election: the first broker to create the key under its lease.
+  const std::string ck(kControllerKey);
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult cr, meta_.get(ck));
+  int32_t controller = cr.kvs.empty() ? -1 : std::atoi(cr.kvs[0].value.c_str());
+  if (controller < 0 && membership_.lease_valid()) {
+    meta::Txn t;
+    t.compares.push_back(meta::Compare::absent(ck));
+    t.success.push_back(meta::PutOp{ck, std::to_string(self_), membership_.lease()});
+    SHALE_ASSIGN_OR_RETURN(meta::TxnResult r, meta_.txn(t));
+    if (r.succeeded) {
+      controller = self_;
+      SHALE_LOG_INFO("cluster", "broker {} is now the controller", self_);
+    }
+  }
+  // 3. Topics.
+  SHALE_RETURN_IF_ERROR(topics_.sync_topics());
+  // 4. Controller decisions.
+  SHALE_ASSIGN_OR_RETURN(auto current, read_assignments());
+  if (controller == self_ && membership_.lease_valid()) {
+    SHALE_RETURN_IF_ERROR(control(live, decommissioned, current));
+    SHALE_ASSIGN_OR_RETURN(current, read_assignments());
+  }
+  {
+    std::lock_guard lk(mu_);
+    brokers_ = std::move(brokers);
+    controller_ = controller;
+    assignments_.clear();
+    for (const auto& [k, c] : current) assignments_[k] = c.a;
+  }
+  // 5. Follow the assignments, then 6. confirm.
+  SHALE_RETURN_IF_ERROR(follow(live, current));
+  membership_.confirm(gen);
+  passes_.fetch_add(1);
+  return {};
+}
+
+bool ClusterNode::write_assignment(const PartitionKey& key, const std::optional<Assignment>& value,
+                                   Revision expected) {
+  const std::string k = assignment_key(key.first, key.second);
+  meta::Txn t;
+  t.compares.push_back(expected.value() == 0 ? meta::Compare::absent(k)
+                                             : meta::Compare::mod_rev(k, expected));
+  if (value) {
+    t.success.push_back(meta::PutOp{k, encode_assignment(*value), LeaseId(0)});
+  } else {
+    t.success.push_back(meta::DeleteOp{k, {}});
+  }
+  auto r = meta_.txn(t);
+  if (!r.ok()) {
+    SHALE_LOG_WARN("cluster", "writing {}: {}", k, r.error().to_string());
+    return false;
+  }
+  return r->succeeded;  // lost a race: the next pass re-reads and decides again
+}
+
+Status ClusterNode::control(const std::set<int32_t>& live, const std::set<int32_t>& decommissioned,
+                            const std::map<PartitionKey, CurrentAssignment>& current) {
+  PlacementInput in;
+  in.live = live;
+  in.decommissioned = decommissioned;
+  for (const auto& t : topics_.list()) in.topics[t.name] = t.partitions;
+  in.assignments = current;
+  in.balance = opts_.balance;
+  for (const auto& w : plan_assignments(in)) {
+    if (!write_assignment(w.partition, w.value, w.expected)) continue;
+    auto it = current.find(w.partition);
+    if (!w.value) {
+      SHALE_LOG_INFO("cluster", "controller: dropped assignment of deleted {}-{}",
+                     w.partition.first, w.partition.second);
+    } else if (it == current.end()) {
+      SHALE_LOG_INFO("cluster", "controller: {}-{} → broker {} (epoch {})", w.partition.first,
+                     w.partition.second, w.value->node, w.value->epoch);
+    } else if (w.value->node != it->second.a.node) {
+      SHALE_LOG_INFO(
+          "cluster", "controller: {}-{} failed over from dead broker {} to {} (epoch {})",
+          w.partition.first, w.partition.second, it->second.a.node, w.value->node, w.value->epoch);
+    } else {
+      SHALE_LOG_INFO("cluster", "controller: {}-{} on broker {}: move target {}", w.partition.first,
+                     w.partition.second, w.value->node, w.value->target);
+    }
+  }
+  return {};
+}
+
+Status ClusterNode::follow(const std::set<int32_t>& live,
+                           const std::map<PartitionKey, CurrentAssignment>& current) {
+  // Release what is no longer ours (or at another epoch) first.
+  for (const auto& o : topics_.owned()) {
+    auto it = current.find({o.topic, o.index});
+    if (it != current.end() && it->second.a.node == self_ && it->second.a.epoch == o.epoch.value())
+      continue;
+    (void)topics_.release(o.topic, o.index);
+  }
+  for (const auto& [key, cur] : current) {
+    if (cur.a.node != self_) continue;
+    if (!topics_.find(key.first)) continue;  // topic not visible yet
+    if (cur.a.target >= 0 && cur.a.target != self_ && live.count(cur.a.target)) {
+      // Planned move: stop serving, upload, release; then hand the epoch over.
+      auto started = std::chrono::steady_clock::now();
+      Status st = topics_.release(key.first, key.second);
+      if (!st.ok()) SHALE_LOG_WARN("cluster", "release before move: {}", st.to_string());
+      Assignment next{cur.a.target, cur.a.epoch + 1, -1};
+      bool ok = write_assignment(key, next, cur.mod_revision);
+      SHALE_LOG_INFO("cluster", "handed {}-{} to broker {} at epoch {} in {} ms{}", key.first,
+                     key.second, next.node, next.epoch,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - started)
+                         .count(),
+                     ok ? "" : " (record changed meanwhile; retrying next pass)");
+      continue;
+    }
+    auto r = topics_.acquire(key.first, key.second, Epoch(cur.a.epoch));
+    if (r.ok()) continue;
+    if (r.error().code == Errc::kFenced) {
+      // The stream's stored epoch is ahead of the assignment (data from before the cluster, or a
+      // previous incarnation of this broker opened it): move the assignment past it.
+      auto info = topics_.stream_info(key.first, key.second);
+      int64_t stored = info.ok() ? info->epoch.value() : cur.a.epoch;
+      Assignment next{self_, static_cast<int32_t>(std::max<int64_t>(stored, cur.a.epoch) + 1),
+                      cur.a.target};
+      SHALE_LOG_INFO("cluster", "{}-{}: stream epoch {} >= assigned {}; re-assigning at {}",
+                     key.first, key.second, stored, cur.a.epoch, next.epoch);
+      write_assignment(key, next, cur.mod_revision);
+      continue;
+    }
+    SHALE_LOG_WARN("cluster", "cannot open {}-{} at epoch {}: {}", key.first, key.second,
+                   cur.a.epoch, r.error().to_string());
+  }
+  return {};
+}
+
+std::vector<broker::BrokerEndpoint> ClusterNode::live_brokers() const {
+  std::lock_guard lk(mu_);
+  return brokers_;
+}
+
+int32_t ClusterNode::controller_id() const {
+  std::lock_guard lk(mu_);
+  return controller_;
+}
+
+std::optional<broker::PartitionOwner> ClusterNode::owner(std::string_view topic,
+                                                         int32_t index) const {
+  std::lock_guard lk(mu_);
+  auto it = assignments_.find({std::string(topic), index});
+  if (it == assignments_.end()) return std::nullopt;
+  return broker::PartitionOwner{it->second.node, it->second.epoch};
+}
+
+std::vector<broker::PartitionMove> ClusterNode::moves() const {
+  std::lock_guard lk(mu_);
+  std::vector<broker::PartitionMove> out;
+  for (const auto& [k, a] : assignments_) {
+    if (a.target >= 0) out.push_back({k.first, k.second, a.node, a.target});
+  }
+  return out;
+}
+
+Status ClusterNode::request_move(const std::string& topic, int32_t index, int32_t target) {
+  const std::string k = assignment_key(topic, index);
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult r, meta_.get(k));
+  if (r.kvs.empty())
+    return Status(Errc::kNotFound, fmt::format("{}-{} has no owner yet", topic, index));
+  SHALE_ASSIGN_OR_RETURN(Assignment a, decode_assignment(r.kvs[0].value));
+  if (target >= 0) {
+    bool is_live = false;
+    for (const auto& b : live_brokers()) is_live = is_live || b.id == target;
+    if (!is_live) {
+      return Status(Errc::kInvalidArgument, fmt::format("broker {} is not live", target));
+    }
+  }
+  if (target == a.node) target = -1;  // already there: nothing to move
+  if (a.target == target) return {};
+  a.target = target;
+  if (!write_assignment({topic, index}, a, r.kvs[0].mod_revision)) {
+    return Status(Errc::kUnavailable, "assignment changed concurrently; retry");
+  }
+  return {};
+}
+
+}  // namespace shale::cluster

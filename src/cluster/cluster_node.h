@@ -1,0 +1,100 @@
+// ClusterNode: the cluster agent of one broker. One thread, one pass every `tick`:
+//
+//   1. read the live brokers (shale/brokers/, leased) and decommissioned ids;
+//   2. controller election: create shale/controller under this broker's lease if absent;
+//   3. TopicManager::sync_topics() (topics created/deleted by other brokers);
+//   4. if controller: plan_assignments() (placement.h) and write the result with CAS;
+//   5. follow the assignments: acquire partitions assigned here, hand over the ones with a move
+//      target (release = stop, upload, release; then CAS the record to {target, epoch + 1}),
+//      release the ones assigned elsewhere;
+//   6. Membership::confirm(): serving may (re)start for this registration.
+//
+// Polling (not watches) keeps the agent simple and self-healing: every pass re-reads the whole
+// state, so a lost event or an etcd fail-over costs at most one tick. Failover time is therefore
+// lease TTL + up to two ticks.
+//
+// It is also the broker's ClusterView (in-memory snapshot from the last pass), including the
+// move requests behind AlterPartitionReassignments / ListPartitionReassignments.
+//
+// Ownership: borrows the store, the Membership and the TopicManager (all outlive it).
+// Threading: thread-safe; the view methods never block; admin methods block on the store.
+// etcd unreachable: passes fail and change nothing; the broker keeps serving what it owns until
+// Membership says its lease is in doubt; no ownership changes until etcd is back.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "broker/cluster_view.h"
+#include "broker/topic_manager.h"
+#include "cluster/membership.h"
+#include "cluster/placement.h"
+#include "meta/meta_store.h"
+
+namespace shale::cluster {
+
+struct ClusterNodeOptions {
+  std::chrono::milliseconds tick{200};
+  bool balance = true;  // controller evens out partition counts (gap >= 2, one move at a time)
+};
+
+class ClusterNode final : public broker::ClusterView {
+ public:
+  ClusterNode(meta::MetaStore& meta, Membership& membership, broker::TopicManager& topics,
+              ClusterNodeOptions opts);
+  ~ClusterNode() override;
+  ClusterNode(const ClusterNode&) = delete;
+  ClusterNode& operator=(const ClusterNode&) = delete;
+
+  // Runs one pass synchronously (so the broker starts with its partitions open), then starts
+  // the agent thread.
+  void start();
+  // Stops the agent thread (partitions stay open: Broker::stop closes them).
+  void stop();
+
+  // ---- broker::ClusterView
+  std::vector<broker::BrokerEndpoint> live_brokers() const override;
+  int32_t controller_id() const override;
+  std::optional<broker::PartitionOwner> owner(std::string_view topic, int32_t index) const override;
+
+  std::vector<broker::PartitionMove> moves() const override;
+  Status request_move(const std::string& topic, int32_t index, int32_t target) override;
+
+  // One pass (steps 1-6 above), synchronously. The agent thread calls it every tick; tests call
+  // it directly instead of start().
+  Status pass();
+  // Passes completed.
+  int64_t passes() const { return passes_.load(); }
+
+ private:
+  void run();
+  Result<std::map<PartitionKey, CurrentAssignment>> read_assignments();
+  Status control(const std::set<int32_t>& live, const std::set<int32_t>& decommissioned,
+                 const std::map<PartitionKey, CurrentAssignment>& current);
+  Status follow(const std::set<int32_t>& live,
+                const std::map<PartitionKey, CurrentAssignment>& current);
+  bool write_assignment(const PartitionKey& key, const std::optional<Assignment>& value,
+                        Revision expected);
+
+  meta::MetaStore& meta_;
+  Membership& membership_;
+  broker::TopicManager& topics_;
+  const ClusterNodeOptions opts_;
+  const int32_t self_;
+
+  mutable std::mutex mu_;  // guards the snapshot below and stop_
+  std::condition_variable cv_;
+  std::vector<broker::BrokerEndpoint> brokers_;
+  int32_t controller_ = -1;
+  std::map<PartitionKey, Assignment> assignments_;
+  bool stop_ = false;
+  std::atomic<int64_t> passes_{0};
+  std::thread thread_;
+};
+
+}  // namespace shale::cluster

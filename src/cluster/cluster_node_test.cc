@@ -1,0 +1,191 @@
+// Two brokers (each its own WAL and stream store) sharing one metadata store and one object
+// store, as in a cluster: assignment, failover with fencing of the deposed owner, planned move.
+// The agent passes are driven by the test (ClusterNode::pass), not by the thread.
+#include "cluster/cluster_node.h"
+
+#include <gtest/gtest.h>
+
+#include "broker/broker.h"
+#include "broker/tests/test_util.h"
+#include "kafka/records/records.h"
+#include "stream/stream_test_util.h"
+
+namespace shale::cluster {
+namespace {
+
+namespace rec = kafka::records;
+using broker::testing::run;
+
+Buf batch(int n) {
+  rec::BatchBuilder b(rec::BatchBuilder::Options{});
+  for (int i = 0; i < n; ++i) b.add("k", std::string(50, 'a' + i % 26), 1000 + i);
+  return b.build();
+}
+
+// One broker process: stream store + Broker (cluster mode) + Membership + ClusterNode.
+struct Member {
+  Member(stream::testing::World& w, int32_t id) {
+    node = std::make_unique<stream::testing::Node>(w.fs, stream::testing::small_options(),
+                                                   NodeId(id), "/wal" + std::to_string(id));
+    EXPECT_TRUE(node->boot(*w.objects, *w.meta, w.clock).ok());
+    membership = std::make_unique<Membership>(
+        *w.meta, MembershipOptions{{id, "127.0.0.1", 9000 + id, "r1"}, std::chrono::seconds(30)});
+    EXPECT_TRUE(membership->start().ok());
+    broker::BrokerConfig bc;
+    bc.node_id = NodeId(id);
+    bc.topics.open_all = false;
+    bc.topics.serving_guard = [m = membership.get()] { return m->serving(); };
+    broker = std::make_unique<broker::Broker>(bc, *w.meta, node->store(), w.clock);
+    EXPECT_TRUE(broker->start().ok());
+    agent = std::make_unique<ClusterNode>(*w.meta, *membership, broker->topics(),
+                                          ClusterNodeOptions{.balance = false});
+  }
+  ~Member() {
+    agent.reset();
+    broker.reset();
+    membership.reset();
+  }
+  std::shared_ptr<broker::Partition> part(int i) { return broker->topics().partition("t", i); }
+
+  std::unique_ptr<stream::testing::Node> node;
+  std::unique_ptr<Membership> membership;
+  std::unique_ptr<broker::Broker> broker;
+  std::unique_ptr<ClusterNode> agent;
+};
+
+class ClusterNodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a_ = std::make_unique<Member>(w_, 1);
+    b_ = std::make_unique<Member>(w_, 2);
+    auto r = run(io_, a_->broker->topics().create_topic({.name = "t", .num_partitions = 4}, false));
+    ASSERT_TRUE(r.error.ok()) << r.error.message;
+    settle();
+  }
+  void settle() {
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(a_->agent->pass().ok());
+      if (b_) {
+        ASSERT_TRUE(b_->agent->pass().ok());
+      }
+    }
+  }
+  broker::ProduceResult produce(Member& m, int i, int n = 3) {
+    auto p = m.part(i);
+    EXPECT_TRUE(p) << "partition " << i << " not served by broker " << m.broker->node_id().value();
+    if (!p) return {};
+    return run(io_, p->append({batch(n)}).wait());
+  }
+  int owned_by(int32_t id) {
+    int n = 0;
+    for (int i = 0; i < 4; ++i) n += a_->agent->owner("t", i)->node == id;
+    return n;
+  }
+
+  stream::testing::World w_;
+  asio::io_context io_;
+  std::unique_ptr<Member> a_, b_;
+};
+
+TEST_F(ClusterNodeTest, ControllerSpreadsPartitionsAndEachBrokerServesOnlyItsOwn) {
+  EXPECT_EQ(a_->agent->controller_id(), 1);
+  EXPECT_EQ(b_->agent->controller_id(), 1);
+  EXPECT_EQ(a_->agent->live_brokers().size(), 2u);
+  EXPECT_EQ(b_->agent->live_brokers()[1].port, 9002);
+  EXPECT_EQ(owned_by(1), 2);
+  EXPECT_EQ(owned_by(2), 2);
+  for (int i = 0; i < 4; ++i) {
+    auto o = b_->agent->owner("t", i);
+    ASSERT_TRUE(o);
+    Member& owner = o->node == 1 ? *a_ : *b_;
+    Member& other = o->node == 1 ? *b_ : *a_;
+    ASSERT_TRUE(owner.part(i)) << i;
+    EXPECT_FALSE(other.part(i)) << i;
+    EXPECT_EQ(owner.part(i)->leader_epoch(), o->epoch);
+    auto r = produce(owner, i);
+    EXPECT_TRUE(r.error.ok()) << r.error.message;
+  }
+}
+
+TEST_F(ClusterNodeTest, DeadOwnerFailsOverAndTheDeposedOwnerIsFenced) {
+  int i = b_->agent->owner("t", 0)->node == 2 ? 0 : 1;
+  ASSERT_EQ(a_->agent->owner("t", i)->node, 2);
+  const int32_t epoch = a_->agent->owner("t", i)->epoch;
+  ASSERT_TRUE(produce(*b_, i).error.ok());
+  ASSERT_TRUE(b_->node->store().upload_once().ok());
+  auto zombie = b_->part(i);  // a request that was in flight when broker 2 "paused"
+
+  // Broker 2's lease goes (as when it is paused past its TTL): it stops serving at once ...
+  b_->membership->revoke();
+  EXPECT_FALSE(b_->part(i));
+  // ... and the controller gives its partitions to broker 1 at epoch + 1.
+  for (int k = 0; k < 2; ++k) ASSERT_TRUE(a_->agent->pass().ok());
+  EXPECT_EQ(a_->agent->owner("t", i)->node, 1);
+  EXPECT_EQ(a_->agent->owner("t", i)->epoch, epoch + 1);
+  EXPECT_EQ(owned_by(1), 4);
+  ASSERT_TRUE(a_->part(i));
+  EXPECT_EQ(a_->part(i)->high_watermark(), 3);  // the uploaded data is there
+  auto r = produce(*a_, i);
+  ASSERT_TRUE(r.error.ok()) << r.error.message;
+  EXPECT_EQ(r.base_offset, 3);
+
+  // The zombie's write: its commit is fenced, nothing of it becomes visible.
+  auto zr = run(io_, zombie->append({batch(2)}).wait());
+  (void)b_->node->store().upload_once();
+  EXPECT_EQ(a_->part(i)->high_watermark(), 6);
+  int64_t records = 0;
+  for (int64_t at = 0; at < 6;) {  // objects (broker 2's upload), then broker 1's cache
+    auto read = run(io_, a_->part(i)->read(at, 1 << 20, true));
+    ASSERT_TRUE(read.error.ok()) << read.error.message;
+    ASSERT_FALSE(read.batches.empty()) << at;
+    for (const auto& bt : read.batches) {
+      auto h = rec::read_header(bt.span());
+      EXPECT_EQ(h->base_offset, at);
+      records += h->offset_count();
+      at = h->last_offset() + 1;
+    }
+  }
+  EXPECT_EQ(records, 6);
+  // When broker 2 passes again it sees it owns nothing and releases everything.
+  (void)b_->agent->pass();
+  EXPECT_TRUE(b_->broker->topics().owned().empty());
+  if (zr.error.ok()) {
+    auto again = run(io_, zombie->append({batch(1)}).wait());
+    EXPECT_EQ(again.error.code, broker::kerr::kNotLeaderOrFollower);
+  }
+}
+
+TEST_F(ClusterNodeTest, PlannedMoveHandsOverAtNextEpochWithUnuploadedData) {
+  int i = a_->agent->owner("t", 0)->node == 1 ? 0 : 1;
+  ASSERT_EQ(a_->agent->owner("t", i)->node, 1);
+  const int32_t epoch = a_->agent->owner("t", i)->epoch;
+  ASSERT_TRUE(produce(*a_, i, 5).error.ok());  // only in broker 1's WAL
+  ASSERT_TRUE(a_->agent->request_move("t", i, 2).ok());
+  EXPECT_EQ(a_->agent->request_move("t", i, 9).code(), Errc::kInvalidArgument);
+  ASSERT_TRUE(a_->agent->pass().ok());  // broker 1 hands over: upload, release, epoch + 1
+  EXPECT_FALSE(a_->part(i));
+  ASSERT_TRUE(b_->agent->pass().ok());
+  ASSERT_TRUE(b_->part(i));
+  EXPECT_EQ(b_->part(i)->leader_epoch(), epoch + 1);
+  EXPECT_EQ(b_->part(i)->high_watermark(), 5);
+  auto r = produce(*b_, i);
+  ASSERT_TRUE(r.error.ok()) << r.error.message;
+  EXPECT_EQ(r.base_offset, 5);
+  EXPECT_TRUE(b_->agent->moves().empty());
+}
+
+TEST_F(ClusterNodeTest, TopicsCreatedAndDeletedElsewhereAreSeen) {
+  auto r = run(io_, b_->broker->topics().create_topic({.name = "u", .num_partitions = 2}, false));
+  ASSERT_TRUE(r.error.ok());
+  settle();
+  EXPECT_TRUE(a_->broker->topics().find("u"));
+  EXPECT_TRUE(a_->agent->owner("u", 1));
+  auto e = run(io_, b_->broker->topics().delete_topic("u"));
+  ASSERT_TRUE(e.ok());
+  settle();
+  EXPECT_FALSE(a_->broker->topics().find("u"));
+  EXPECT_FALSE(a_->agent->owner("u", 1));
+}
+
+}  // namespace
+}  // namespace shale::cluster

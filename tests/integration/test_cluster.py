@@ -1,0 +1,243 @@
+"""A Shale cluster on loopback: one etcd, three brokers (tests/integration/cluster_util.py).
+
+What is checked, with real Kafka clients (librdkafka via confluent_kafka):
+  - Metadata / DescribeCluster list every live broker; the controller spreads partitions;
+    a broker that does not own a partition answers NOT_LEADER_OR_FOLLOWER (6);
+  - SIGKILL of a broker: its partitions accept produce elsewhere after about the lease TTL, and
+    nothing acked and uploaded before the kill is lost, duplicated or reordered;
+  - SIGSTOP past the lease then SIGCONT: the woken broker refuses every write at once
+    (NOT_LEADER_OR_FOLLOWER) and nothing it might write becomes visible;
+  - AlterPartitionReassignments moves a partition with its un-uploaded data (and its errors);
+  - `shale cluster decommission` empties a broker; a new broker receives partitions (balancer);
+  - etcd unreachable: owners stop serving once their lease is in doubt (no broker serves a
+    partition then: no split brain) and resume when etcd is back.
+The brokers use the file WAL on their own disks: records acked in the last upload interval
+(100 ms here) before a SIGKILL wait for that broker to come back (docs/deployment.md). These
+tests therefore pause produce before killing; the object WAL removes that window.
+"""
+import signal
+import time
+
+import pytest
+from confluent_kafka import Consumer
+from confluent_kafka.admin import NewTopic
+
+from cluster_util import (Cluster, alter_reassignments, check, consume_all, find_coordinator,
+                          list_reassignments, produce, shale_cli)
+from test_compat_wire import produce as raw_produce, record_batch
+
+NOT_LEADER_OR_FOLLOWER = 6
+UNKNOWN_TOPIC_OR_PARTITION = 3
+INVALID_REPLICA_ASSIGNMENT = 39
+NO_REASSIGNMENT_IN_PROGRESS = 85
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path)
+    yield c
+    rcs = c.stop()
+    bad = {i: rc for i, rc in rcs.items() if rc not in (0, -9)}
+    assert not bad, f"brokers exited badly: {bad}"
+
+
+def create(cluster, topic, partitions):
+    admin = cluster.admin()  # keep the client alive until the future resolves
+    fs = admin.create_topics([NewTopic(topic, partitions, 1)])
+    fs[topic].result(15)
+    return cluster.leaders(topic)
+
+
+def records(partitions, n, tag):
+    return [(i % partitions, f"k{i}".encode(), f"{tag}-{i}".encode()) for i in range(n)]
+
+
+def test_metadata_lists_live_brokers_and_leaders_are_spread(cluster):
+    for i in (1, 2, 3):
+        cluster.start(i, "--rack", f"r{i}")
+    leaders = create(cluster, "spread", 6)
+    md = cluster.admin().list_topics(timeout=5)
+    assert sorted(md.brokers) == [1, 2, 3]
+    assert {b.port for b in md.brokers.values()} == {b.port for b in cluster.brokers.values()}
+    assert md.controller_id in (1, 2, 3)
+    assert sorted(leaders.values()) == [1, 1, 2, 2, 3, 3]
+    # Each broker serves exactly its own partitions.
+    for part, leader in leaders.items():
+        other = cluster.brokers[leader % 3 + 1]
+        assert raw_produce(other.bootstrap, "spread", part, record_batch([b"x"])) == \
+            NOT_LEADER_OR_FOLLOWER
+    # Clients find their way from any bootstrap broker.
+    acked = produce(cluster.brokers[2].bootstrap, "spread", records(6, 600, "a"))
+    check(acked, consume_all(cluster.brokers[3].bootstrap, "spread", range(6), 600))
+
+
+def test_sigkill_failover(cluster):
+    for i in (1, 2, 3):
+        cluster.start(i)
+    leaders = create(cluster, "fo", 3)
+    acked = produce(cluster.bootstrap(), "fo", records(3, 300, "before"))
+    time.sleep(0.5)  # > upload interval: everything acked is in object storage now
+    victim = leaders[0]
+    t0 = time.time()
+    cluster.kill(victim)
+    after = cluster.leaders("fo", exclude=(victim,), timeout=20)
+    assert victim not in after.values()
+    acked += produce(cluster.bootstrap(exclude=(victim,)), "fo", [(0, b"probe", b"probe")])
+    failover = time.time() - t0
+    print(f"\nSIGKILL failover: partition 0 accepted produce again {failover:.2f} s after the kill "
+          f"(lease {cluster.lease} s)")
+    assert failover < cluster.lease + 8
+    acked += produce(cluster.bootstrap(exclude=(victim,)), "fo", records(3, 300, "after"))
+    read = consume_all(cluster.bootstrap(exclude=(victim,)), "fo", range(3), len(acked))
+    check(acked, read)
+
+
+def test_sigstop_past_lease_is_fenced(cluster):
+    for i in (1, 2, 3):
+        cluster.start(i)
+    leaders = create(cluster, "fence", 1)
+    acked = produce(cluster.bootstrap(), "fence", records(1, 100, "before"))
+    time.sleep(0.5)
+    victim = leaders[0]
+    zombie = cluster.brokers[victim]
+    cluster.kill(victim, signal.SIGSTOP)
+    try:
+        cluster.leaders("fence", exclude=(victim,), timeout=20)
+        acked += produce(cluster.bootstrap(exclude=(victim,)), "fence",
+                         records(1, 100, "during"))
+    finally:
+        cluster.kill(victim, signal.SIGCONT)
+    # The woken broker refuses writes at once, and keeps refusing.
+    assert raw_produce(zombie.bootstrap, "fence", 0, record_batch([b"zombie-1"])) == \
+        NOT_LEADER_OR_FOLLOWER
+    time.sleep(1.0)
+    assert raw_produce(zombie.bootstrap, "fence", 0, record_batch([b"zombie-2"])) == \
+        NOT_LEADER_OR_FOLLOWER
+    acked += produce(cluster.bootstrap(), "fence", records(1, 100, "after"))
+    read = consume_all(cluster.bootstrap(), "fence", [0], len(acked))
+    check(acked, read)
+    assert not any(v.startswith(b"zombie") for _, _, v in read[0])
+
+
+def test_reassignment_moves_a_partition_with_its_unuploaded_data(cluster):
+    for i in (1, 2):
+        cluster.start(i, upload_interval_ms=60000)  # the tail stays in the owner's WAL
+    leaders = create(cluster, "mv", 1)
+    src = leaders[0]
+    dst = 3 - src
+    acked = produce(cluster.bootstrap(), "mv", records(1, 200, "before"))
+    assert list_reassignments(cluster.one()) == {}
+    t0 = time.time()
+    res = alter_reassignments(cluster.one(), {("mv", 0): [dst]})
+    assert res[None][0] == 0 and res[("mv", 0)][0] == 0, res
+    cluster.leaders("mv", want=lambda l: l[0] == dst)
+    acked += produce(cluster.brokers[dst].bootstrap, "mv", [(0, b"probe", b"probe")])
+    print(f"\nmove of mv-0 from broker {src} to {dst}: {time.time() - t0:.2f} s until the new "
+          "owner acknowledged a produce")
+    assert raw_produce(cluster.brokers[src].bootstrap, "mv", 0, record_batch([b"x"])) == \
+        NOT_LEADER_OR_FOLLOWER
+    acked += produce(cluster.bootstrap(), "mv", records(1, 200, "after"))
+    check(acked, consume_all(cluster.bootstrap(), "mv", [0], len(acked)))
+    # Errors, as Kafka reports them.
+    res = alter_reassignments(cluster.one(), {("mv", 0): [99], ("nope", 0): [1],
+                                                    ("mv", 5): [1]})
+    assert res[("mv", 0)][0] == INVALID_REPLICA_ASSIGNMENT
+    assert res[("nope", 0)][0] == UNKNOWN_TOPIC_OR_PARTITION
+    assert res[("mv", 5)][0] == UNKNOWN_TOPIC_OR_PARTITION
+    assert alter_reassignments(cluster.one(), {("mv", 0): None})[("mv", 0)][0] == \
+        NO_REASSIGNMENT_IN_PROGRESS
+
+
+def test_etcd_unreachable_stops_serving_then_recovers(cluster):
+    for i in (1, 2):
+        cluster.start(i)
+    create(cluster, "eu", 2)
+    acked = produce(cluster.bootstrap(), "eu", records(2, 100, "before"))
+    time.sleep(0.5)
+    t0 = time.time()
+    cluster.etcd.stop()  # SIGTERM, waits for the exit
+    try:
+        # Within the lease TTL every broker stops serving; none serves anything after that.
+        while time.time() - t0 < cluster.lease + 5:
+            codes = {(i, p): raw_produce(b.bootstrap, "eu", p, record_batch([b"during-outage"]))
+                     for i, b in cluster.brokers.items() for p in (0, 1)}
+            if all(c == NOT_LEADER_OR_FOLLOWER for c in codes.values()):
+                break
+            time.sleep(0.1)
+        stopped = time.time() - t0
+        assert stopped <= cluster.lease + 2, codes
+        time.sleep(1.0)
+        for i, b in cluster.brokers.items():
+            for p in (0, 1):
+                assert raw_produce(b.bootstrap, "eu", p, record_batch([b"x"])) == \
+                    NOT_LEADER_OR_FOLLOWER
+    finally:
+        cluster.etcd.start()
+    print(f"\netcd stopped: every broker refused produce {stopped:.2f} s after the stop began "
+          f"(lease {cluster.lease} s)")
+    cluster.leaders("eu")
+    acked += produce(cluster.bootstrap(), "eu", records(2, 100, "after"))
+    read = consume_all(cluster.bootstrap(), "eu", [0, 1], len(acked))
+    check(acked, read)
+
+
+def group_consume(bootstrap, topic, group, n, timeout=40):
+    """Consumes n records with a consumer group (subscribe, commit each message synchronously)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    c.subscribe([topic])
+    got, deadline = [], time.time() + timeout
+    try:
+        while len(got) < n and time.time() < deadline:
+            m = c.poll(0.2)
+            if m is None or m.error():
+                continue
+            got.append(m.value())
+            c.commit(message=m, asynchronous=False)
+    finally:
+        c.close()
+    return got
+
+
+def test_groups_follow_their_coordinator_across_a_failover(cluster):
+    for i in (1, 2, 3):
+        cluster.start(i)
+    create(cluster, "g", 3)
+    produce(cluster.bootstrap(), "g", records(3, 90, "a"))
+    first = group_consume(cluster.bootstrap(), "g", "grp", 90)
+    assert len(first) == 90
+    # Kill the group's coordinator; its __consumer_offsets partition fails over with the
+    # committed offsets (uploaded: wait an upload interval first).
+    err, coord = find_coordinator(cluster.one(), "grp")
+    assert err == 0 and coord in (1, 2, 3)
+    time.sleep(0.5)
+    cluster.kill(coord)
+    cluster.leaders("__consumer_offsets", exclude=(coord,))
+    acked = produce(cluster.bootstrap(exclude=(coord,)), "g", records(3, 60, "b"))
+    second = group_consume(cluster.bootstrap(exclude=(coord,)), "g", "grp", 60)
+    assert sorted(second) == sorted(v for _, _, v, _ in acked), "the group resumed elsewhere"
+
+
+def test_decommission_then_scale_out(tmp_path):
+    cluster = Cluster(tmp_path, balance=True)
+    try:
+        for i in (1, 2, 3):
+            cluster.start(i)
+        create(cluster, "dc", 6)
+        acked = produce(cluster.bootstrap(), "dc", records(6, 300, "a"))
+        rc, out = shale_cli("cluster", "decommission", "3", "--metadata",
+                            f"etcd://{cluster.etcd.endpoints}", "--wait-seconds", "60")
+        assert rc == 0, out
+        assert "broker 3 is decommissioned" in out
+        cluster.leaders("dc", want=lambda l: 3 not in l.values(), timeout=5)  # next agent pass
+        acked += produce(cluster.bootstrap(), "dc", records(6, 300, "b"))
+        # Scale out: a new broker receives partitions from the balancer.
+        cluster.start(4)
+        cluster.leaders("dc", want=lambda l: list(l.values()).count(4) >= 2, timeout=30)
+        acked += produce(cluster.bootstrap(), "dc", records(6, 300, "c"))
+        check(acked, consume_all(cluster.bootstrap(), "dc", range(6), len(acked)))
+        rc, out = shale_cli("cluster", "status", "--metadata", f"etcd://{cluster.etcd.endpoints}")
+        assert rc == 0 and "broker 4" in out, out
+    finally:
+        rcs = cluster.stop()
+    assert all(rc == 0 for rc in rcs.values()), rcs
