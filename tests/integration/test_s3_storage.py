@@ -104,7 +104,14 @@ def test_produce_consume_restart(backend, wal, tmp_path, request):
     if backend == "s3":
         keys = [k[len(prefix):] for k in request.getfixturevalue("rgw").list_keys(prefix)]
     else:
-        keys = [unquote(f) for _, _, fs in os.walk(tmp_path / "objects") for f in fs]
+        # LocalObjectStore's tree layout: objects/objects/<"%2F"-suffixed dirs>/<leaf>; the
+        # key is the unquoted path with the separators dropped (each dir name ends in "%2F").
+        root = tmp_path / "objects" / "objects"
+        keys = [
+            unquote(os.path.relpath(os.path.join(d, f), root).replace(os.sep, ""))
+            for d, _, fs in os.walk(root)
+            for f in fs
+        ]
     assert any(k.startswith("shale/n0/") for k in keys), keys[:10]
     assert not any(k.startswith("wal/") for k in keys), keys[:10]
     # Restart on the same storage; everything is read back.
