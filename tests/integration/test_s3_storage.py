@@ -106,10 +106,14 @@ def test_produce_consume_restart(backend, wal, tmp_path, request):
     if backend == "s3":
         keys = [k[len(prefix):] for k in request.getfixturevalue("rgw").list_keys(prefix)]
     else:
-        # LocalObjectStore's tree: objects/<key components, each dir name ending in '/'>.
+        # LocalObjectStore's tree layout: objects/objects/<"%2F"-suffixed dirs>/<leaf>; the
+        # key is the unquoted path with the separators dropped (each dir name ends in "%2F").
         root = tmp_path / "objects" / "objects"
-        keys = [re.sub("/+", "/", unquote(os.path.relpath(os.path.join(d, f), root)))
-                for d, _, fs in os.walk(root) for f in fs]
+        keys = [
+            unquote(os.path.relpath(os.path.join(d, f), root).replace(os.sep, ""))
+            for d, _, fs in os.walk(root)
+            for f in fs
+        ]
     assert any(k.startswith("shale/n0/") for k in keys), keys[:10]
     # Restart on the same storage (the file WAL needs its data dir; the object WAL does not:
     # a new, empty one); everything is read back.
