@@ -9,7 +9,6 @@ librdkafka clients.
   the uploader has put their data into stream objects).
 """
 import os
-import re
 import signal
 import subprocess
 import threading
