@@ -73,6 +73,11 @@ const std::vector<SettingDesc>& setting_table() {
        &Settings::cold_read_threads},
       {"delete-grace-ms", "Dead objects are deleted this long after they die",
        &Settings::delete_grace_ms},
+      {"cold-read-bytes-per-sec", "Budget for catch-up reads from objects, bytes/s (0 = unlimited)",
+       &Settings::cold_read_bytes_per_sec},
+      {"compaction-bytes-per-sec",
+       "Budget for compaction reads and writes, bytes/s (0 = unlimited)",
+       &Settings::compaction_bytes_per_sec},
       {"offsets-retention-minutes",
        "Committed offsets of an empty group expire this long after it emptied "
        "(offsets.retention.minutes)",

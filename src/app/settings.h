@@ -59,6 +59,10 @@ struct Settings {
   int64_t stream_object_bytes = 8ll << 20;
   int64_t cold_read_threads = 2;
   int64_t delete_grace_ms = 60000;
+  // Bandwidth budgets (bytes/s, 0 = unlimited) so catch-up reads and compaction cannot starve
+  // appends, uploads and tail reads.
+  int64_t cold_read_bytes_per_sec = 0;
+  int64_t compaction_bytes_per_sec = 0;
   // Group coordinator: committed offsets of empty groups expire after this long.
   int64_t offsets_retention_minutes = 10080;
   int64_t offsets_retention_check_interval_ms = 600000;

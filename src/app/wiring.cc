@@ -102,6 +102,10 @@ stream::StoreOptions store_options(const Settings& s) {
   so.stream_object_bytes = static_cast<size_t>(s.stream_object_bytes);
   so.cold_read_threads = static_cast<size_t>(std::max<int64_t>(1, s.cold_read_threads));
   so.delete_grace_ms = s.delete_grace_ms;
+  so.cold_read_bytes_per_sec =
+      static_cast<uint64_t>(std::max<int64_t>(0, s.cold_read_bytes_per_sec));
+  so.compaction_bytes_per_sec =
+      static_cast<uint64_t>(std::max<int64_t>(0, s.compaction_bytes_per_sec));
   return so;
 }
 
