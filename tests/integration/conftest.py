@@ -41,17 +41,28 @@ def small_wal_args(extra_args):
 
 class Shale:
     def __init__(self, data_dir, extra_args=()):
-        self.port = free_port()
-        self.http_port = free_port()
         self.data_dir = str(data_dir)
-        self.bootstrap = f"127.0.0.1:{self.port}"
         self.log_path = os.path.join(self.data_dir, "shale.log")
-        args = [SHALE_BIN, "serve", "--data-dir", os.path.join(self.data_dir, "data"),
-                "--listen", self.bootstrap, "--http", f"127.0.0.1:{self.http_port}",
-                "--threads", "2", *small_wal_args(extra_args), *extra_args]
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        self.wait_ready()
+        # free_port() only finds a port that was free a moment ago: another process on a busy
+        # machine can take it before shale binds. Such a start fails at once with EADDRINUSE and
+        # is retried on new ports; any other failure is the test's.
+        for attempt in range(5):
+            self.port = free_port()
+            self.http_port = free_port()
+            self.bootstrap = f"127.0.0.1:{self.port}"
+            args = [SHALE_BIN, "serve", "--data-dir", os.path.join(self.data_dir, "data"),
+                    "--listen", self.bootstrap, "--http", f"127.0.0.1:{self.http_port}",
+                    "--threads", "2", *small_wal_args(extra_args), *extra_args]
+            self.log = open(self.log_path, "wb")
+            self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+            try:
+                self.wait_ready()
+                return
+            except RuntimeError:
+                lost_port = self.proc.poll() is not None and "Address already in use" in self.logs()
+                if not lost_port or attempt == 4:
+                    raise
+                self.log.close()
 
     def http_get(self, path):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
