@@ -109,6 +109,7 @@ Status ObjectWal::claim_epoch() {
     if (opts_.next_epoch) epoch_ = Epoch(1);
     t.compares.push_back(meta::Compare::absent(epoch_key_));
   }
+  for (const auto& c : opts_.claim_guard) t.compares.push_back(c);
   t.success.push_back(meta::PutOp{epoch_key_, std::to_string(epoch_.value())});
   SHALE_ASSIGN_OR_RETURN(auto r, meta_.txn(t));
   if (!r.succeeded) return Status(Errc::kFenced, "object wal: lost the epoch claim race");
