@@ -173,7 +173,7 @@ class ComposedServices final : public Services {
       SHALE_LOG_INFO("app", "cluster member {} (metadata {}){}", s.node_id, s.metadata,
                      plan.object_wal ? ""
                                      : "; file WAL: acknowledged records not yet uploaded "
-                                       "wait for this broker if it dies");
+                                       "are not served after a failover if it dies");
     }
     coord::CoordinatorOptions gco;
     gco.offsets_retention_ms = s.offsets_retention_minutes * 60 * 1000;

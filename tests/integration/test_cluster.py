@@ -11,9 +11,11 @@ What is checked, with real Kafka clients (librdkafka via confluent_kafka):
   - `shale cluster decommission` empties a broker; a new broker receives partitions (balancer);
   - etcd unreachable: owners stop serving once their lease is in doubt (no broker serves a
     partition then: no split brain) and resume when etcd is back.
-The brokers use the file WAL on their own disks: records acked in the last upload interval
-(100 ms here) before a SIGKILL wait for that broker to come back (docs/deployment.md). These
-tests therefore pause produce before killing; the object WAL removes that window.
+  - object WAL: SIGKILL during acks=all produce (5 s upload interval) loses no acked record:
+    the controller takes the dead broker's WAL over before failing its partitions over.
+The other tests use the file WAL on the brokers' own disks: records acked in the last upload
+interval (100 ms here) before a SIGKILL are not served after failover (docs/deployment.md), so
+they pause produce before killing.
 """
 import re
 import signal
