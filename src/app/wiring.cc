@@ -166,6 +166,11 @@ class ComposedServices final : public Services {
                          node, r->wal_epoch, r->recovered_bytes, r->uploads);
           return Status();
         };
+        auto* own = dynamic_cast<wal::ObjectWal*>(wal_.get());
+        co.own_wal_fenced = [own] {
+          auto e = own->stored_epoch();
+          return e.ok() && *e > own->epoch();
+        };
       }
       agent_ = std::make_unique<cluster::ClusterNode>(*meta_, *membership_, broker_->topics(), co);
       agent_->start();                          // first pass: opens this broker's partitions

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 #include "base/log.h"
@@ -57,6 +58,14 @@ Result<std::map<PartitionKey, CurrentAssignment>> ClusterNode::read_assignments(
 
 Status ClusterNode::pass() {
   const int64_t gen = membership_.generation();
+  if (opts_.own_wal_fenced && opts_.own_wal_fenced()) {
+    SHALE_LOG_ERROR("cluster",
+                    "broker {}: its object WAL was taken over by another broker while it was "
+                    "away; it can acknowledge nothing more: exiting ({}) to restart",
+                    self_, kWalFencedExitCode);
+    std::fflush(nullptr);            // the log line above must reach the log file
+    std::_Exit(kWalFencedExitCode);  // like a crash: everything acknowledged is durable
+  }
   // 1. Live brokers and decommissioned ids.
   const std::string bp(kBrokersPrefix), dp(kDecommissionPrefix);
   SHALE_ASSIGN_OR_RETURN(meta::RangeResult br, meta_.get(bp, meta::prefix_end(bp)));

@@ -40,6 +40,9 @@
 
 namespace shale::cluster {
 
+// Process exit code of a broker whose object WAL was taken over by another broker.
+inline constexpr int kWalFencedExitCode = 75;
+
 struct ClusterNodeOptions {
   std::chrono::milliseconds tick{200};
   bool balance = true;  // controller evens out partition counts (gap >= 2, one move at a time)
@@ -48,6 +51,11 @@ struct ClusterNodeOptions {
   // that owner's partitions, and reassigns them only once it succeeds (retrying every pass).
   // Unset (file WAL): nothing can be taken over; partitions fail over with what was uploaded.
   std::function<Status(int32_t node)> take_over_wal;
+  // Object WAL only: true when this broker's own WAL was taken over (fenced) while it was away
+  // (a paused zombie that woke up). Checked at the start of every pass; when true the broker
+  // can never acknowledge a write again, so the agent logs it and ends the process (exit code
+  // kWalFencedExitCode) for its supervisor to restart it with a fresh WAL epoch.
+  std::function<bool()> own_wal_fenced;
 };
 
 class ClusterNode final : public broker::ClusterView {

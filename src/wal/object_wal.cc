@@ -403,6 +403,15 @@ Status ObjectWal::trim(WalPos upto) {
   return keys.empty() ? Status() : store_.remove(keys);
 }
 
+Result<Epoch> ObjectWal::stored_epoch() const {
+  SHALE_ASSIGN_OR_RETURN(auto cur, meta_.get(epoch_key_));
+  if (cur.kvs.empty()) return Epoch(0);
+  int64_t stored = 0;
+  const std::string& v = cur.kvs[0].value;
+  std::from_chars(v.data(), v.data() + v.size(), stored);
+  return Epoch(stored);
+}
+
 WalPos ObjectWal::end() const {
   std::lock_guard lk(mu_);
   return WalPos(static_cast<int64_t>(durable_end_));

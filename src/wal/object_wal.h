@@ -93,7 +93,10 @@ class ObjectWal final : public Wal {
 
   std::string object_key(Epoch epoch, uint64_t start) const;
   Epoch epoch() const { return epoch_; }  // the claimed epoch (after recover())
-  uint64_t upload_retries() const;        // uploads repeated after a failed put
+  // The node's WAL epoch as stored now; greater than epoch() once another writer (a restart,
+  // or a cluster WAL takeover) has fenced this one.
+  Result<Epoch> stored_epoch() const;
+  uint64_t upload_retries() const;  // uploads repeated after a failed put
   std::string index_key(uint64_t start) const;
 
  private:

@@ -12,7 +12,8 @@ What is checked, with real Kafka clients (librdkafka via confluent_kafka):
   - etcd unreachable: owners stop serving once their lease is in doubt (no broker serves a
     partition then: no split brain) and resume when etcd is back.
   - object WAL: SIGKILL during acks=all produce (5 s upload interval) loses no acked record:
-    the controller takes the dead broker's WAL over before failing its partitions over.
+    the controller takes the dead broker's WAL over before failing its partitions over; a
+    SIGSTOPped broker whose WAL was taken over exits (75) when it wakes up;
 The other tests use the file WAL on the brokers' own disks: records acked in the last upload
 interval (100 ms here) before a SIGKILL are not served after failover (docs/deployment.md), so
 they pause produce before killing.
@@ -95,12 +96,18 @@ def test_sigkill_failover(cluster):
     check(acked, read)
 
 
-def test_sigstop_past_lease_is_fenced(cluster):
+@pytest.mark.parametrize("wal", ["file", "object"])
+def test_sigstop_past_lease_is_fenced(cluster, wal):
+    # Object WAL: a 5 s upload interval keeps "before" in the WAL the controller takes over.
     for i in (1, 2, 3):
-        cluster.start(i)
+        if wal == "object":
+            cluster.start(i, "--wal", "object", upload_interval_ms=5000)
+        else:
+            cluster.start(i)
     leaders = create(cluster, "fence", 1)
     acked = produce(cluster.bootstrap(), "fence", records(1, 100, "before"))
-    time.sleep(0.5)
+    if wal == "file":
+        time.sleep(0.5)  # > upload interval: the file WAL cannot be taken over
     victim = leaders[0]
     zombie = cluster.brokers[victim]
     cluster.kill(victim, signal.SIGSTOP)
@@ -110,12 +117,20 @@ def test_sigstop_past_lease_is_fenced(cluster):
                          records(1, 100, "during"))
     finally:
         cluster.kill(victim, signal.SIGCONT)
-    # The woken broker refuses writes at once, and keeps refusing.
-    assert raw_produce(zombie.bootstrap, "fence", 0, record_batch([b"zombie-1"])) == \
-        NOT_LEADER_OR_FOLLOWER
-    time.sleep(1.0)
-    assert raw_produce(zombie.bootstrap, "fence", 0, record_batch([b"zombie-2"])) == \
-        NOT_LEADER_OR_FOLLOWER
+    if wal == "object":
+        # Its WAL was taken over (epoch + 1): the woken broker can never acknowledge again, so
+        # it exits (75) for its supervisor to restart it, instead of rejoining with a dead WAL.
+        assert zombie.proc.wait(timeout=10) == 75
+        assert "object WAL was taken over" in zombie.logs()
+        del cluster.brokers[victim]
+        zombie.log.close()
+    else:
+        # The woken broker refuses writes at once, and keeps refusing.
+        assert raw_produce(zombie.bootstrap, "fence", 0, record_batch([b"zombie-1"])) == \
+            NOT_LEADER_OR_FOLLOWER
+        time.sleep(1.0)
+        assert raw_produce(zombie.bootstrap, "fence", 0, record_batch([b"zombie-2"])) == \
+            NOT_LEADER_OR_FOLLOWER
     acked += produce(cluster.bootstrap(), "fence", records(1, 100, "after"))
     read = consume_all(cluster.bootstrap(), "fence", [0], len(acked))
     check(acked, read)
