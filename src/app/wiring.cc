@@ -8,6 +8,7 @@
 #include "broker/broker.h"
 #include "cluster/cluster_node.h"
 #include "cluster/membership.h"
+#include "cluster/wal_takeover.h"
 #include "coord/broker_coordinator.h"
 #include "etcd/etcd_meta_store.h"
 #include "io/fs.h"
@@ -71,14 +72,19 @@ Result<std::unique_ptr<objstore::ObjectStore>> open_objects(const Settings& s,
   return store;
 }
 
+wal::ObjectWalOptions object_wal_options(const Settings& s) {
+  wal::ObjectWalOptions wo;
+  wo.node = NodeId(static_cast<int32_t>(s.node_id));
+  wo.next_epoch = true;  // every start fences the previous incarnation of this node
+  wo.flush_bytes = static_cast<uint64_t>(s.wal_flush_bytes);
+  wo.flush_delay = std::chrono::milliseconds(s.wal_flush_ms);
+  return wo;
+}
+
 std::unique_ptr<wal::Wal> make_wal(const Settings& s, const StoragePlan& plan, io::Filesystem& fs,
                                    objstore::ObjectStore& objects, meta::MetaStore& meta) {
   if (plan.object_wal) {
-    wal::ObjectWalOptions wo;
-    wo.node = NodeId(static_cast<int32_t>(s.node_id));
-    wo.next_epoch = true;  // every start fences the previous incarnation of this node
-    wo.flush_bytes = static_cast<uint64_t>(s.wal_flush_bytes);
-    wo.flush_delay = std::chrono::milliseconds(s.wal_flush_ms);
+    wal::ObjectWalOptions wo = object_wal_options(s);
     SHALE_LOG_INFO("app", "wal: object WAL on the object store (flush {} bytes or {} ms)",
                    wo.flush_bytes, s.wal_flush_ms);
     return std::make_unique<wal::ObjectWal>(objects, meta, wo);
@@ -126,6 +132,10 @@ class ComposedServices final : public Services {
     auto objects = open_objects(s, plan, *fs_);
     if (!objects.ok()) return context(objects.status(), "object store");
     objects_ = std::move(objects).value();
+    broker::BrokerConfig bc;
+    // A cluster member registers BEFORE it claims its object WAL's epoch: a controller takes over
+    // a dead node's WAL only while that node's broker key is absent (cluster/wal_takeover.h).
+    if (clustered_) SHALE_RETURN_IF_ERROR(join_cluster(s, bc));
     wal_ = make_wal(s, plan, *fs_, *objects_, *meta_);
 
     stream::StoreOptions so = store_options(s);
@@ -140,11 +150,9 @@ class ComposedServices final : public Services {
                      ow->epoch().value(), ow->end().value());
     }
 
-    broker::BrokerConfig bc;
     bc.node_id = NodeId(static_cast<int32_t>(s.node_id));
     bc.topics.node_id = bc.node_id;
     bc.topics.default_partitions = static_cast<int32_t>(s.default_partitions);
-    if (clustered_) SHALE_RETURN_IF_ERROR(join_cluster(s, bc));
     bc.topics.producer_id_expiration_ms = s.producer_id_expiration_ms;
     broker_ = std::make_unique<broker::Broker>(bc, *meta_, *store_, clock);
     SHALE_RETURN_IF_ERROR(context(broker_->start(), "broker"));
@@ -152,13 +160,29 @@ class ComposedServices final : public Services {
       cluster::ClusterNodeOptions co;
       co.tick = std::chrono::milliseconds(std::max<int64_t>(10, s.cluster_tick_ms));
       co.balance = s.balance;
+      if (plan.object_wal) {
+        // A dead broker's acknowledged, un-uploaded records are in its object WAL: recover them
+        // into its streams before its partitions move.
+        co.take_over_wal = [this, so, wo = object_wal_options(s), clk = &clock](int32_t node) {
+          auto r = cluster::take_over_object_wal(*meta_, *objects_, *clk, node, so, wo);
+          if (!r.ok()) return r.status();
+          SHALE_LOG_INFO("app", "took over broker {}'s object WAL (epoch {}): {} bytes, {} uploads",
+                         node, r->wal_epoch, r->recovered_bytes, r->uploads);
+          return Status();
+        };
+        auto* own = dynamic_cast<wal::ObjectWal*>(wal_.get());
+        co.own_wal_fenced = [own] {
+          auto e = own->stored_epoch();
+          return e.ok() && *e > own->epoch();
+        };
+      }
       agent_ = std::make_unique<cluster::ClusterNode>(*meta_, *membership_, broker_->topics(), co);
       agent_->start();                          // first pass: opens this broker's partitions
       broker_->set_cluster_view(agent_.get());  // before the coordinator: it hooks acquisitions
       SHALE_LOG_INFO("app", "cluster member {} (metadata {}){}", s.node_id, s.metadata,
                      plan.object_wal ? ""
                                      : "; file WAL: acknowledged records not yet uploaded "
-                                       "wait for this broker if it dies");
+                                       "are not served after a failover if it dies");
     }
     coord::CoordinatorOptions gco;
     gco.offsets_retention_ms = s.offsets_retention_minutes * 60 * 1000;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 #include "base/log.h"
@@ -57,6 +58,14 @@ Result<std::map<PartitionKey, CurrentAssignment>> ClusterNode::read_assignments(
 
 Status ClusterNode::pass() {
   const int64_t gen = membership_.generation();
+  if (opts_.own_wal_fenced && opts_.own_wal_fenced()) {
+    SHALE_LOG_ERROR("cluster",
+                    "broker {}: its object WAL was taken over by another broker while it was "
+                    "away; it can acknowledge nothing more: exiting ({}) to restart",
+                    self_, kWalFencedExitCode);
+    std::fflush(nullptr);            // the log line above must reach the log file
+    std::_Exit(kWalFencedExitCode);  // like a crash: everything acknowledged is durable
+  }
   // 1. Live brokers and decommissioned ids.
   const std::string bp(kBrokersPrefix), dp(kDecommissionPrefix);
   SHALE_ASSIGN_OR_RETURN(meta::RangeResult br, meta_.get(bp, meta::prefix_end(bp)));
@@ -137,9 +146,11 @@ Status ClusterNode::control(const std::set<int32_t>& live, const std::set<int32_
   for (const auto& t : topics_.list()) in.topics[t.name] = t.partitions;
   in.assignments = current;
   in.balance = opts_.balance;
+  const std::set<int32_t> blocked = take_over_dead(live, current);
   for (const auto& w : plan_assignments(in)) {
-    if (!write_assignment(w.partition, w.value, w.expected)) continue;
     auto it = current.find(w.partition);
+    if (it != current.end() && blocked.count(it->second.a.node)) continue;  // WAL not recovered
+    if (!write_assignment(w.partition, w.value, w.expected)) continue;
     if (!w.value) {
       SHALE_LOG_INFO("cluster", "controller: dropped assignment of deleted {}-{}",
                      w.partition.first, w.partition.second);
@@ -156,6 +167,33 @@ Status ClusterNode::control(const std::set<int32_t>& live, const std::set<int32_
     }
   }
   return {};
+}
+
+std::set<int32_t> ClusterNode::take_over_dead(
+    const std::set<int32_t>& live, const std::map<PartitionKey, CurrentAssignment>& current) {
+  std::set<int32_t> dead, blocked;
+  for (const auto& [k, c] : current) {
+    if (c.a.node >= 0 && !live.count(c.a.node)) dead.insert(c.a.node);
+  }
+  if (!opts_.take_over_wal) return blocked;
+  for (int32_t node : dead) {
+    auto started = std::chrono::steady_clock::now();
+    Status st = opts_.take_over_wal(node);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count();
+    if (st.ok()) {
+      SHALE_LOG_INFO("cluster", "controller: recovered the WAL of dead broker {} in {} ms", node,
+                     ms);
+    } else {
+      SHALE_LOG_WARN("cluster",
+                     "controller: WAL takeover of dead broker {} failed after {} ms: {}; its "
+                     "partitions wait",
+                     node, ms, st.to_string());
+      blocked.insert(node);
+    }
+  }
+  return blocked;
 }
 
 Status ClusterNode::follow(const std::set<int32_t>& live,

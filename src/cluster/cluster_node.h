@@ -3,7 +3,8 @@
 //   1. read the live brokers (shale/brokers/, leased) and decommissioned ids;
 //   2. controller election: create shale/controller under this broker's lease if absent;
 //   3. TopicManager::sync_topics() (topics created/deleted by other brokers);
-//   4. if controller: plan_assignments() (placement.h) and write the result with CAS;
+//   4. if controller: take over dead owners' object WALs (options.take_over_wal), then
+//      plan_assignments() (placement.h) and write the result with CAS;
 //   5. follow the assignments: acquire partitions assigned here, hand over the ones with a move
 //      target (release = stop, upload, release; then CAS the record to {target, epoch + 1}),
 //      release the ones assigned elsewhere;
@@ -25,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -38,9 +40,22 @@
 
 namespace shale::cluster {
 
+// Process exit code of a broker whose object WAL was taken over by another broker.
+inline constexpr int kWalFencedExitCode = 75;
+
 struct ClusterNodeOptions {
   std::chrono::milliseconds tick{200};
   bool balance = true;  // controller evens out partition counts (gap >= 2, one move at a time)
+  // Object WAL only: recovers a dead broker's acknowledged, un-uploaded records into its streams
+  // (wal_takeover.h). When set, the controller calls it for every dead owner BEFORE reassigning
+  // that owner's partitions, and reassigns them only once it succeeds (retrying every pass).
+  // Unset (file WAL): nothing can be taken over; partitions fail over with what was uploaded.
+  std::function<Status(int32_t node)> take_over_wal;
+  // Object WAL only: true when this broker's own WAL was taken over (fenced) while it was away
+  // (a paused zombie that woke up). Checked at the start of every pass; when true the broker
+  // can never acknowledge a write again, so the agent logs it and ends the process (exit code
+  // kWalFencedExitCode) for its supervisor to restart it with a fresh WAL epoch.
+  std::function<bool()> own_wal_fenced;
 };
 
 class ClusterNode final : public broker::ClusterView {
@@ -76,6 +91,9 @@ class ClusterNode final : public broker::ClusterView {
   Result<std::map<PartitionKey, CurrentAssignment>> read_assignments();
   Status control(const std::set<int32_t>& live, const std::set<int32_t>& decommissioned,
                  const std::map<PartitionKey, CurrentAssignment>& current);
+  // Runs opts_.take_over_wal for every dead owner; returns the owners whose takeover failed.
+  std::set<int32_t> take_over_dead(const std::set<int32_t>& live,
+                                   const std::map<PartitionKey, CurrentAssignment>& current);
   Status follow(const std::set<int32_t>& live,
                 const std::map<PartitionKey, CurrentAssignment>& current);
   bool write_assignment(const PartitionKey& key, const std::optional<Assignment>& value,

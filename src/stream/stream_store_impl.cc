@@ -82,7 +82,7 @@ Status StreamStoreImpl::start() {
     SHALE_RETURN_IF_ERROR(recover_wal());
   }
   SHALE_RETURN_IF_ERROR(wal_.start());
-  SHALE_RETURN_IF_ERROR(sweep_orphans());
+  if (opts_.sweep_orphans) SHALE_RETURN_IF_ERROR(sweep_orphans());
   objfmt::CatchUpReaderOptions ro;
   ro.threads = opts_.cold_read_threads;
   reader_ = std::make_unique<objfmt::CatchUpReader>(cold_objects_, block_cache_, ro);

@@ -69,6 +69,11 @@ struct StoreOptions {
   // stop() uploads what is still only in the WAL. false: it leaves it there (the WAL is durable;
   // the next start() replays it and uploads it), so a clean shutdown is as quick as a crash.
   bool upload_on_stop = true;
+  // start() deletes this node's objects that no metadata references (earlier incarnations'
+  // uncommitted puts). false for a store that takes over another, possibly still running
+  // (zombie) node's WAL: its in-flight put must not vanish under it; the node's own restart
+  // sweeps later.
+  bool sweep_orphans = true;
   CrashHook crash_hook;
 };
 

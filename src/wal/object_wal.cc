@@ -109,6 +109,7 @@ Status ObjectWal::claim_epoch() {
     if (opts_.next_epoch) epoch_ = Epoch(1);
     t.compares.push_back(meta::Compare::absent(epoch_key_));
   }
+  for (const auto& c : opts_.claim_guard) t.compares.push_back(c);
   t.success.push_back(meta::PutOp{epoch_key_, std::to_string(epoch_.value())});
   SHALE_ASSIGN_OR_RETURN(auto r, meta_.txn(t));
   if (!r.succeeded) return Status(Errc::kFenced, "object wal: lost the epoch claim race");
@@ -400,6 +401,15 @@ Status ObjectWal::trim(WalPos upto) {
     trim_pos_ = std::max<uint64_t>(trim_pos_, upto.value());
   }
   return keys.empty() ? Status() : store_.remove(keys);
+}
+
+Result<Epoch> ObjectWal::stored_epoch() const {
+  SHALE_ASSIGN_OR_RETURN(auto cur, meta_.get(epoch_key_));
+  if (cur.kvs.empty()) return Epoch(0);
+  int64_t stored = 0;
+  const std::string& v = cur.kvs[0].value;
+  std::from_chars(v.data(), v.data() + v.size(), stored);
+  return Epoch(stored);
 }
 
 WalPos ObjectWal::end() const {

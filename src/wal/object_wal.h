@@ -60,6 +60,10 @@ struct ObjectWalOptions {
   // true: ignore `epoch` and claim (stored epoch + 1) in recover(), atomically (CAS on the epoch
   // key), so a restarted process needs no epoch of its own. epoch() tells which one was claimed.
   bool next_epoch = false;
+  // Extra compares for the epoch-claim txn (all must hold, or recover() fails with kFenced). A
+  // broker taking over a dead node's WAL passes "that node's broker key is absent", so it never
+  // fences a node that has come back and registered.
+  std::vector<meta::Compare> claim_guard;
   std::string key_prefix = "wal/";
   std::string meta_prefix = "/shale/wal/";
   uint64_t flush_bytes = 8ull << 20;          // upload when this much is pending ...
@@ -89,7 +93,10 @@ class ObjectWal final : public Wal {
 
   std::string object_key(Epoch epoch, uint64_t start) const;
   Epoch epoch() const { return epoch_; }  // the claimed epoch (after recover())
-  uint64_t upload_retries() const;        // uploads repeated after a failed put
+  // The node's WAL epoch as stored now; greater than epoch() once another writer (a restart,
+  // or a cluster WAL takeover) has fenced this one.
+  Result<Epoch> stored_epoch() const;
+  uint64_t upload_retries() const;  // uploads repeated after a failed put
   std::string index_key(uint64_t start) const;
 
  private:

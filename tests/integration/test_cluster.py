@@ -11,15 +11,19 @@ What is checked, with real Kafka clients (librdkafka via confluent_kafka):
   - `shale cluster decommission` empties a broker; a new broker receives partitions (balancer);
   - etcd unreachable: owners stop serving once their lease is in doubt (no broker serves a
     partition then: no split brain) and resume when etcd is back.
-The brokers use the file WAL on their own disks: records acked in the last upload interval
-(100 ms here) before a SIGKILL wait for that broker to come back (docs/deployment.md). These
-tests therefore pause produce before killing; the object WAL removes that window.
+  - object WAL: SIGKILL during acks=all produce (5 s upload interval) loses no acked record:
+    the controller takes the dead broker's WAL over before failing its partitions over; a
+    SIGSTOPped broker whose WAL was taken over exits (75) when it wakes up;
+The other tests use the file WAL on the brokers' own disks: records acked in the last upload
+interval (100 ms here) before a SIGKILL are not served after failover (docs/deployment.md), so
+they pause produce before killing.
 """
+import re
 import signal
 import time
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import NewTopic
 
 from cluster_util import (Cluster, alter_reassignments, check, consume_all, find_coordinator,
@@ -92,12 +96,18 @@ def test_sigkill_failover(cluster):
     check(acked, read)
 
 
-def test_sigstop_past_lease_is_fenced(cluster):
+@pytest.mark.parametrize("wal", ["file", "object"])
+def test_sigstop_past_lease_is_fenced(cluster, wal):
+    # Object WAL: a 5 s upload interval keeps "before" in the WAL the controller takes over.
     for i in (1, 2, 3):
-        cluster.start(i)
+        if wal == "object":
+            cluster.start(i, "--wal", "object", upload_interval_ms=5000)
+        else:
+            cluster.start(i)
     leaders = create(cluster, "fence", 1)
     acked = produce(cluster.bootstrap(), "fence", records(1, 100, "before"))
-    time.sleep(0.5)
+    if wal == "file":
+        time.sleep(0.5)  # > upload interval: the file WAL cannot be taken over
     victim = leaders[0]
     zombie = cluster.brokers[victim]
     cluster.kill(victim, signal.SIGSTOP)
@@ -107,12 +117,20 @@ def test_sigstop_past_lease_is_fenced(cluster):
                          records(1, 100, "during"))
     finally:
         cluster.kill(victim, signal.SIGCONT)
-    # The woken broker refuses writes at once, and keeps refusing.
-    assert raw_produce(zombie.bootstrap, "fence", 0, record_batch([b"zombie-1"])) == \
-        NOT_LEADER_OR_FOLLOWER
-    time.sleep(1.0)
-    assert raw_produce(zombie.bootstrap, "fence", 0, record_batch([b"zombie-2"])) == \
-        NOT_LEADER_OR_FOLLOWER
+    if wal == "object":
+        # Its WAL was taken over (epoch + 1): the woken broker can never acknowledge again, so
+        # it exits (75) for its supervisor to restart it, instead of rejoining with a dead WAL.
+        assert zombie.proc.wait(timeout=10) == 75
+        assert "object WAL was taken over" in zombie.logs()
+        del cluster.brokers[victim]
+        zombie.log.close()
+    else:
+        # The woken broker refuses writes at once, and keeps refusing.
+        assert raw_produce(zombie.bootstrap, "fence", 0, record_batch([b"zombie-1"])) == \
+            NOT_LEADER_OR_FOLLOWER
+        time.sleep(1.0)
+        assert raw_produce(zombie.bootstrap, "fence", 0, record_batch([b"zombie-2"])) == \
+            NOT_LEADER_OR_FOLLOWER
     acked += produce(cluster.bootstrap(), "fence", records(1, 100, "after"))
     read = consume_all(cluster.bootstrap(), "fence", [0], len(acked))
     check(acked, read)
@@ -241,3 +259,49 @@ def test_decommission_then_scale_out(tmp_path):
     finally:
         rcs = cluster.stop()
     assert all(rc == 0 for rc in rcs.values()), rcs
+
+
+def test_sigkill_during_produce_loses_no_acked_record_with_the_object_wal(cluster):
+    """Object WAL: the broker is SIGKILLed while acks=all produce runs (no pause), with a 5 s
+    upload interval so what it acknowledged is only in its WAL. The controller takes that WAL
+    over (fencing it), uploads the records at the dead owner's epoch, then fails over: every
+    acknowledged record is read back exactly once, in order."""
+    for i in (1, 2, 3):
+        cluster.start(i, "--wal", "object", upload_interval_ms=5000)
+    leaders = create(cluster, "tk", 3)
+    victim = leaders[0]
+    acked, failed = [], []
+
+    def cb(err, msg):
+        (failed if err else acked).append((msg.partition(), msg.key(), msg.value(), err))
+
+    p = Producer({"bootstrap.servers": cluster.bootstrap(), "acks": "all", "linger.ms": 2,
+                  "enable.idempotence": True, "message.timeout.ms": 30000})
+    t0, killed_at, n = time.time(), None, 0
+    while time.time() - t0 < 9:
+        part = n % 3
+        try:
+            p.produce("tk", value=f"r-{n}".encode(), key=f"k{n}".encode(), partition=part,
+                      on_delivery=cb)
+            n += 1
+        except BufferError:
+            pass
+        p.poll(0.001)
+        if killed_at is None and time.time() - t0 > 1.5:
+            victim_acked = sum(1 for a in acked if a[0] == 0)
+            cluster.kill(victim)  # mid-stream: requests to it are in flight
+            killed_at = time.time()
+    p.flush(40)
+    assert not failed, f"{len(failed)} records failed, first: {failed[0]}"
+    assert victim_acked > 50, "the victim acknowledged too little before the kill"
+    after = cluster.leaders("tk", exclude=(victim,), timeout=20)
+    assert victim not in after.values()
+    read = consume_all(cluster.bootstrap(exclude=(victim,)), "tk", range(3), len(acked))
+    check(acked, read)
+    logs = "".join(b.logs() for i, b in cluster.brokers.items() if i != victim)
+    m = re.search(rf"took over broker {victim}'s object WAL \(epoch \d+\): (\d+) bytes", logs)
+    assert m and int(m.group(1)) > 0, "no WAL takeover with recovered bytes in the logs"
+    rec = re.search(rf"recovered the WAL of dead broker {victim} in (\d+) ms", logs)
+    assert rec
+    print(f"\nobject-WAL takeover: {len(acked)} acked ({victim_acked} on the victim before the "
+          f"kill), {m.group(1)} bytes recovered from its WAL in {rec.group(1)} ms")
