@@ -226,6 +226,16 @@ def test_raw_duplicate_gap_and_stale_epoch(shale):
     c.close()
     assert (lo, hi) == (0, 5)
     assert "refused batch" in shale.logs()
+    # The outcomes are visible on /metrics: one duplicate, two gaps, one stale epoch.
+    _, text = shale.http_get("/metrics")
+    labels = '{topic="rawidem",partition="0"}'
+    got = {name: float(text.split(f"\n{name}{labels} ", 1)[1].split("\n", 1)[0])
+           for name in ("kafka_partition_producer_duplicates_total",
+                        "kafka_partition_producer_out_of_order_total",
+                        "kafka_partition_producer_fenced_epochs_total")}
+    assert got == {"kafka_partition_producer_duplicates_total": 1,
+                   "kafka_partition_producer_out_of_order_total": 2,
+                   "kafka_partition_producer_fenced_epochs_total": 1}
 
 
 @pytest.mark.parametrize("how", ["sigterm", "sigkill"])

@@ -18,6 +18,7 @@ std::string render_partitions(broker::Broker& b) {
     std::string labels;
     int64_t hw, start;
     uint64_t size;
+    broker::ProducerStateCounters producers;  // idempotent-producer outcomes since open
   };
   std::vector<Row> rows;
   for (const auto& t : b.topics().list()) {
@@ -25,13 +26,13 @@ std::string render_partitions(broker::Broker& b) {
       if (!p) continue;
       auto info = b.store().info(p->stream_id());
       rows.push_back({fmt::format("{{topic=\"{}\",partition=\"{}\"}}", t.name, p->index()),
-                      p->high_watermark(), p->log_start_offset(),
-                      info.ok() ? info->size_bytes : 0});
+                      p->high_watermark(), p->log_start_offset(), info.ok() ? info->size_bytes : 0,
+                      p->producer_counters()});
     }
   }
   std::string out;
-  auto family = [&](const char* name, const char* help, auto value) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
+  auto family = [&](const char* name, const char* help, auto value, const char* type = "gauge") {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
     for (const auto& r : rows) out += fmt::format("{}{} {}\n", name, r.labels, value(r));
   };
   family("kafka_partition_high_watermark", "High watermark (next offset) of each partition",
@@ -41,6 +42,24 @@ std::string render_partitions(broker::Broker& b) {
   family("kafka_partition_size_bytes",
          "Stored bytes between log start and end of each partition (WAL and objects)",
          [](const Row& r) { return r.size; });
+  // Idempotent producers (broker/producer_state.h). Counted since the partition was opened on
+  // this broker (a restart or a move starts them again, as Prometheus counters may).
+  family(
+      "kafka_partition_producer_duplicates_total",
+      "Idempotent batches answered as duplicates of an acknowledged batch",
+      [](const Row& r) { return r.producers.duplicates; }, "counter");
+  family(
+      "kafka_partition_producer_out_of_order_total",
+      "Idempotent batches refused with OUT_OF_ORDER_SEQUENCE_NUMBER",
+      [](const Row& r) { return r.producers.out_of_order; }, "counter");
+  family(
+      "kafka_partition_producer_fenced_epochs_total",
+      "Idempotent batches refused with INVALID_PRODUCER_EPOCH",
+      [](const Row& r) { return r.producers.fenced_epochs; }, "counter");
+  family(
+      "kafka_partition_producer_expired_total",
+      "Producer ids dropped after producer.id.expiration.ms without writes",
+      [](const Row& r) { return r.producers.expired; }, "counter");
   return out;
 }
 
