@@ -194,7 +194,8 @@ def check(acked, read):
         by_part.setdefault(part, []).append(value)
     for part, values in by_part.items():
         got = [v for _, _, v in read.get(part, [])]
-        assert len(got) == len(set(got)), f"partition {part}: duplicates"
+        dups = sorted({v for v in got if got.count(v) > 1})
+        assert not dups, f"partition {part}: duplicates {dups[:5]}"
         missing = set(values) - set(got)
         assert not missing, f"partition {part}: {len(missing)} acked records lost"
         order = [v for v in got if v in set(values)]

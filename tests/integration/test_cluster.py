@@ -174,10 +174,14 @@ def test_etcd_unreachable_stops_serving_then_recovers(cluster):
     time.sleep(0.5)
     t0 = time.time()
     cluster.etcd.stop()  # SIGTERM, waits for the exit
+    # Every probe record is distinct: probes sent before a broker stopped serving are stored
+    # (not in `acked`, but read back), and the checker counts equal values as duplicates.
+    probe = iter(range(1 << 30))
     try:
         # Within the lease TTL every broker stops serving; none serves anything after that.
         while time.time() - t0 < cluster.lease + 5:
-            codes = {(i, p): raw_produce(b.bootstrap, "eu", p, record_batch([b"during-outage"]))
+            codes = {(i, p): raw_produce(b.bootstrap, "eu", p,
+                                         record_batch([f"during-outage-{next(probe)}".encode()]))
                      for i, b in cluster.brokers.items() for p in (0, 1)}
             if all(c == NOT_LEADER_OR_FOLLOWER for c in codes.values()):
                 break
@@ -187,7 +191,8 @@ def test_etcd_unreachable_stops_serving_then_recovers(cluster):
         time.sleep(1.0)
         for i, b in cluster.brokers.items():
             for p in (0, 1):
-                assert raw_produce(b.bootstrap, "eu", p, record_batch([b"x"])) == \
+                assert raw_produce(b.bootstrap, "eu", p,
+                                   record_batch([f"x-{next(probe)}".encode()])) == \
                     NOT_LEADER_OR_FOLLOWER
     finally:
         cluster.etcd.start()
