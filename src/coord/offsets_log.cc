@@ -66,6 +66,18 @@ Status read_blocking(const std::shared_ptr<broker::Partition>& part, int64_t fro
   return st;
 }
 
+// Replays one partition's log (last snapshot + the records after it) into the coordinator.
+// Blocking: control pool only.
+Status replay_into(GroupCoordinator& gc, const std::shared_ptr<broker::Partition>& p,
+                   PartitionReplay* replay) {
+  SHALE_RETURN_IF_ERROR(
+      replay->run(p->log_start_offset(), p->high_watermark(),
+                  [&p](int64_t from, int64_t to, const PartitionReplay::OnBatch& on_batch) {
+                    return read_blocking(p, from, to, on_batch);
+                  }));
+  return replay->apply_to(gc);
+}
+
 // Appends the snapshot, then trims below its base offset (on the control pool).
 asio::awaitable<void> snapshot_and_trim(std::shared_ptr<broker::Partition> part, Buf batch,
                                         int64_t base, int64_t captured, int64_t live,
@@ -130,12 +142,7 @@ Result<int64_t> OffsetsLog::load_blocking(GroupCoordinator& gc) {
     if (!p && broker_.cluster()) continue;  // owned by another broker
     if (!p) return Error{Errc::kUnavailable, "a __consumer_offsets partition is not open"};
     PartitionReplay replay;
-    SHALE_RETURN_IF_ERROR(
-        replay.run(p->log_start_offset(), p->high_watermark(),
-                   [&p](int64_t from, int64_t to, const PartitionReplay::OnBatch& on_batch) {
-                     return read_blocking(p, from, to, on_batch);
-                   }));
-    SHALE_RETURN_IF_ERROR(replay.apply_to(gc));
+    SHALE_RETURN_IF_ERROR(replay_into(gc, p, &replay));
     records += replay.records();
     stats[i].since_snapshot = replay.records();
     stats[i].live = static_cast<int64_t>(replay.live_keys());
@@ -148,12 +155,7 @@ Result<int64_t> OffsetsLog::load_blocking(GroupCoordinator& gc) {
 Result<int64_t> OffsetsLog::load_partition_blocking(GroupCoordinator& gc,
                                                     std::shared_ptr<broker::Partition> p) {
   PartitionReplay replay;
-  SHALE_RETURN_IF_ERROR(
-      replay.run(p->log_start_offset(), p->high_watermark(),
-                 [&p](int64_t from, int64_t to, const PartitionReplay::OnBatch& on_batch) {
-                   return read_blocking(p, from, to, on_batch);
-                 }));
-  SHALE_RETURN_IF_ERROR(replay.apply_to(gc));
+  SHALE_RETURN_IF_ERROR(replay_into(gc, p, &replay));
   std::lock_guard lk(state_->mu);
   const auto i = static_cast<size_t>(p->index());
   if (i < state_->parts.size()) {
