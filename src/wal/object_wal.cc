@@ -344,6 +344,23 @@ void ObjectWal::commit_ready() {
       t.success.push_back(meta::PutOp{index_key(b->start),
                                       fmt::format("{} {} {}", epoch_.value(), b->end, b->key)});
       auto r = meta_.txn(t);
+      // A metadata outage (the etcd member in use died: its client does not repeat
+      // conditional txns) must not break the WAL for good: every later commit would fail too.
+      // Repeating is safe: the same put under the same compare; a landed earlier attempt is
+      // simply rewritten, and if the WAL was fenced meanwhile the compare fails (kFenced).
+      for (int64_t wait_ms = std::max<int64_t>(1, opts_.retry_base.count());
+           !r.ok() && retryable(r.status().code());
+           wait_ms = std::min<int64_t>(wait_ms * 2, opts_.retry_cap.count())) {
+        lk.lock();
+        ++commit_retries_;
+        const bool stop =
+            cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
+        lk.unlock();
+        if (stop) break;
+        SHALE_LOG_WARN("wal", "object wal {}: index commit: {}; retried", b->key,
+                       r.status().to_string());
+        r = meta_.txn(t);
+      }
       if (!r.ok()) {
         st = r.status();
       } else if (!r->succeeded) {
@@ -420,6 +437,11 @@ WalPos ObjectWal::end() const {
 uint64_t ObjectWal::upload_retries() const {
   std::lock_guard lk(mu_);
   return upload_retries_;
+}
+
+uint64_t ObjectWal::commit_retries() const {
+  std::lock_guard lk(mu_);
+  return commit_retries_;
 }
 
 WalStats ObjectWal::stats() const {

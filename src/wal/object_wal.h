@@ -97,6 +97,7 @@ class ObjectWal final : public Wal {
   // or a cluster WAL takeover) has fenced this one.
   Result<Epoch> stored_epoch() const;
   uint64_t upload_retries() const;  // uploads repeated after a failed put
+  uint64_t commit_retries() const;  // index commits repeated after a metadata outage
   std::string index_key(uint64_t start) const;
 
  private:
@@ -148,6 +149,7 @@ class ObjectWal final : public Wal {
   uint64_t trim_pos_ = 0;
   WalStats stats_;
   uint64_t upload_retries_ = 0;
+  uint64_t commit_retries_ = 0;
   std::thread writer_;
   std::vector<std::thread> uploaders_;
 };
