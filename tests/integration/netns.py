@@ -7,8 +7,9 @@ network and heal it (needs root and iproute2; no iptables).
     ns.close()                    # deletes the veth and the namespace (also at interpreter exit)
 
 Addresses: 10.231.X.0/24 with X = pid % 250 + 1, so two runs on one machine do not collide.
-A cut takes the link down: nothing is delivered either way and no RST is sent, as in a real
-partition (established TCP connections hang until their own timeouts).
+A cut takes the link down (nothing is delivered either way, no RST: established TCP connections
+hang until their own timeouts, as in a real partition) and blackholes the namespace address on
+the host (new connections from the host fail at once instead of leaking to the default route).
 """
 import atexit
 import os
@@ -63,13 +64,19 @@ class NetNs:
 
     def cut(self):
         _ip("link", "set", self.host_if, "down")
+        # With the link down its connected route goes too, and host packets for the namespace
+        # would follow the default route (on a sandboxed machine, to an HTTP proxy that answers
+        # Kafka clients with "HTTP/1.1 ..."): a blackhole route keeps them local and dropped.
+        _ip("route", "replace", "blackhole", f"{self.ns_ip}/32")
 
     def heal(self):
+        _ip("route", "del", "blackhole", f"{self.ns_ip}/32", check=False)
         _ip("link", "set", self.host_if, "up")
 
     def close(self):
         if self._closed:
             return
         self._closed = True
+        _ip("route", "del", "blackhole", f"{self.ns_ip}/32", check=False)
         _ip("link", "del", self.host_if, check=False)  # deletes both ends
         _ip("netns", "del", self.name, check=False)

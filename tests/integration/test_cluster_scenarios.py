@@ -27,7 +27,7 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 import netns
-from cluster_util import consume_all, shale_cli
+from cluster_util import alter_reassignments, consume_all, shale_cli
 from scenario_cluster import ScenarioCluster
 from scenario_workload import Workload, check_records
 
@@ -48,13 +48,23 @@ class Run:
     def owned_by(self, node):
         return [p for p, l in self.c.leaders(TOPIC).items() if l == node]
 
-    def victim(self):
-        """A loopback broker leading at least one partition of the topic."""
+    def ensure_leads(self, node):
+        """The topic's partitions `node` leads; if none (the balancer evens out counts over all
+        topics, __consumer_offsets included), one is moved to it (AlterPartitionReassignments)."""
         leaders = self.c.leaders(TOPIC)
-        for i in sorted(self.c.loopback_ids()):
-            if i in leaders.values():
-                return i
-        raise AssertionError(f"no loopback broker leads a partition: {leaders}")
+        if node not in leaders.values():
+            part = max(leaders, key=lambda p: list(leaders.values()).count(leaders[p]))
+            res = alter_reassignments(self.c.one(), {(TOPIC, part): [node]})
+            assert res[(TOPIC, part)][0] == 0, res
+            leaders = self.c.leaders(TOPIC, want=lambda l: l[part] == node, timeout=30)
+        return [p for p, l in leaders.items() if l == node]
+
+    def victim(self, k):
+        """The k-th loopback broker (cyclically), made to lead a partition of the topic."""
+        ids = sorted(self.c.loopback_ids())
+        v = ids[k % len(ids)]
+        self.ensure_leads(v)
+        return v
 
     def wait_serving(self, node, timeout=40):
         """Seconds until `node` leads a partition again (the balancer evens out partition
@@ -88,7 +98,7 @@ class Run:
 
     # ---- the scenarios; each returns measured facts
     def sigkill(self):
-        v = self.victim()
+        v = self.victim(0)
         parts = self.owned_by(v)
         t = time.time()
         self.c.kill(v)
@@ -99,7 +109,7 @@ class Run:
                 "back_serving_s": round(self.wait_serving(v), 2)}
 
     def sigstop(self):
-        v = self.victim()
+        v = self.victim(1)
         parts = self.owned_by(v)
         zombie = self.c.brokers[v]
         t = time.time()
@@ -156,8 +166,7 @@ class Run:
     def network_cut(self):
         ns = self.c.ns
         v = next(iter(self.c.in_ns))
-        parts = self.owned_by(v) or [None]
-        assert parts[0] is not None, f"namespaced broker {v} leads nothing"
+        parts = self.ensure_leads(v)
         # A probe inside the namespace writes distinct records to the cut broker until it
         # answers NOT_LEADER_OR_FOLLOWER: that is when it stopped serving (it cannot know the
         # cluster moved on; it must stop on its own before its lease can expire).
