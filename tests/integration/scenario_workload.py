@@ -19,7 +19,7 @@ import collections
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 
 class Workload:
@@ -83,6 +83,16 @@ class Workload:
                          "socket.timeout.ms": 10000,
                          "error_cb": self._error_cb("producer")})
 
+    def _replace(self, prod, e):
+        """Books a fatal producer error and continues with a new producer (a new producer id;
+        the sequences of the dead one's unacknowledged records are simply skipped)."""
+        self._book(f"producer:fatal:{e.args[0].name() if e.args else type(e).__name__}")
+        try:
+            prod.flush(5)
+        except KafkaException:
+            pass
+        return self._new_producer()
+
     def _produce(self, index):
         mine = [p for p in range(self.partitions) if p % self.n_producers == index]
         seq = {p: 0 for p in mine}
@@ -109,11 +119,12 @@ class Workload:
                         self.sent[self.phase] += 1
                 except BufferError:
                     self._book("producer:queue-full")
-                except Exception as e:  # noqa: BLE001 - a fatal idempotence error
-                    self._book(f"producer:{type(e).__name__}")
-                    prod.flush(5)
-                    prod = self._new_producer()
-            prod.poll(max(0.0, period - (time.time() - t0)))
+                except KafkaException as e:  # the idempotent producer failed fatally
+                    prod = self._replace(prod, e)
+            try:
+                prod.poll(max(0.0, period - (time.time() - t0)))
+            except KafkaException as e:  # a fatal error surfaces from poll() too
+                prod = self._replace(prod, e)
         left = prod.flush(self._flush_timeout)
         if left:
             self._book(f"producer:unflushed:{left}")

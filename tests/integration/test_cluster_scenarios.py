@@ -18,6 +18,7 @@ fixture) instead of a shared file:// directory.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -58,6 +59,12 @@ class Run:
             assert res[(TOPIC, part)][0] == 0, res
             leaders = self.c.leaders(TOPIC, want=lambda l: l[part] == node, timeout=30)
         return [p for p, l in leaders.items() if l == node]
+
+    def takeovers(self, node):
+        """Durations (ms) of the controllers' WAL takeovers of `node` logged so far."""
+        pat = re.compile(rf"recovered the WAL of dead broker {node} in (\d+) ms")
+        return [int(m) for i, b in self.c.brokers.items() if i != node
+                for m in pat.findall(b.logs())]
 
     def victim(self, k):
         """The k-th loopback broker (cyclically), made to lead a partition of the topic."""
@@ -100,12 +107,16 @@ class Run:
     def sigkill(self):
         v = self.victim(0)
         parts = self.owned_by(v)
+        seen = len(self.takeovers(v))
         t = time.time()
         self.c.kill(v)
         self.c.leaders(TOPIC, exclude=(v,), timeout=30)
         recovered = self.w.resumed_after(t, parts, time.time())
+        takeover = self.takeovers(v)[seen:]
+        assert takeover, f"no controller took broker {v}'s object WAL over"
         self.c.restart(v)
         return {"victim": v, "partitions": parts, "acked_elsewhere_s": round(recovered, 2),
+                "takeover_ms": takeover[-1] if takeover else None,
                 "back_serving_s": round(self.wait_serving(v), 2)}
 
     def sigstop(self):
@@ -208,28 +219,36 @@ class Run:
                 "back_serving_s": round(self.wait_serving(v), 2)}
 
 
-def rgw_store(request, tmp_path):
-    """SHALE_SCENARIO_STORE=rgw: (in_ns) -> (s3 URI, flags) on the session's RGW."""
+def rgw_store(request, ns):
+    """SHALE_SCENARIO_STORE=rgw: (in_ns) -> (s3 URI, flags) on the session's RGW, and the
+    forwarder (or None) through which the namespaced broker reaches it (RGW listens on loopback
+    only; the forwarder listens on the host end of the veth, so a network cut cuts it too)."""
     from s3_support import new_prefix
+    from tcp_chaos_proxy import ChaosProxy
     rgw = request.getfixturevalue("rgw")
     prefix = new_prefix()
+    fwd = None
+    if ns is not None:
+        fwd = ChaosProxy(cut=False, host=ns.host_ip)
+        host, port = rgw.endpoint.split("//", 1)[1].rsplit(":", 1)
+        fwd.target = (host, int(port))
 
     def store(in_ns):
-        assert not in_ns, "RGW listens on loopback only: run RGW mode without the namespace"
-        return rgw.uri(prefix), ["--s3-access-key", rgw.access, "--s3-secret-key", rgw.secret]
-    return store
+        endpoint = f"http://{fwd.addr}" if in_ns else None
+        return rgw.uri(prefix, endpoint=endpoint), \
+            ["--s3-access-key", rgw.access, "--s3-secret-key", rgw.secret]
+    return store, fwd
 
 
 def test_cluster_scenarios(tmp_path, request):
     minutes = float(os.environ.get("SHALE_SCENARIO_MINUTES", "0"))
     rgw = os.environ.get("SHALE_SCENARIO_STORE") == "rgw"
     ok, why = netns.available()
-    if rgw:
-        ok, why = False, "RGW mode runs every broker on loopback"
     ns = netns.NetNs() if ok else None
     if not ok:
         print(f"\n[scenario] no network namespace ({why}): the network-cut scenario is skipped")
-    c = ScenarioCluster(tmp_path, ns=ns, store=rgw_store(request, tmp_path) if rgw else None)
+    store, fwd = rgw_store(request, ns) if rgw else (None, None)
+    c = ScenarioCluster(tmp_path, ns=ns, store=store)
     w = None
     try:
         for i in (1, 2, 3):
@@ -267,11 +286,14 @@ def test_cluster_scenarios(tmp_path, request):
         assert not problems, problems
         stuck = [r["name"] for r in run.results if not r["progressed"]]
         assert not stuck, f"the group made no progress in {stuck}"
-        assert not any("delivery" in e for v in errors.values() for e in v), errors
+        assert not any(e.startswith(("delivery", "producer:fatal")) for v in errors.values()
+                       for e in v), errors
     finally:
         if w is not None and not w._stop.is_set():
             w.stop(flush_timeout=5)
         rcs = c.stop()
+        if fwd is not None:
+            fwd.stop()
         if ns is not None:
             ns.close()
     bad = {i: rc for i, rc in rcs.items() if rc != 0}
