@@ -70,8 +70,13 @@ std::shared_ptr<GroupCoordinator> coordinator_of(broker::Broker& broker) {
                   auto a = weak.lock();
                   if (!a) return;
                   auto r = a->log->load_partition_blocking(*a->gc, part);
-                  SHALE_LOG_INFO("coord", "gained {}-{}: loaded {} records", kOffsetsTopic, index,
-                                 r.ok() ? *r : -1);
+                  if (r.ok()) {
+                    SHALE_LOG_INFO("coord", "gained {}-{}: loaded {} records", kOffsetsTopic, index,
+                                   *r);
+                  } else {
+                    SHALE_LOG_ERROR("coord", "gained {}-{}: loading it failed: {}", kOffsetsTopic,
+                                    index, r.error().to_string());
+                  }
                 });
               });
         }

@@ -6,9 +6,11 @@ namespaced broker, which the test then cuts off. Two threads, one JSON line per 
   - writes: raw Produce v3 acks=-1 of distinct records ("nsprobe-<t>-<i>") -> {"op": "produce",
     "t", "code" (-1: no answer within 5 s), "value"}: a record answered 0 was acknowledged and
     must be read back later, exactly once.
-Stops after three fetches answered 6, or after SECONDS.
+Stops after three fetches answered 6 at or after CUT_AT (the test cuts the network then; a
+refusal before it means the partition moved away meanwhile and is printed, not counted), or
+after SECONDS.
 
-    python3 scenario_probe.py HOST:PORT TOPIC PARTITION SECONDS
+    python3 scenario_probe.py HOST:PORT TOPIC PARTITION SECONDS CUT_AT
 """
 import json
 import sys
@@ -29,6 +31,7 @@ def emit(**kv):
 def main():
     bootstrap, topic, partition, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
         float(sys.argv[4])
+    cut_at = float(sys.argv[5])
     deadline = time.time() + seconds
     done = threading.Event()
 
@@ -55,7 +58,7 @@ def main():
             code, _ = wire.fetch(bootstrap, topic, partition, 0)
         except OSError:
             code = -1
-        refused += code == NOT_LEADER_OR_FOLLOWER
+        refused += code == NOT_LEADER_OR_FOLLOWER and t >= cut_at
         emit(op="fetch", t=t, code=code)
         time.sleep(0.05)
     done.set()

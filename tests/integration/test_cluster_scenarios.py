@@ -181,11 +181,13 @@ class Run:
         # A probe inside the namespace writes distinct records to the cut broker until it
         # answers NOT_LEADER_OR_FOLLOWER: that is when it stopped serving (it cannot know the
         # cluster moved on; it must stop on its own before its lease can expire).
+        cut_at = time.time() + 0.7
         probe = subprocess.Popen(
             [*ns.prefix(), sys.executable, os.path.join(HERE, "scenario_probe.py"),
-             self.c.brokers[v].bootstrap, TOPIC, str(parts[0]), str(self.c.lease + 6)],
+             self.c.brokers[v].bootstrap, TOPIC, str(parts[0]), str(self.c.lease + 6),
+             str(cut_at)],
             stdout=subprocess.PIPE, text=True)
-        time.sleep(0.5)
+        time.sleep(max(0.0, cut_at - time.time()))
         t = time.time()
         ns.cut()
         try:
