@@ -12,8 +12,9 @@
 //     balanced by partition count in placement.h instead);
 //   - every eligible broker has reported, no move or failover is in flight;
 //   - imbalance >= threshold in `sustain` consecutive observations (an observation is a step
-//     with at least one new report; any balanced observation, any move in flight and every move
-//     made reset the count: the next move waits for `sustain` reports measured after it);
+//     with a new report from every eligible broker; any balanced observation, any move in
+//     flight and every move made reset the count: the next move waits for `sustain` rounds of
+//     reports measured after the last one settled);
 //   - fewer than max_moves moves in the last move_window;
 //   - the best move — the (partition on the busiest broker, destination) pair that minimises the
 //     resulting maximum load, skipping partitions moved less than `cooldown` ago — lowers the
@@ -66,8 +67,8 @@ struct BalanceInput {
   std::map<PartitionKey, int32_t> owner;         // settled partitions (no move target) → owner
   std::map<PartitionKey, PartitionRates> rates;  // as reported by each partition's owner
   std::set<int32_t> reported;                    // eligible brokers with a load report
-  bool fresh = false;                            // some report is new since the previous step
-  bool move_in_flight = false;                   // a move target is set or a failover is pending
+  bool fresh = false;           // every eligible broker reported anew since the last observation
+  bool move_in_flight = false;  // a move target is set or a failover is pending
 };
 
 struct BalanceMove {

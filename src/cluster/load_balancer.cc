@@ -48,11 +48,20 @@ BalanceInput LoadBalancer::load_input(const PlacementInput& in,
     auto p = r->second.partitions.find(key);
     if (p != r->second.partitions.end()) bi.rates[key] = p->second;
   }
-  for (const auto& [b, r] : reports) {
-    if (bi.eligible.count(b)) bi.reported.insert(b);
-    auto& seen = seen_seq_[b];
-    if (seen != r.seq) bi.fresh = true;
-    seen = r.seq;
+  // An observation = a new report from every eligible broker since the previous observation.
+  bi.fresh = true;
+  for (int32_t b : bi.eligible) {
+    auto r = reports.find(b);
+    if (r == reports.end()) {
+      bi.fresh = false;
+      continue;
+    }
+    bi.reported.insert(b);
+    auto seen = observed_seq_.find(b);
+    if (seen != observed_seq_.end() && seen->second == r->second.seq) bi.fresh = false;
+  }
+  if (bi.fresh) {
+    for (int32_t b : bi.eligible) observed_seq_[b] = reports.at(b).seq;
   }
   return bi;
 }

@@ -55,8 +55,8 @@ class LoadBalancer {
 
   meta::MetaStore& meta_;
   const BalanceMode mode_;
-  Balancer balancer_;                    // agent thread only
-  std::map<int32_t, int64_t> seen_seq_;  // agent thread only: last report seq per broker
+  Balancer balancer_;                        // agent thread only
+  std::map<int32_t, int64_t> observed_seq_;  // agent thread only: report seqs last observed
   std::atomic<int64_t> moves_{0};
   mutable std::mutex mu_;  // guards the snapshot below
   std::map<std::string, int64_t> skipped_;
