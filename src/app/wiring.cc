@@ -232,11 +232,8 @@ class ComposedServices final : public Services {
 
   // Load reports from this broker and the controller's balancer (cluster/load_balancer.h).
   Status start_balancing(const Settings& s, cluster::ClusterNodeOptions& co) {
-    cluster::BalanceMode mode;
-    if (!cluster::parse_balance_mode(s.balancer_mode, &mode)) {
-      return Status(Errc::kInvalidArgument,
-                    "--balancer-mode must be off, count or load (got '" + s.balancer_mode + "')");
-    }
+    cluster::BalanceMode mode = cluster::BalanceMode::kLoad;
+    (void)cluster::parse_balance_mode(s.balancer_mode, &mode);  // validated by start_services
     if (!s.balance) mode = cluster::BalanceMode::kOff;
     auto ms = [](int64_t v) { return std::chrono::milliseconds(std::max<int64_t>(1, v)); };
     cluster::BalancerOptions bo;
@@ -309,6 +306,11 @@ Result<StoragePlan> plan_storage(const Settings& s) {
 Result<std::unique_ptr<Services>> start_services(const Settings& s,
                                                  kafka::MetricsRegistry& metrics) {
   SHALE_ASSIGN_OR_RETURN(StoragePlan plan, plan_storage(s));
+  cluster::BalanceMode mode;
+  if (!cluster::parse_balance_mode(s.balancer_mode, &mode)) {
+    return Error{Errc::kInvalidArgument,
+                 "--balancer-mode must be off, count or load (got '" + s.balancer_mode + "')"};
+  }
   auto svc = std::make_unique<ComposedServices>(metrics);
   SHALE_RETURN_IF_ERROR(svc->start(s, plan));
   return std::unique_ptr<Services>(std::move(svc));

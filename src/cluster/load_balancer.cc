@@ -83,10 +83,8 @@ std::vector<AssignmentWrite> LoadBalancer::plan(PlacementInput in) {
   std::vector<AssignmentWrite> writes = plan_assignments(in);
   bi.move_in_flight = bi.move_in_flight || !writes.empty();
   BalanceDecision d = balancer_.step(bi, std::chrono::steady_clock::now());
-  O previous;
   {
     std::lock_guard lk(mu_);
-    previous = last_.outcome;
     if (d.outcome == O::kHysteresis || d.outcome == O::kRateLimited || d.outcome == O::kNoGain) {
       if (bi.fresh) ++skipped_[outcome_name(d.outcome)];
     }
@@ -103,7 +101,9 @@ std::vector<AssignmentWrite> LoadBalancer::plan(PlacementInput in) {
                    m.partition.first, m.partition.second, m.from, m.to, m.from, m.to, m.from_before,
                    m.from_after, m.to_before, m.to_after, m.rates.bytes_in / 1e6,
                    m.rates.bytes_out / 1e6, m.rates.requests, d.imbalance);
-  } else if (d.outcome != previous && d.outcome != O::kInFlight && d.outcome != O::kNoReports) {
+    logged_ = O::kMove;
+  } else if (d.outcome != logged_ && d.outcome != O::kInFlight && d.outcome != O::kNoReports) {
+    logged_ = d.outcome;  // state changes only: not one line per pass
     std::string loads;
     for (const auto& [b, l] : d.load) loads += fmt::format(" {}:{:.2f}", b, l);
     SHALE_LOG_INFO("cluster", "balancer: {} (imbalance {:.2f}; loads{})", outcome_name(d.outcome),

@@ -57,6 +57,7 @@ class LoadBalancer {
   const BalanceMode mode_;
   Balancer balancer_;                        // agent thread only
   std::map<int32_t, int64_t> observed_seq_;  // agent thread only: report seqs last observed
+  BalanceDecision::Outcome logged_ = BalanceDecision::Outcome::kInFlight;  // agent thread only
   std::atomic<int64_t> moves_{0};
   mutable std::mutex mu_;  // guards the snapshot below
   std::map<std::string, int64_t> skipped_;

@@ -7,6 +7,7 @@ spread and then stay put (no flapping); every acknowledged record is read back e
 order. Decisions show in the controller's log and on /metrics.
 """
 import re
+import subprocess
 import threading
 import time
 
@@ -14,6 +15,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
 from cluster_util import Cluster, alter_reassignments, check, consume_all
+from conftest import SHALE_BIN, free_port
 
 PARTITIONS = 6
 BALANCER_FLAGS = (
@@ -109,3 +111,11 @@ def test_balancer_moves_load_off_a_hot_broker_and_then_stays_put(tmp_path):
             producer.join(60)
         rcs = cluster.stop()
     assert all(rc == 0 for rc in rcs.values()), rcs
+
+
+def test_unknown_balancer_mode_is_refused_at_start(tmp_path):
+    p = subprocess.run([SHALE_BIN, "serve", "--data-dir", str(tmp_path), "--listen",
+                        f"127.0.0.1:{free_port()}", "--http", f"127.0.0.1:{free_port()}",
+                        "--balancer-mode", "bytes"], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert "--balancer-mode must be off, count or load (got 'bytes')" in p.stdout + p.stderr
