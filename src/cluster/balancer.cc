@@ -1,6 +1,8 @@
 #include "cluster/balancer.h"
 
 #include <algorithm>
+#include <functional>
+#include <vector>
 
 namespace shale::cluster {
 namespace {
@@ -129,13 +131,18 @@ std::optional<BalanceMove> Balancer::best_move(const BalanceInput& in,
   for (const auto& [b, l] : d.load) {
     if (l > max) max = l, src = b;
   }
-  // The maximum over every broker except the two a move changes.
+  // The maximum over every broker except the two a move changes: the first of the three
+  // largest loads that is neither (O(1) per candidate move).
+  std::vector<std::pair<double, int32_t>> top;
+  for (const auto& [x, l] : d.load) top.emplace_back(l, x);
+  std::partial_sort(top.begin(), top.begin() + std::min<size_t>(3, top.size()), top.end(),
+                    std::greater<>());
+  top.resize(std::min<size_t>(3, top.size()));
   auto others_max = [&](int32_t a, int32_t b) {
-    double m = 0;
-    for (const auto& [x, l] : d.load) {
-      if (x != a && x != b) m = std::max(m, l);
+    for (const auto& [l, x] : top) {
+      if (x != a && x != b) return l;
     }
-    return m;
+    return 0.0;
   };
   // Best = lowest resulting maximum, then the most even (lowest sum of squared loads).
   std::optional<BalanceMove> best;

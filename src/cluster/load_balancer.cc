@@ -72,17 +72,29 @@ std::vector<AssignmentWrite> LoadBalancer::plan(PlacementInput in) {
     in.balance = mode_ == BalanceMode::kCount;
     return plan_assignments(in);
   }
-  auto reports = read_load_reports(meta_);
-  if (!reports.ok()) {
-    SHALE_LOG_WARN("cluster", "balancer: reading load reports: {}", reports.error().to_string());
-    in.balance = false;
-    return plan_assignments(in);
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= next_read_) {
+    // Reports change once per report interval: reading them twice per interval is enough
+    // (the controller passes every tick, and each read returns every broker's record).
+    auto reports = read_load_reports(meta_);
+    if (!reports.ok()) {
+      SHALE_LOG_WARN("cluster", "balancer: reading load reports: {}", reports.error().to_string());
+      in.balance = false;
+      return plan_assignments(in);
+    }
+    reports_ = std::move(*reports);
+    int64_t interval = 0;
+    for (const auto& [b, r] : reports_) {
+      if (r.interval_ms > 0 && (interval == 0 || r.interval_ms < interval))
+        interval = r.interval_ms;
+    }
+    next_read_ = now + std::chrono::milliseconds(interval / 2);
   }
-  BalanceInput bi = load_input(in, *reports);
+  BalanceInput bi = load_input(in, reports_);
   in.balance = is_idle(bi, balancer_.options());
   std::vector<AssignmentWrite> writes = plan_assignments(in);
   bi.move_in_flight = bi.move_in_flight || !writes.empty();
-  BalanceDecision d = balancer_.step(bi, std::chrono::steady_clock::now());
+  BalanceDecision d = balancer_.step(bi, now);
   {
     std::lock_guard lk(mu_);
     if (d.outcome == O::kHysteresis || d.outcome == O::kRateLimited || d.outcome == O::kNoGain) {

@@ -2,7 +2,8 @@
 //
 //   mode off    plan_assignments() without balancing (placement, failover, decommission only);
 //   mode count  plan_assignments() with partition-count balancing (placement.h);
-//   mode load   reads every broker's load report (load_report.h); an idle cluster is balanced by
+//   mode load   reads every broker's load report (load_report.h; one range read, at most twice
+//               per report interval, not every pass); an idle cluster is balanced by
 //               count as above; otherwise count balancing is off and, when placement has
 //               nothing to do, Balancer::step() (balancer.h) may add one move target.
 //
@@ -55,7 +56,9 @@ class LoadBalancer {
 
   meta::MetaStore& meta_;
   const BalanceMode mode_;
-  Balancer balancer_;                        // agent thread only
+  Balancer balancer_;                                  // agent thread only
+  std::map<int32_t, LoadReport> reports_;              // agent thread only: as last read
+  std::chrono::steady_clock::time_point next_read_{};  // agent thread only
   std::map<int32_t, int64_t> observed_seq_;  // agent thread only: report seqs last observed
   BalanceDecision::Outcome logged_ = BalanceDecision::Outcome::kInFlight;  // agent thread only
   std::atomic<int64_t> moves_{0};

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include "cluster/load_balancer.h"
+#include "stream/stream_test_util.h"
+
 namespace shale::cluster {
 namespace {
 
@@ -72,6 +75,39 @@ TEST(RateMeter, NewEpochRestartsAndGonePartitionsAreForgotten) {
   EXPECT_DOUBLE_EQ((rates[{"t", 0}].bytes_in), 0);
   m.update({Sample{"t", 0, 3, {2010, 0, 3}}}, t0 + 3s);
   EXPECT_DOUBLE_EQ((m.rates()[{"t", 0}].bytes_in), 2000);
+}
+
+// LoadBalancer::plan in each mode, over the embedded store: partition counts decide in `count`
+// mode and while idle in `load` mode; with traffic, only the measured load does.
+TEST(LoadBalancer, ModesDecideByCountOrByMeasuredLoad) {
+  stream::testing::World w;
+  PlacementInput in;
+  in.live = {1, 2};
+  in.topics = {{"t", 4}};
+  for (int i = 0; i < 4; ++i) {
+    in.assignments[{"t", i}] = {Assignment{i < 3 ? 1 : 2, 1, -1}, Revision(5)};  // 3 / 1
+  }
+  auto moves = [](const std::vector<AssignmentWrite>& ws) {
+    int n = 0;
+    for (const auto& w : ws) n += w.value && w.value->target >= 0;
+    return n;
+  };
+  EXPECT_EQ(moves(LoadBalancer(*w.meta, BalanceMode::kOff, {}).plan(in)), 0);
+  EXPECT_EQ(moves(LoadBalancer(*w.meta, BalanceMode::kCount, {}).plan(in)), 1);  // gap 2
+  EXPECT_EQ(moves(LoadBalancer(*w.meta, BalanceMode::kLoad, {}).plan(in)), 1);   // no reports: idle
+  // Traffic: t-3 alone (broker 2) carries as much as t-0..2 together (broker 1): balanced by
+  // load, so nothing moves although the counts are 3 / 1.
+  LoadReport r1, r2;
+  r1.seq = r2.seq = 1;
+  r1.interval_ms = r2.interval_ms = 1000;
+  for (int i = 0; i < 3; ++i) r1.partitions[{"t", i}] = {1e6, 1e6, 100};
+  r2.partitions[{"t", 3}] = {3e6, 3e6, 300};
+  ASSERT_TRUE(w.meta->put(load_key(1), encode_load_report(r1), LeaseId(0)).ok());
+  ASSERT_TRUE(w.meta->put(load_key(2), encode_load_report(r2), LeaseId(0)).ok());
+  LoadBalancer lb(*w.meta, BalanceMode::kLoad, {.sustain = 1});
+  EXPECT_EQ(moves(lb.plan(in)), 0);
+  EXPECT_NE(lb.render_metrics().find("shale_balancer_imbalance 1.0000\n"), std::string::npos);
+  EXPECT_EQ(lb.moves(), 0);
 }
 
 }  // namespace
