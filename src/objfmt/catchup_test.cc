@@ -404,5 +404,50 @@ TEST_F(CatchUpTest, SequentialReadsOverlapPrefetchInFlight) {
   EXPECT_LT(slow.gets.load(), 40u);
 }
 
+// Counts GETs in flight at once (each GET takes 3 ms).
+class ConcurrencyStore : public SlowStore {
+ public:
+  using SlowStore::SlowStore;
+  Result<objstore::GetResult> get(const std::string& key,
+                                  const objstore::ByteRange& r = {}) override {
+    const int now = ++in_flight;
+    int seen = peak.load();
+    while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+    }
+    auto res = SlowStore::get(key, r);
+    --in_flight;
+    return res;
+  }
+  std::atomic<int> in_flight{0}, peak{0};
+};
+
+TEST_F(CatchUpTest, LargeColdReadFetchesInParallelAndNextReadIsPrefetched) {
+  // 4 objects x 32 blocks of one 64 KiB batch: 8 MiB; reads of 4 MiB (64 blocks, >= 2 GETs of
+  // at most 2 MiB).
+  write_objects(4, 32, 64 << 10, 64 << 10);
+  ConcurrencyStore slow(inner_);
+  BlockCache cache(64 << 20);
+  CatchUpReaderOptions opts;
+  opts.fetch_parallelism = 4;
+  CatchUpReader r(slow, cache, opts);
+  const size_t kRead = 4 << 20;
+  Offset from = slices_[0].start;
+  auto first = read(r, from, kRead);
+  expect_batches(first, from, kRead);
+  auto s = r.stats();
+  // The read's own 63-64 blocks: a few coalesced GETs (<= 2 MiB each), several in flight.
+  EXPECT_GE(s.block_misses, 62u);
+  EXPECT_LE(s.gets, 6u);
+  EXPECT_GE(slow.peak.load(), 2);
+  EXPECT_LE(slow.peak.load(), 4 + 4);  // the read's fetch plus one read-ahead window
+  r.wait_idle();
+  // The read-ahead after it covered a whole read of the same size: no miss on the next read.
+  from = first->next;
+  auto second = read(r, from, kRead);
+  expect_batches(second, from, kRead);
+  EXPECT_EQ(r.stats().block_misses, s.block_misses);
+  EXPECT_GE(r.stats().prefetch_blocks, 62u);
+}
+
 }  // namespace
 }  // namespace shale::objfmt
