@@ -6,6 +6,9 @@
 //   s3_raw URI upload  --mib M --part-mib P --parallel N  one multipart PUT, MiB/s
 //   s3_raw URI get     --prefix KEYPREFIX --range-mib R --readers N [--min-bytes B]
 //                                                         ranged GETs of every object, MiB/s
+//                                                         (--readers 0: only list and sum)
+//   s3_raw URI rm      [--prefix KEYPREFIX]               deletes every object under it (the
+//                                                         URI's or this prefix must be set)
 //
 // URI is an s3:// URI as `shale serve --object-store` takes it (see s3/s3_config.h); keys are
 // relative to its prefix. `put` and `upload` write under "raw/<random>/" and delete what they
@@ -144,12 +147,14 @@ int run_get(objstore::ObjectStore& store, int argc, char** argv) {
   std::vector<Range> ranges;
   std::string token;
   size_t objects = 0;
+  uint64_t listed = 0;
   do {
     auto page = store.list(prefix, token);
     if (!page.ok()) return fail("list", Status(page.error()));
     for (const auto& o : page->objects) {
       if (o.size < min_bytes) continue;
       objects++;
+      listed += o.size;
       for (uint64_t off = 0; off < o.size; off += range)
         ranges.push_back({o.key, off, std::min(range, o.size - off)});
     }
@@ -177,11 +182,29 @@ int run_get(objstore::ObjectStore& store, int argc, char** argv) {
   if (failed) return 1;
   const double secs = ms_since(t0) / 1000;
   std::printf(
-      "{\"op\":\"get\",\"objects\":%zu,\"bytes\":%llu,\"range_mib\":%llu,\"readers\":%zu,"
-      "\"mib_s\":%.1f}\n",
-      objects, static_cast<unsigned long long>(bytes.load()),
-      static_cast<unsigned long long>(range >> 20), readers,
-      static_cast<double>(bytes.load()) / (1 << 20) / secs);
+      "{\"op\":\"get\",\"objects\":%zu,\"listed\":%llu,\"bytes\":%llu,\"range_mib\":%llu,"
+      "\"readers\":%zu,\"mib_s\":%.1f}\n",
+      objects, static_cast<unsigned long long>(listed),
+      static_cast<unsigned long long>(bytes.load()), static_cast<unsigned long long>(range >> 20),
+      readers, static_cast<double>(bytes.load()) / (1 << 20) / secs);
+  return 0;
+}
+
+// Deletes every object under a prefix (the benchmark's own prefix, after a run).
+int run_rm(objstore::ObjectStore& store, int argc, char** argv) {
+  const std::string prefix = arg(argc, argv, "--prefix", "");
+  size_t removed = 0;
+  while (true) {
+    auto page = store.list(prefix);
+    if (!page.ok()) return fail("list", Status(page.error()));
+    if (page->objects.empty()) break;
+    std::vector<std::string> keys;
+    for (const auto& o : page->objects) keys.push_back(o.key);
+    Status st = store.remove(keys);
+    if (!st.ok()) return fail("remove", st);
+    removed += keys.size();
+  }
+  std::printf("{\"op\":\"rm\",\"objects\":%zu}\n", removed);
   return 0;
 }
 
@@ -192,6 +215,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: s3_raw URI put|upload|get [options] (see bench/s3_raw.cc)\n");
     return 2;
   }
+  auto cfg = s3::parse_s3_uri(argv[1]);
+  if (!cfg.ok()) return fail("parse " + std::string(argv[1]), Status(cfg.error()));
+  if (std::string(argv[2]) == "rm" && cfg->prefix.empty() &&
+      arg(argc, argv, "--prefix", "").empty()) {
+    std::fprintf(stderr, "s3_raw: rm of a whole bucket refused (give a prefix)\n");
+    return 2;
+  }
   auto store = s3::open_s3_store(argv[1]);
   if (!store.ok()) return fail("open " + std::string(argv[1]), Status(store.error()));
   const std::string op = argv[2];
@@ -199,6 +229,7 @@ int main(int argc, char** argv) {
   if (op == "put") return run_put(**store, dir, argc, argv);
   if (op == "upload") return run_upload(**store, dir, argc, argv);
   if (op == "get") return run_get(**store, argc, argv);
+  if (op == "rm") return run_rm(**store, argc, argv);
   std::fprintf(stderr, "s3_raw: unknown operation %s\n", op.c_str());
   return 2;
 }
