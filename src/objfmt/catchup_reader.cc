@@ -134,8 +134,11 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
     im->store_state({stream, next}, s);
     cb(std::move(res));
     if (prefetch) {
+      // Planned from `next`, not from where the last window ended: blocks already cached count
+      // toward the window, so read-ahead never runs more than max_readahead_bytes ahead of the
+      // consumer (further ahead, the cache would evict blocks before they are read).
       Offset until = pf_start;
-      const size_t planned = im->plan_prefetch(stream, *sl, pf_start, w, &until);
+      const size_t planned = im->plan_prefetch(stream, *sl, next, w, &until);
       im->n_last_window.store(planned, std::memory_order_relaxed);
       std::lock_guard lk(im->ra_mu);
       auto it = im->ra.find({stream, next});
