@@ -76,6 +76,8 @@ ObjectWal::ObjectWal(objstore::ObjectStore& store, meta::MetaStore& meta, Object
     : store_(store),
       meta_(meta),
       opts_(std::move(opts)),
+      early_flush_bytes_(opts_.early_flush_bytes ? opts_.early_flush_bytes
+                                                 : std::max<uint64_t>(opts_.flush_bytes / 2, 1)),
       epoch_key_(fmt::format("{}{:010}/epoch", opts_.meta_prefix, opts_.node.value())),
       trim_key_(fmt::format("{}{:010}/trim", opts_.meta_prefix, opts_.node.value())),
       epoch_(opts_.epoch) {}
@@ -217,7 +219,9 @@ void ObjectWal::append(WalRecord rec, WalAppendCallback cb) {
   pending_bytes_ += encoded_size(rec);
   stats_.appended_bytes += rec.payload.size();
   pending_.push_back({std::move(rec), std::move(cb)});
-  if (pending_bytes_ >= opts_.flush_bytes || pending_.size() == 1) cv_.notify_all();
+  if (pending_bytes_ >= opts_.flush_bytes || pending_.size() == 1 ||
+      pending_bytes_ >= early_flush_bytes_)
+    cv_.notify_all();
 }
 
 std::shared_ptr<ObjectWal::Batch> ObjectWal::build_batch_locked() {
@@ -269,10 +273,13 @@ void ObjectWal::writer_loop() {
     if (stopping_ && pending_.empty()) break;
     const bool have = !pending_.empty();
     const auto deadline = oldest_ + opts_.flush_delay;
-    const bool due = have && (stopping_ || pending_bytes_ >= opts_.flush_bytes ||
-                              std::chrono::steady_clock::now() >= deadline);
     const bool slot =
         inflight_.size() < static_cast<size_t>(std::max(1, opts_.max_inflight_uploads));
+    // With a slot free, half a flush is enough: a producer whose acks wait on the uploads in
+    // flight keeps more uploads busy with smaller objects (early_flush_bytes).
+    const bool due = have && (stopping_ || pending_bytes_ >= opts_.flush_bytes ||
+                              (slot && pending_bytes_ >= early_flush_bytes_) ||
+                              std::chrono::steady_clock::now() >= deadline);
     if (due && slot) {
       auto b = build_batch_locked();
       inflight_.push_back(b);

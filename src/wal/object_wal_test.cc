@@ -127,6 +127,28 @@ TEST(ObjectWal, FlushesOnTimeAndOnSize) {
   EXPECT_EQ(env.objects(), 4u);
 }
 
+TEST(ObjectWal, HalfAFlushUploadsAtOnceWhenASlotIsFree) {
+  Env env;
+  std::string big(600 << 10, 'x');  // more than half of flush_bytes (1 MiB), less than all
+  {
+    ObjectWal w(env.store, *env.meta, env.opts(1, /*flush_bytes=*/1 << 20, /*delay_ms=*/10000));
+    replay(w);
+    ASSERT_TRUE(w.start().ok());
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(append_all(w, {rec(1, 0, big)})[0].ok());  // no 10 s wait for the timer
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+    w.stop();
+  }
+  ObjectWalOptions off = env.opts(2, /*flush_bytes=*/1 << 20, /*delay_ms=*/300);
+  off.early_flush_bytes = UINT64_MAX;
+  ObjectWal w(env.store, *env.meta, off);
+  replay(w);
+  ASSERT_TRUE(w.start().ok());
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(append_all(w, {rec(1, 1, big)})[0].ok());  // only the timer flushes it
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(250));
+}
+
 TEST(ObjectWal, StaleWriterIsFencedAndNeverOverwrites) {
   Env env;
   ObjectWal old_w(env.store, *env.meta, env.opts(5));
