@@ -68,6 +68,7 @@ Status FileWal::open_slots() {
   files_.clear();
   files_.resize(slot_count_);
   ready_.assign(slot_count_, false);
+  to_zero_.assign(slot_count_, false);
   for (uint32_t s = 0; s < slot_count_; ++s) {
     SHALE_ASSIGN_OR_RETURN(bool exists, fs_.exists(slot_path(s)));
     if (!exists) continue;
@@ -158,7 +159,7 @@ Status FileWal::scan(const std::function<void(WalPos, const WalRecord&)>& visit)
                         fmt::format("corrupt record at {} before the trim point {}: {}", where(bad),
                                     trim, why));
         }
-        // Torn tail or corruption? A valid record that a *later* commit wrote (commit_start
+        // Torn tail or corruption? A valid record that a *later* commit wrote (synced_before
         // after the bad position) proves the bad record was durable once: corruption. Records
         // of the same (last, torn) commit may legitimately survive behind it.
         for (uint64_t o = off + format::kRecordAlign; o + kRecordHeaderSize <= cap;
@@ -166,7 +167,7 @@ Status FileWal::scan(const std::function<void(WalPos, const WalRecord&)>& visit)
           format::RecordHeader later;
           if (format::check_record(base + o, cap - o, start + o, &later) ==
                   format::RecordCheck::kOk &&
-              later.generation >= last_gen && later.commit_start > bad) {
+              later.generation >= last_gen && later.synced_before > bad) {
             return Status(Errc::kCorruption,
                           fmt::format("corrupt record at {} ({}), followed by a valid record of a "
                                       "later commit at position {}",
