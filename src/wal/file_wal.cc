@@ -82,7 +82,9 @@ Status FileWal::start() {
   writer_seq_ = cur_.seq;
   durable_cur_ = cur_;
   writer_ = std::thread([this] { writer_loop(); });
-  syncer_ = std::thread([this] { syncer_loop(); });
+  for (uint32_t i = 0; i < std::max<uint32_t>(1, opts_.max_syncs_in_flight); ++i) {
+    syncers_.emplace_back([this] { syncer_loop(); });
+  }
   preparer_ = std::thread([this] { preparer_loop(); });
   return Status();
 }
@@ -99,7 +101,9 @@ void FileWal::stop() {
     sync_stop_ = true;
     sync_cv_.notify_all();
   }
-  if (syncer_.joinable()) syncer_.join();
+  for (auto& t : syncers_) {
+    if (t.joinable()) t.join();
+  }
   {
     std::lock_guard<std::mutex> l(mu_);
     prep_stop_ = true;
@@ -186,7 +190,7 @@ void FileWal::fail_all(std::vector<Pending>& batch, const Status& st) {
 void FileWal::writer_loop() {
   std::vector<Pending> batch;
   std::unique_lock<std::mutex> lk(mu_);
-  auto idle = [&] { return written_.empty() && !syncing_; };
+  auto idle = [&] { return written_.empty() && syncs_in_flight_ == 0; };
   for (;;) {
     cv_.wait(lk, [&] {
       return halted_.load() || !sync_error_.ok() || !pending_.empty() || (stopping_ && idle());
@@ -382,16 +386,19 @@ bool FileWal::write_commit(std::vector<Pending>& batch, bool close) {
 
 bool FileWal::recover_from_failure(std::unique_lock<std::mutex>& lk, std::vector<Pending> extra,
                                    Status extra_st) {
-  // Let the syncer finish: commits written before the failed one are either acknowledged or,
-  // after a failed fdatasync, back in written_ with sync_error_ set.
-  cv_.wait(
-      lk, [&] { return halted_.load() || (!syncing_ && (written_.empty() || !sync_error_.ok())); });
+  // Let the syncers finish: commits written before the failed one are either acknowledged or,
+  // after a failed fdatasync, in failed_ with sync_error_ set.
+  cv_.wait(lk, [&] {
+    return halted_.load() || (syncs_in_flight_ == 0 && (written_.empty() || !sync_error_.ok()));
+  });
   if (halted_.load()) return false;
   std::vector<Pending> failed;
-  for (auto& w : written_) {
-    for (auto& p : w.batch) failed.push_back(std::move(p));
+  for (auto* q : {&failed_, &written_}) {
+    for (auto& w : *q) {
+      for (auto& p : w.batch) failed.push_back(std::move(p));
+    }
+    q->clear();
   }
-  written_.clear();
   const Status sync_st = sync_error_;
   cur_ = durable_cur_;
   writer_seq_ = cur_.seq;
@@ -424,19 +431,22 @@ bool FileWal::recover_from_failure(std::unique_lock<std::mutex>& lk, std::vector
 }
 
 void FileWal::syncer_loop() {
+  const int max_in_flight = static_cast<int>(std::max<uint32_t>(1, opts_.max_syncs_in_flight));
   std::deque<Written> mine;
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
     sync_cv_.wait(lk, [&] {
-      return halted_.load() || sync_stop_ || (sync_error_.ok() && !written_.empty());
+      return halted_.load() || sync_stop_ ||
+             (sync_error_.ok() && !written_.empty() && syncs_in_flight_ < max_in_flight);
     });
     if (halted_.load()) return;
-    if (written_.empty() || !sync_error_.ok()) {
+    if (written_.empty() || !sync_error_.ok() || syncs_in_flight_ >= max_in_flight) {
       if (sync_stop_) return;
       continue;
     }
     mine.swap(written_);
-    syncing_ = true;
+    const uint64_t ticket = next_ticket_++;
+    ++syncs_in_flight_;
     lk.unlock();
     // Every commit taken was written completely before this fdatasync begins, and all are in
     // one file (the writer enters a new segment only when nothing is in flight).
@@ -446,25 +456,22 @@ void FileWal::syncer_loop() {
     if (io) {
       if (hook("before_sync")) return;
       st = mine.front().file->sync();
+      if (st.ok() && hook("after_sync_before_ack")) return;
     }
-    if (!st.ok()) {
-      lk.lock();
-      while (!mine.empty()) {
-        written_.push_front(std::move(mine.back()));
-        mine.pop_back();
-      }
-      sync_error_ = st;
-      syncing_ = false;
-      cv_.notify_all();
-      continue;
-    }
-    if (io && hook("after_sync_before_ack")) return;
-    const Cursor end = mine.back().after;
-    durable_end_.store(static_cast<int64_t>(end.seq * capacity() + end.off));
-    size_t nrecords = 0;
-    {
-      std::lock_guard<std::mutex> l(mu_);
+    lk.lock();
+    cv_.wait(lk, [&] { return halted_.load() || ack_ticket_ == ticket; });
+    if (halted_.load()) return;
+    if (!st.ok() || !sync_error_.ok()) {
+      // Fails with its own error, or because an earlier fdatasync failed: a later fdatasync
+      // that succeeds proves nothing about pages whose write-back failed before it.
+      if (sync_error_.ok()) sync_error_ = st;
+      for (auto& w : mine) failed_.push_back(std::move(w));
+      mine.clear();
+    } else {
+      const Cursor end = mine.back().after;
+      durable_end_.store(static_cast<int64_t>(end.seq * capacity() + end.off));
       durable_cur_ = end;
+      size_t nrecords = 0;
       if (io) ++stats_.commits;
       for (const auto& w : mine) {
         stats_.appended_bytes += w.payload_bytes;
@@ -472,24 +479,27 @@ void FileWal::syncer_loop() {
         stats_.failed_appends += w.batch.size() - w.nrecords;
         nrecords += w.nrecords;
       }
-    }
-    for (auto& w : mine) {
-      size_t i = 0;
-      for (auto& p : w.batch) {
-        if (p.reject) {
-          if (p.cb) p.cb(Status(Errc::kInvalidArgument, "record larger than a wal segment"));
-        } else if (p.cb) {
-          p.cb(WalPos(static_cast<int64_t>(w.positions[i++])));
-        } else {
-          ++i;
+      lk.unlock();  // the ticket keeps the callbacks in order
+      for (auto& w : mine) {
+        size_t i = 0;
+        for (auto& p : w.batch) {
+          if (p.reject) {
+            if (p.cb) p.cb(Status(Errc::kInvalidArgument, "record larger than a wal segment"));
+          } else if (p.cb) {
+            p.cb(WalPos(static_cast<int64_t>(w.positions[i++])));
+          } else {
+            ++i;
+          }
         }
       }
+      mine.clear();
+      if (nrecords > 0 && hook("after_ack")) return;
+      lk.lock();
     }
-    mine.clear();
-    if (nrecords > 0 && hook("after_ack")) return;
-    lk.lock();
-    syncing_ = false;
+    ++ack_ticket_;
+    --syncs_in_flight_;
     cv_.notify_all();
+    sync_cv_.notify_all();
   }
 }
 

@@ -1,11 +1,12 @@
 // FileWal: the file write-ahead log. Records go into a ring of preallocated segment files with
 // pipelined group commit: the writer thread encodes and writes (pwritev of headers + payloads)
-// every append that is waiting, while the syncer thread runs the fdatasync of what was written
+// every append that is waiting, while syncer threads run the fdatasyncs of what was written
 // before; each fdatasync covers every commit whose write completed before it began. The on-disk
 // format is in wal_format.h, the design and its reasons in README.md.
 //
-// Ownership: borrows the Filesystem (must outlive the FileWal). Owns three threads: the writer
-// (encodes and writes commits), the syncer (fdatasync, acknowledgements) and the preparer
+// Ownership: borrows the Filesystem (must outlive the FileWal). Owns the writer thread (encodes
+// and writes commits), max_syncs_in_flight syncer threads (fdatasync, acknowledgements) and the
+// preparer
 // (creates segment files ahead of the writer, once per slot, and zero-fills them with O_DIRECT
 // when it has time; trimmed segments are recycled in place, never deleted).
 // Threading: append(), trim(), end() and stats() may be called from any thread. recover() once,
@@ -13,7 +14,7 @@
 // Durability: an append's callback with a value means its record is durable (an fdatasync that
 // began after its write returned OK) and recover() will replay it until trim() releases it. The
 // trim point is durable when trim() returns OK (CHECKPOINT file). Callbacks run one at a time,
-// in append order, on a WAL thread (the syncer; the writer for failed commits).
+// in append order, on a WAL thread (a syncer; the writer for failed commits).
 // Errors: a failed write/fdatasync fails the callbacks of that commit and of every later commit
 // already written with the error; the writer then bumps its generation in the CHECKPOINT (so
 // the failed bytes can never be replayed after later records) and retries new appends from the
@@ -56,6 +57,10 @@ struct FileWalOptions {
   // Payloads of at least this many bytes are written from the caller's buffer (pwritev), smaller
   // ones are copied into the commit buffer (one iovec per small record costs more than a copy).
   size_t gather_min_payload = 2048;
+  // fdatasyncs that may run at once (one syncer thread each). Each covers every commit written
+  // before it began; acknowledgements stay in append order. With 1, the writer still writes the
+  // next commit while the fdatasync runs; with 2, that commit's own fdatasync starts at once.
+  uint32_t max_syncs_in_flight = 2;
   // Test hook, called at named points (listed atop file_wal.cc and in README.md). Returning
   // true simulates process death there: the WAL does no further I/O and runs no more callbacks
   // (the test then typically calls MemFs::crash() and recovers with a new FileWal).
@@ -177,8 +182,11 @@ class FileWal final : public Wal {
   std::condition_variable sync_cv_;  // syncer: written commits, stop
   std::deque<Pending> pending_;
   std::deque<Written> written_;  // written, not yet taken by the syncer, in order
-  bool syncing_ = false;         // the syncer holds commits (fdatasync or callbacks running)
-  Status sync_error_;            // a failed fdatasync; its commits are back in written_
+  int syncs_in_flight_ = 0;      // syncers holding commits (fdatasync or callbacks running)
+  uint64_t next_ticket_ = 0;     // syncers acknowledge in the order they took commits
+  uint64_t ack_ticket_ = 0;      // the ticket whose turn it is to acknowledge (or fail)
+  Status sync_error_;            // a failed fdatasync; the writer fails failed_ + written_
+  std::deque<Written> failed_;   // commits of a failed fdatasync and of later ones, in order
   Cursor durable_cur_;           // the writer's cursor after the last durable commit
   bool sync_stop_ = false;
   std::vector<bool> to_zero_;                     // created, not zero-filled, writer not there yet
@@ -199,7 +207,7 @@ class FileWal final : public Wal {
   std::atomic<int64_t> durable_end_{0};
 
   std::thread writer_;
-  std::thread syncer_;
+  std::vector<std::thread> syncers_;
   std::thread preparer_;
 };
 

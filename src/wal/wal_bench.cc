@@ -175,14 +175,16 @@ void BM_SegmentFirstUse(benchmark::State& state) {
 }
 BENCHMARK(BM_SegmentFirstUse)->ArgName("mode")->DenseRange(0, 4)->Iterations(4)->UseRealTime();
 
-// Where one WAL thread's time goes, from the crash hook's timestamps (one thread per instance).
+// Where the WAL threads' time goes, from the crash hook's timestamps (per thread).
 struct PhaseTimes {
-  Clock::time_point last;
-  std::string_view last_point;
-  std::map<std::string, double> us;  // "A->B" -> total microseconds
-  uint64_t writes = 0;                // before_write hits
+  std::mutex mu;
+  std::map<std::string, double> us;  // "A->B" -> total microseconds, A and B on one thread
+  uint64_t writes = 0;               // before_write hits
   void hit(std::string_view p) {
+    thread_local Clock::time_point last;  // each WAL thread's own previous point
+    thread_local std::string_view last_point;
     auto now = Clock::now();
+    std::lock_guard<std::mutex> l(mu);
     if (p == "before_write") ++writes;
     if (!last_point.empty()) {
       us[std::string(last_point) + "->" + std::string(p)] +=
@@ -190,6 +192,10 @@ struct PhaseTimes {
     }
     last = now;
     last_point = p;
+  }
+  void clear() {
+    std::lock_guard<std::mutex> l(mu);
+    us.clear();
   }
 };
 
@@ -209,6 +215,11 @@ struct WalEnv {
     o.segment_size = 64 << 20;
     o.max_total_size = 512 << 20;
     o.prealloc_ahead = 8;
+    // WAL_BENCH_SYNCS=N: fdatasyncs in flight at once (FileWalOptions::max_syncs_in_flight).
+    if (const char* n = std::getenv("WAL_BENCH_SYNCS")) o.max_syncs_in_flight = std::stoul(n);
+    // WAL_BENCH_GATHER_MIN=N: payloads >= N bytes are written by pwritev from their own buffer
+    // (A/B of the copy; a huge N copies everything, as before issue #5).
+    if (const char* g = std::getenv("WAL_BENCH_GATHER_MIN")) o.gather_min_payload = std::stoull(g);
     o.crash_hook = [this](std::string_view p) {
       if (p == "before_write" || p == "after_write_before_sync") phases.hit(p);
       if (p == "before_sync" || p == "after_sync_before_ack" || p == "after_ack") {
@@ -310,8 +321,8 @@ void BM_WalAppend(benchmark::State& state) {
   std::vector<double> lat;
   const uint64_t appends0 = e.wal->stats().acked_appends, syncs0 = e.syncs.load();
   const uint64_t writes0 = e.phases.writes;
-  e.phases.us.clear();
-  e.sync_phases.us.clear();
+  e.phases.clear();
+  e.sync_phases.clear();
   const double cpu0 = process_cpu_s();
   double secs = 0;
   for (auto _ : state) {
