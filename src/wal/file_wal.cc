@@ -379,7 +379,7 @@ bool FileWal::write_commit(std::vector<Pending>& batch, bool close) {
   writer_seq_ = cur_.seq;
   w.batch = std::move(batch);
   written_.push_back(std::move(w));
-  sync_cv_.notify_one();
+  sync_cv_.notify_all();  // an idle syncer (one waiting for its ticket may share the cv)
   if (close) prep_cv_.notify_all();
   return true;
 }
@@ -459,7 +459,7 @@ void FileWal::syncer_loop() {
       if (st.ok() && hook("after_sync_before_ack")) return;
     }
     lk.lock();
-    cv_.wait(lk, [&] { return halted_.load() || ack_ticket_ == ticket; });
+    sync_cv_.wait(lk, [&] { return halted_.load() || ack_ticket_ == ticket; });
     if (halted_.load()) return;
     if (!st.ok() || !sync_error_.ok()) {
       // Fails with its own error, or because an earlier fdatasync failed: a later fdatasync
@@ -498,8 +498,10 @@ void FileWal::syncer_loop() {
     }
     ++ack_ticket_;
     --syncs_in_flight_;
-    cv_.notify_all();
-    sync_cv_.notify_all();
+    // The writer waits on cv_ only for an error or for nothing in flight (segment entry, stop,
+    // failure handling): no wake-up per commit under load.
+    if (!sync_error_.ok() || (written_.empty() && syncs_in_flight_ == 0)) cv_.notify_all();
+    sync_cv_.notify_all();  // the other syncers: their ticket, or more work
   }
 }
 

@@ -60,7 +60,9 @@ struct FileWalOptions {
   // fdatasyncs that may run at once (one syncer thread each). Each covers every commit written
   // before it began; acknowledgements stay in append order. With 1, the writer still writes the
   // next commit while the fdatasync runs; with 2, that commit's own fdatasync starts at once.
-  uint32_t max_syncs_in_flight = 2;
+  // 1 measured better on this VM's disk (BENCHMARKS.md §2: 2 concurrent fdatasyncs made smaller
+  // commits without overlapping the flushes).
+  uint32_t max_syncs_in_flight = 1;
   // Test hook, called at named points (listed atop file_wal.cc and in README.md). Returning
   // true simulates process death there: the WAL does no further I/O and runs no more callbacks
   // (the test then typically calls MemFs::crash() and recovers with a new FileWal).

@@ -141,10 +141,12 @@ struct RoundParams {
 
 class CrashHarness {
  public:
-  explicit CrashHarness(uint64_t seed) : fs_(seed), tearing_(fs_), faulty_(tearing_, seed) {}
+  explicit CrashHarness(uint64_t seed, uint32_t syncs_in_flight = 1)
+      : fs_(seed), tearing_(fs_), faulty_(tearing_, seed), syncs_(syncs_in_flight) {}
 
   FileWalOptions options() {
     FileWalOptions o = small_options();
+    o.max_syncs_in_flight = syncs_;
     o.max_total_size = 4 * (16 << 10);
     o.max_commit_bytes = 6000;
     return o;
@@ -293,6 +295,7 @@ class CrashHarness {
   io::MemFs fs_;
   TearingFs tearing_;
   io::FaultyFs faulty_;
+  uint32_t syncs_;
   int round_ = 0;
   std::mutex mu_;
   std::atomic<uint64_t> next_id_{1};
@@ -333,9 +336,12 @@ INSTANTIATE_TEST_SUITE_P(AllPoints, WalCrashPoint, ::testing::ValuesIn(kPoints),
 // The pipelined path: the WAL dies right after writing a commit while the commit before it still
 // waits for its fdatasync, with random sectors of both kept. Records of the later commit may
 // survive behind a torn earlier one; recovery must call that a torn tail (their synced_before
-// lies before the tear), keep every acknowledged record and replay no partial one.
-TEST(WalCrashPipelined, CrashWhileAnotherCommitAwaitsItsSync) {
-  CrashHarness h(23);
+// lies before the tear), keep every acknowledged record and replay no partial one. Parameter:
+// max_syncs_in_flight (2: the later commit's own fdatasync may be running too).
+class WalCrashPipelined : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(WalCrashPipelined, CrashWhileAnotherCommitAwaitsItsSync) {
+  CrashHarness h(23 + GetParam(), GetParam());
   for (int r = 0; r < 10 || (h.crashes() < 4 && r < 40); ++r) {
     RoundParams p;
     p.point = r % 2 == 0 ? "after_write_before_sync" : "";
@@ -350,6 +356,27 @@ TEST(WalCrashPipelined, CrashWhileAnotherCommitAwaitsItsSync) {
   }
   h.final_check();
   EXPECT_GE(h.crashes(), 4) << "never crashed with two commits in flight";
+}
+
+INSTANTIATE_TEST_SUITE_P(SyncsInFlight, WalCrashPipelined, ::testing::Values(1u, 2u));
+
+// Two fdatasyncs at once, with injected fdatasync failures and crashes anywhere: a failed one
+// must fail the later in-flight ones too (their success proves nothing about its pages).
+TEST(WalCrashPipelined, TwoSyncsInFlightWithFailuresAndCrashes) {
+  CrashHarness h(77, 2);
+  for (int r = 0; r < 16; ++r) {
+    RoundParams p;
+    p.point = r % 2 == 0 ? kPoints[static_cast<size_t>(r / 2) % kPoints.size()] : "";
+    p.hit = 1 + r % 3;
+    p.appenders = 3;
+    p.per_appender = 40;
+    p.slow_sync_us = 300;
+    p.sync_fail_probability = 0.1;
+    p.seed = 900 + r;
+    h.round(p);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  h.final_check();
 }
 
 TEST(WalCrashRandom, RandomizedAppendTrimCrashRecover) {
