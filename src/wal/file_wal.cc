@@ -333,7 +333,8 @@ void FileWal::encode(std::vector<Pending>& batch, bool close, Written* w) {
     h.stream = r.stream.value();
     h.epoch = r.epoch.value();
     h.base = r.base.value();
-    format::encode_record(h, r.payload.data(), buf_.p.get() + hdr_at);
+    uint8_t* hdr = buf_.p.get() + hdr_at;  // valid: no put() after this in this record
+    format::encode_record(h, gather ? r.payload.data() : hdr + kRecordHeaderSize, hdr);
     w->positions.push_back(h.pos);
     off += span;
     ++w->nrecords;

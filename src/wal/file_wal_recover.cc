@@ -92,6 +92,11 @@ Status FileWal::recover(const std::function<void(WalPos, const WalRecord&)>& vis
   SHALE_RETURN_IF_ERROR(open_slots());
   SHALE_RETURN_IF_ERROR(scan(visit));
   SHALE_RETURN_IF_ERROR(zap_stale_headers());
+  // After a process kill the last segment may hold records that were written but never synced
+  // (they were in the page cache, so the scan found them). New records will claim everything
+  // before the recovered end is durable (synced_before): make it so. Earlier segments were
+  // synced before the writer entered the next one.
+  if (io::File* tail = files_[cur_.seq % slot_count_].get()) SHALE_RETURN_IF_ERROR(tail->sync());
   if (hook("recover_before_checkpoint")) return Status(Errc::kClosed, "wal halted");
   // A new generation: bytes of earlier incarnations beyond the recovered end are stale forever.
   gen_ = static_cast<uint32_t>(ck.generation + 1);
