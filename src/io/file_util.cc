@@ -1,5 +1,6 @@
 #include "io/file_util.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "io/path.h"
@@ -62,6 +63,15 @@ Status write_file_atomic(Filesystem& fs, const std::string& path, const void* p,
   }
   SHALE_RETURN_IF_ERROR(fs.rename(tmp, path));
   return fs.sync_dir(parent_dir(path));
+}
+
+Status File::write_zeros(uint64_t offset, uint64_t n) {
+  std::vector<uint8_t> zeros(std::min<uint64_t>(n, 1 << 20));
+  for (uint64_t o = 0; o < n; o += zeros.size()) {
+    SHALE_RETURN_IF_ERROR(
+        pwrite(offset + o, zeros.data(), std::min<uint64_t>(zeros.size(), n - o)));
+  }
+  return Status();
 }
 
 }  // namespace shale::io

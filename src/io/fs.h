@@ -39,6 +39,23 @@ class File {
   // pages already made durable by sync() are dropped. Added after the first version of this
   // seam; the default does nothing (MemFs, wrappers).
   virtual void drop_cache() {}
+  // Gathering write: all bytes of the pieces, in order, starting at offset (pwritev), or fails.
+  // Added for the file WAL (issue #5, no payload copy); the default writes piece by piece.
+  struct Piece {
+    const void* p;
+    size_t n;
+  };
+  virtual Status pwritev(uint64_t offset, const Piece* pieces, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      SHALE_RETURN_IF_ERROR(pwrite(offset, pieces[i].p, pieces[i].n));
+      offset += pieces[i].n;
+    }
+    return Status();
+  }
+  // Writes n zero bytes at offset (4 KiB-aligned offset and n), bypassing the page cache where
+  // the filesystem allows (PosixFs: O_DIRECT), so preparing a file costs no page-cache CPU. Not
+  // durable until sync(). Added for the file WAL (issue #5); the default writes buffered zeros.
+  virtual Status write_zeros(uint64_t offset, uint64_t n);
 };
 
 enum class OpenMode {

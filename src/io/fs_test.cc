@@ -80,6 +80,33 @@ TYPED_TEST(FsConformance, AllocateAndTruncate) {
   EXPECT_EQ(*f->size(), 2u);
 }
 
+TYPED_TEST(FsConformance, PwritevManyPiecesAndWriteZeros) {
+  auto& fs = this->fs();
+  auto f = fs.open(this->p("v"), OpenMode::kCreate).value();
+  // More pieces than one pwritev call takes (IOV_MAX is 1024), of varying sizes.
+  std::string want;
+  std::vector<std::string> parts;
+  for (int i = 0; i < 3000; ++i)
+    parts.push_back(std::string(1 + i % 7, static_cast<char>('a' + i % 26)));
+  std::vector<File::Piece> pieces;
+  for (const auto& s : parts) {
+    pieces.push_back({s.data(), s.size()});
+    want += s;
+  }
+  ASSERT_TRUE(f->pwritev(100, pieces.data(), pieces.size()).ok());
+  std::string got(want.size(), '?');
+  ASSERT_EQ(*f->pread(100, got.data(), got.size()), want.size());
+  EXPECT_EQ(got, want);
+  // write_zeros over written data (PosixFs: O_DIRECT) reads back as zeros; data beyond stays.
+  ASSERT_TRUE(f->allocate(3 * 4096).ok());
+  ASSERT_TRUE(f->pwrite(2 * 4096, "tail", 4).ok());
+  ASSERT_TRUE(f->write_zeros(0, 2 * 4096).ok());
+  ASSERT_TRUE(f->sync().ok());
+  std::string z(2 * 4096 + 4, '?');
+  ASSERT_EQ(*f->pread(0, z.data(), z.size()), z.size());
+  EXPECT_EQ(z, std::string(2 * 4096, '\0') + "tail");
+}
+
 TYPED_TEST(FsConformance, RenameRemoveExists) {
   auto& fs = this->fs();
   ASSERT_TRUE(write_string(fs, this->p("a"), "A").ok());

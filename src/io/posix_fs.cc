@@ -4,13 +4,16 @@
 // File::sync() is fdatasync(); sync_dir() opens the directory O_RDONLY|O_DIRECTORY and fsyncs it.
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "io/fs.h"
 #include "io/path.h"
@@ -44,6 +47,66 @@ class PosixFile final : public File {
       offset += static_cast<uint64_t>(w);
     }
     return Status();
+  }
+
+  Status pwritev(uint64_t offset, const Piece* pieces, size_t count) override {
+    // iovec mirrors Piece; at most IOV_MAX per call; a short write resumes mid-piece.
+    std::vector<iovec> iov(count);
+    for (size_t i = 0; i < count; ++i) iov[i] = {const_cast<void*>(pieces[i].p), pieces[i].n};
+    size_t i = 0;
+    while (i < count) {
+      const int k = static_cast<int>(std::min<size_t>(count - i, IOV_MAX));
+      ssize_t w = ::pwritev(fd_, iov.data() + i, k, static_cast<off_t>(offset));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return errno_status(errno, fmt::format("pwritev {} at {}", path_, offset));
+      }
+      offset += static_cast<uint64_t>(w);
+      for (size_t left = static_cast<size_t>(w); left > 0 && i < count;) {
+        const size_t t = std::min(left, iov[i].iov_len);
+        iov[i].iov_base = static_cast<char*>(iov[i].iov_base) + t;
+        iov[i].iov_len -= t;
+        left -= t;
+        if (iov[i].iov_len == 0) ++i;
+      }
+      while (i < count && iov[i].iov_len == 0) ++i;
+    }
+    return Status();
+  }
+
+  Status write_zeros(uint64_t offset, uint64_t n) override {
+    // A second descriptor with O_DIRECT: the zeros go to the disk without taking page-cache
+    // pages (which cost ~2 CPU s per GB on the VM this was measured on).
+    int dfd;
+    do {
+      dfd = ::open(path_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+    } while (dfd < 0 && errno == EINTR);
+    if (dfd < 0 || offset % 4096 != 0 || n % 4096 != 0) {  // e.g. tmpfs: no O_DIRECT
+      if (dfd >= 0) ::close(dfd);
+      return File::write_zeros(offset, n);
+    }
+    constexpr size_t kChunk = 1 << 20;
+    void* z = nullptr;
+    if (::posix_memalign(&z, 4096, kChunk) != 0) {
+      ::close(dfd);
+      return Status(Errc::kResourceExhausted, "write_zeros: no memory for an aligned buffer");
+    }
+    std::memset(z, 0, kChunk);
+    Status st;
+    for (uint64_t o = 0; o < n && st.ok();) {
+      const size_t k = static_cast<size_t>(std::min<uint64_t>(kChunk, n - o));
+      ssize_t w = ::pwrite(dfd, z, k, static_cast<off_t>(offset + o));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0 || w % 4096 != 0) {
+        st = errno_status(w < 0 ? errno : EIO,
+                          fmt::format("write_zeros {} at {}", path_, offset + o));
+      } else {
+        o += static_cast<uint64_t>(w);
+      }
+    }
+    std::free(z);
+    ::close(dfd);
+    return st;
   }
 
   Result<size_t> pread(uint64_t offset, void* p, size_t n) override {

@@ -1,9 +1,10 @@
-// FileWal: writer thread (group commit), preparer thread, trim and checkpoint. Recovery is in
-// file_wal_recover.cc.
+// FileWal: writer thread (encode + write), syncer thread (fdatasync + callbacks), trim and
+// checkpoint. Recovery is in file_wal_recover.cc, the preparer in file_wal_prepare.cc.
 //
 // Crash points passed to FileWalOptions::crash_hook:
-//   writer:   "before_write", "after_write_before_sync", "after_sync_before_ack", "after_ack",
+//   writer:   "before_write", "after_write_before_sync",
 //             "error_before_checkpoint" (a commit failed; before the generation bump)
+//   syncer:   "before_sync", "after_sync_before_ack", "after_ack"
 //   preparer: "prepare_before_sync", "prepare_before_sync_dir"
 //   trim:     "trim_before_checkpoint", "trim_after_checkpoint"
 //   recover:  "recover_before_checkpoint"
@@ -45,6 +46,7 @@ bool FileWal::hook(std::string_view point) {
   halted_.store(true);
   cv_.notify_all();
   prep_cv_.notify_all();
+  sync_cv_.notify_all();
   return true;
 }
 
@@ -78,7 +80,11 @@ Status FileWal::start() {
   if (started_) return Status(Errc::kInvalidArgument, "FileWal::start called twice");
   started_ = true;
   writer_seq_ = cur_.seq;
+  durable_cur_ = cur_;
   writer_ = std::thread([this] { writer_loop(); });
+  for (uint32_t i = 0; i < std::max<uint32_t>(1, opts_.max_syncs_in_flight); ++i) {
+    syncers_.emplace_back([this] { syncer_loop(); });
+  }
   preparer_ = std::thread([this] { preparer_loop(); });
   return Status();
 }
@@ -89,7 +95,15 @@ void FileWal::stop() {
     stopping_ = true;
     cv_.notify_all();
   }
-  if (writer_.joinable()) writer_.join();
+  if (writer_.joinable()) writer_.join();  // returns once everything written is durable
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    sync_stop_ = true;
+    sync_cv_.notify_all();
+  }
+  for (auto& t : syncers_) {
+    if (t.joinable()) t.join();
+  }
   {
     std::lock_guard<std::mutex> l(mu_);
     prep_stop_ = true;
@@ -176,9 +190,17 @@ void FileWal::fail_all(std::vector<Pending>& batch, const Status& st) {
 void FileWal::writer_loop() {
   std::vector<Pending> batch;
   std::unique_lock<std::mutex> lk(mu_);
+  auto idle = [&] { return written_.empty() && syncs_in_flight_ == 0; };
   for (;;) {
-    cv_.wait(lk, [&] { return halted_.load() || stopping_ || !pending_.empty(); });
-    if (halted_.load() || pending_.empty()) return;
+    cv_.wait(lk, [&] {
+      return halted_.load() || !sync_error_.ok() || !pending_.empty() || (stopping_ && idle());
+    });
+    if (halted_.load()) return;
+    if (!sync_error_.ok()) {
+      if (!recover_from_failure(lk, {}, Status())) return;
+      continue;
+    }
+    if (pending_.empty()) return;  // stopping, and everything written is durable
     if (!broken_.ok()) {
       for (auto& p : pending_) batch.push_back(std::move(p));
       pending_.clear();
@@ -189,16 +211,24 @@ void FileWal::writer_loop() {
       continue;
     }
     if (!cur_.started) {
-      // Enter segment cur_.seq: its slot must be trimmed (back-pressure) and prepared.
+      // Recovery relies on this: a segment gets its header only after everything before it is
+      // durable. Then enter segment cur_.seq: its slot must be trimmed (back-pressure) and usable.
+      cv_.wait(lk, [&] { return halted_.load() || !sync_error_.ok() || idle(); });
+      if (halted_.load()) return;
+      if (!sync_error_.ok()) continue;
       const uint32_t slot = static_cast<uint32_t>(cur_.seq % slot_count_);
       writer_seq_ = cur_.seq;
+      // The zeros are optional: never write them into a slot the writer has entered.
+      if (zeroing_slot_ == slot) abandon_zeroing_.store(true);
+      if (!to_zero_.empty()) to_zero_[slot] = false;
       prep_cv_.notify_all();
       blocked_ = !slot_free_locked(cur_.seq);
       const bool was_ready = ready_[slot];
       const auto t0 = std::chrono::steady_clock::now();
       cv_.wait(lk, [&] {
         bool free = slot_free_locked(cur_.seq);
-        return halted_.load() || !broken_.ok() || (free && ready_[slot]) || (stopping_ && !free);
+        return halted_.load() || !broken_.ok() || (free && ready_[slot] && zeroing_slot_ != slot) ||
+               (stopping_ && !free);
       });
       // Appends wait here: worth a line when it is long (a stall every client sees).
       const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -208,7 +238,7 @@ void FileWal::writer_loop() {
         SHALE_LOG_WARN("wal", "appends waited {} ms to enter segment {}: {}", waited, cur_.seq,
                        blocked_    ? "its slot was not trimmed yet (upload behind)"
                        : was_ready ? "woken late"
-                                   : "its file was still being prepared (zero-fill)");
+                                   : "its file was still being created");
       }
       blocked_ = false;
       if (halted_.load()) return;
@@ -241,182 +271,239 @@ void FileWal::writer_loop() {
       pending_.pop_front();
     }
     lk.unlock();
-    if (!commit(batch, close)) return;
+    if (!write_commit(batch, close)) return;
     batch.clear();
     lk.lock();
   }
 }
 
-bool FileWal::commit(std::vector<Pending>& batch, bool close) {
+void FileWal::encode(std::vector<Pending>& batch, bool close, Written* w) {
   const uint64_t cap = capacity();
   const uint64_t seg_start = cur_.seq * cap;
-  const uint32_t slot = static_cast<uint32_t>(cur_.seq % slot_count_);
-  io::File* file = files_[slot].get();
-  uint64_t file_off = kSegmentHeaderSize + cur_.off;
   buf_.clear();
+  pieces_.clear();
+  encoded_bytes_ = 0;
+  auto put = [&](size_t k) {  // k bytes of buf_, contiguous with the last buffer piece if any
+    const size_t at = buf_.size();
+    uint8_t* p = buf_.grow(k);
+    if (!pieces_.empty() && pieces_.back().ext == nullptr &&
+        pieces_.back().off + pieces_.back().n == at) {
+      pieces_.back().n += k;
+    } else {
+      pieces_.push_back(Piece{nullptr, at, k});
+    }
+    encoded_bytes_ += k;
+    return p;
+  };
   if (!cur_.started) {
-    file_off = 0;
     format::encode_segment_header({cur_.seq, seg_start, segment_size_, gen_, slot_count_},
-                                  buf_.grow(kSegmentHeaderSize));
+                                  put(kSegmentHeaderSize));
   }
-  const uint64_t commit_start = seg_start + cur_.off;
+  // Every byte before durable_end_ was durable before this write began (see wal_format.h).
+  const uint64_t synced_before = static_cast<uint64_t>(durable_end_.load());
   uint64_t off = cur_.off;
-  std::vector<uint64_t> positions;
-  positions.reserve(batch.size());
-  size_t nrecords = 0;
-  uint64_t payload_bytes = 0;
+  w->positions.reserve(batch.size());
   for (auto& p : batch) {
     if (p.reject) continue;
     const WalRecord& r = p.rec;
-    const uint64_t span = format::record_span(r.payload.size());
-    uint8_t* at = buf_.grow(span);
+    const size_t len = r.payload.size();
+    const uint64_t span = format::record_span(len);
+    const bool gather = len >= opts_.gather_min_payload;
+    // put() may move buf_: keep offsets, take pointers only after the last put() of a record.
+    const size_t hdr_at = buf_.size();
+    put(gather ? kRecordHeaderSize : span);
+    if (gather) {
+      pieces_.push_back(Piece{r.payload.data(), 0, len});
+      encoded_bytes_ += len;
+      if (span > kRecordHeaderSize + len) {
+        std::memset(put(span - kRecordHeaderSize - len), 0, span - kRecordHeaderSize - len);
+      }
+    } else {
+      uint8_t* at = buf_.p.get() + hdr_at;
+      if (len > 0) std::memcpy(at + kRecordHeaderSize, r.payload.data(), len);
+      std::memset(at + kRecordHeaderSize + len, 0, span - kRecordHeaderSize - len);
+    }
     format::RecordHeader h;
     h.type = format::kTypeData;
-    h.payload_len = static_cast<uint32_t>(r.payload.size());
+    h.payload_len = static_cast<uint32_t>(len);
     h.pos = seg_start + off;
-    h.commit_start = commit_start;
+    h.synced_before = synced_before;
     h.generation = gen_;
     h.count = r.count;
     h.stream = r.stream.value();
     h.epoch = r.epoch.value();
     h.base = r.base.value();
-    if (!r.payload.empty()) {
-      std::memcpy(at + kRecordHeaderSize, r.payload.data(), r.payload.size());
-    }
-    std::memset(at + kRecordHeaderSize + r.payload.size(), 0,
-                span - kRecordHeaderSize - r.payload.size());
-    format::encode_record(h, at + kRecordHeaderSize, at);
-    positions.push_back(h.pos);
+    uint8_t* hdr = buf_.p.get() + hdr_at;  // valid: no put() after this in this record
+    format::encode_record(h, gather ? r.payload.data() : hdr + kRecordHeaderSize, hdr);
+    w->positions.push_back(h.pos);
     off += span;
-    ++nrecords;
-    payload_bytes += r.payload.size();
+    ++w->nrecords;
+    w->payload_bytes += len;
   }
   if (close && cap - off >= kRecordHeaderSize) {
-    uint8_t* at = buf_.grow(kRecordHeaderSize);
     format::RecordHeader h;
     h.type = format::kTypeSegmentEnd;
     h.pos = seg_start + off;
-    h.commit_start = commit_start;
+    h.synced_before = synced_before;
     h.generation = gen_;
-    format::encode_record(h, nullptr, at);
+    format::encode_record(h, nullptr, put(kRecordHeaderSize));
   }
-  const bool has_io = nrecords > 0 || buf_.size() > (cur_.started ? 0 : kSegmentHeaderSize);
-  if (!has_io) buf_.clear();
-  Status st;
-  if (!buf_.empty()) {
-    if (hook("before_write")) return false;
-    st = file->pwrite(file_off, buf_.data(), buf_.size());
-    if (hook("after_write_before_sync")) return false;
-    if (st.ok()) st = file->sync();
+  w->has_io = w->nrecords > 0 || encoded_bytes_ > (cur_.started ? 0 : kSegmentHeaderSize);
+  w->after =
+      close ? Cursor{cur_.seq + 1, 0, false} : Cursor{cur_.seq, off, cur_.started || w->has_io};
+  iov_.clear();
+  if (!w->has_io) return;
+  for (const Piece& pc : pieces_) {
+    iov_.push_back({pc.ext != nullptr ? pc.ext : buf_.data() + pc.off, pc.n});
   }
-  if (!st.ok()) {
-    SHALE_LOG_ERROR("wal", "commit of {} records at {} failed: {}", nrecords, commit_start,
-                    st.to_string());
-    // Bump the generation (before failing the callbacks, so callers see a settled WAL) so bytes
-    // of the failed commit, which may reach the disk anyway, can never be taken for records
-    // after the ones the next commit writes at the same position.
-    {
-      std::lock_guard<std::mutex> ck(ckpt_mu_);
-      if (hook("error_before_checkpoint")) return false;
-      uint64_t trim;
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        trim = trim_pos_;
-      }
-      Status cst = write_checkpoint(trim, gen_ + 1);
-      if (cst.ok()) {
-        ++gen_;
-      } else {
-        std::lock_guard<std::mutex> l(mu_);
-        broken_ = Status(cst.code(), "wal broken after failed commit: " + cst.message());
-      }
-    }
-    fail_all(batch, st);
-    return true;
-  }
-  if (!buf_.empty() && hook("after_sync_before_ack")) return false;
-  if (close) {
-    cur_ = Cursor{cur_.seq + 1, 0, false};
-  } else {
-    cur_.off = off;
-    cur_.started = cur_.started || !buf_.empty();
-  }
-  durable_end_.store(static_cast<int64_t>(cur_.seq * cap + cur_.off));
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (!buf_.empty()) ++stats_.commits;
-    stats_.appended_bytes += payload_bytes;
-    stats_.acked_appends += nrecords;
-    stats_.failed_appends += batch.size() - nrecords;
-    writer_seq_ = cur_.seq;
-  }
-  if (close) prep_cv_.notify_all();
-  size_t i = 0;
-  for (auto& p : batch) {
-    if (p.reject) {
-      if (p.cb) p.cb(Status(Errc::kInvalidArgument, "record larger than a wal segment"));
-    } else if (p.cb) {
-      p.cb(WalPos(static_cast<int64_t>(positions[i++])));
-    } else {
-      ++i;
-    }
-  }
-  return !(nrecords > 0 && hook("after_ack"));
 }
 
-void FileWal::preparer_loop() {
+bool FileWal::write_commit(std::vector<Pending>& batch, bool close) {
+  const uint32_t slot = static_cast<uint32_t>(cur_.seq % slot_count_);
+  const uint64_t file_off = cur_.started ? kSegmentHeaderSize + cur_.off : 0;
+  Written w;
+  w.file = files_[slot].get();
+  encode(batch, close, &w);
+  Status st;
+  if (w.has_io) {
+    if (hook("before_write")) return false;
+    st = w.file->pwritev(file_off, iov_.data(), iov_.size());
+    if (hook("after_write_before_sync")) return false;
+  }
+  std::unique_lock<std::mutex> lk(mu_);
+  if (!st.ok()) {
+    SHALE_LOG_ERROR("wal", "write of {} records at segment {} offset {} failed: {}", w.nrecords,
+                    cur_.seq, cur_.off, st.to_string());
+    return recover_from_failure(lk, std::move(batch), st);
+  }
+  cur_ = w.after;
+  writer_seq_ = cur_.seq;
+  w.batch = std::move(batch);
+  written_.push_back(std::move(w));
+  sync_cv_.notify_all();  // an idle syncer (one waiting for its ticket may share the cv)
+  if (close) prep_cv_.notify_all();
+  return true;
+}
+
+bool FileWal::recover_from_failure(std::unique_lock<std::mutex>& lk, std::vector<Pending> extra,
+                                   Status extra_st) {
+  // Let the syncers finish: commits written before the failed one are either acknowledged or,
+  // after a failed fdatasync, in failed_ with sync_error_ set.
+  cv_.wait(lk, [&] {
+    return halted_.load() || (syncs_in_flight_ == 0 && (written_.empty() || !sync_error_.ok()));
+  });
+  if (halted_.load()) return false;
+  std::vector<Pending> failed;
+  for (auto* q : {&failed_, &written_}) {
+    for (auto& w : *q) {
+      for (auto& p : w.batch) failed.push_back(std::move(p));
+    }
+    q->clear();
+  }
+  const Status sync_st = sync_error_;
+  cur_ = durable_cur_;
+  writer_seq_ = cur_.seq;
+  const uint64_t trim = trim_pos_;
+  lk.unlock();
+  if (!sync_st.ok()) {
+    SHALE_LOG_ERROR("wal", "fdatasync failed; failing {} appends from position {}: {}",
+                    failed.size(), durable_end_.load(), sync_st.to_string());
+  }
+  // Bump the generation (before failing the callbacks, so callers see a settled WAL) so bytes
+  // of the failed commits, which may reach the disk anyway, can never be taken for records
+  // after the ones the next commit writes at the same position.
+  {
+    std::lock_guard<std::mutex> ck(ckpt_mu_);
+    if (hook("error_before_checkpoint")) return false;
+    Status cst = write_checkpoint(trim, gen_ + 1);
+    if (cst.ok()) {
+      ++gen_;
+    } else {
+      std::lock_guard<std::mutex> l(mu_);
+      broken_ = Status(cst.code(), "wal broken after failed commit: " + cst.message());
+    }
+  }
+  fail_all(failed, sync_st);
+  fail_all(extra, extra_st);
+  lk.lock();
+  sync_error_ = Status();
+  sync_cv_.notify_all();
+  return true;
+}
+
+void FileWal::syncer_loop() {
+  const int max_in_flight = static_cast<int>(std::max<uint32_t>(1, opts_.max_syncs_in_flight));
+  std::deque<Written> mine;
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    if (halted_.load() || prep_stop_ || !broken_.ok()) return;
-    int64_t target = -1;
-    const uint64_t ahead = std::min<uint64_t>(opts_.prealloc_ahead + 1, slot_count_);
-    for (uint64_t s = writer_seq_; s < writer_seq_ + ahead; ++s) {
-      const uint32_t slot = static_cast<uint32_t>(s % slot_count_);
-      if (!ready_[slot]) {
-        target = slot;
-        break;
-      }
-    }
-    if (target < 0) {
-      prep_cv_.wait(lk);
+    sync_cv_.wait(lk, [&] {
+      return halted_.load() || sync_stop_ ||
+             (sync_error_.ok() && !written_.empty() && syncs_in_flight_ < max_in_flight);
+    });
+    if (halted_.load()) return;
+    if (written_.empty() || !sync_error_.ok() || syncs_in_flight_ >= max_in_flight) {
+      if (sync_stop_) return;
       continue;
     }
+    mine.swap(written_);
+    const uint64_t ticket = next_ticket_++;
+    ++syncs_in_flight_;
     lk.unlock();
-    Status st = prepare_slot(static_cast<uint32_t>(target));
+    // Every commit taken was written completely before this fdatasync begins, and all are in
+    // one file (the writer enters a new segment only when nothing is in flight).
+    bool io = false;
+    for (const auto& w : mine) io = io || w.has_io;
+    Status st;
+    if (io) {
+      if (hook("before_sync")) return;
+      st = mine.front().file->sync();
+      if (st.ok() && hook("after_sync_before_ack")) return;
+    }
     lk.lock();
+    sync_cv_.wait(lk, [&] { return halted_.load() || ack_ticket_ == ticket; });
     if (halted_.load()) return;
-    if (!st.ok()) {
-      SHALE_LOG_ERROR("wal", "preparing segment slot {} failed: {}", target, st.to_string());
-      broken_ = st;
-      cv_.notify_all();
-      return;
+    if (!st.ok() || !sync_error_.ok()) {
+      // Fails with its own error, or because an earlier fdatasync failed: a later fdatasync
+      // that succeeds proves nothing about pages whose write-back failed before it.
+      if (sync_error_.ok()) sync_error_ = st;
+      for (auto& w : mine) failed_.push_back(std::move(w));
+      mine.clear();
+    } else {
+      const Cursor end = mine.back().after;
+      durable_end_.store(static_cast<int64_t>(end.seq * capacity() + end.off));
+      durable_cur_ = end;
+      size_t nrecords = 0;
+      if (io) ++stats_.commits;
+      for (const auto& w : mine) {
+        stats_.appended_bytes += w.payload_bytes;
+        stats_.acked_appends += w.nrecords;
+        stats_.failed_appends += w.batch.size() - w.nrecords;
+        nrecords += w.nrecords;
+      }
+      lk.unlock();  // the ticket keeps the callbacks in order
+      for (auto& w : mine) {
+        size_t i = 0;
+        for (auto& p : w.batch) {
+          if (p.reject) {
+            if (p.cb) p.cb(Status(Errc::kInvalidArgument, "record larger than a wal segment"));
+          } else if (p.cb) {
+            p.cb(WalPos(static_cast<int64_t>(w.positions[i++])));
+          } else {
+            ++i;
+          }
+        }
+      }
+      mine.clear();
+      if (nrecords > 0 && hook("after_ack")) return;
+      lk.lock();
     }
-    ready_[target] = true;
-    cv_.notify_all();
+    ++ack_ticket_;
+    --syncs_in_flight_;
+    // The writer waits on cv_ only for an error or for nothing in flight (segment entry, stop,
+    // failure handling): no wake-up per commit under load.
+    if (!sync_error_.ok() || (written_.empty() && syncs_in_flight_ == 0)) cv_.notify_all();
+    sync_cv_.notify_all();  // the other syncers: their ticket, or more work
   }
-}
-
-Status FileWal::prepare_slot(uint32_t slot) {
-  const std::string path = slot_path(slot);
-  SHALE_ASSIGN_OR_RETURN(std::unique_ptr<io::File> f, fs_.open(path, io::OpenMode::kCreate));
-  SHALE_RETURN_IF_ERROR(f->allocate(segment_size_));
-  if (opts_.zero_fill) {
-    // Written zeros, not just allocated extents: the first fdatasync of a write into an
-    // unwritten extent also has to commit the extent conversion to the journal.
-    std::vector<uint8_t> zeros(std::min<uint64_t>(segment_size_, 1 << 20));
-    for (uint64_t o = 0; o < segment_size_; o += zeros.size()) {
-      if (halted_.load()) return Status(Errc::kClosed, "wal halted");
-      SHALE_RETURN_IF_ERROR(
-          f->pwrite(o, zeros.data(), std::min<uint64_t>(zeros.size(), segment_size_ - o)));
-    }
-  }
-  if (hook("prepare_before_sync")) return Status(Errc::kClosed, "wal halted");
-  SHALE_RETURN_IF_ERROR(f->sync());
-  if (hook("prepare_before_sync_dir")) return Status(Errc::kClosed, "wal halted");
-  SHALE_RETURN_IF_ERROR(fs_.sync_dir(opts_.dir));
-  std::lock_guard<std::mutex> l(mu_);
-  files_[slot] = std::move(f);
-  return Status();
 }
 
 }  // namespace shale::wal

@@ -68,6 +68,7 @@ Status FileWal::open_slots() {
   files_.clear();
   files_.resize(slot_count_);
   ready_.assign(slot_count_, false);
+  to_zero_.assign(slot_count_, false);
   for (uint32_t s = 0; s < slot_count_; ++s) {
     SHALE_ASSIGN_OR_RETURN(bool exists, fs_.exists(slot_path(s)));
     if (!exists) continue;
@@ -91,6 +92,11 @@ Status FileWal::recover(const std::function<void(WalPos, const WalRecord&)>& vis
   SHALE_RETURN_IF_ERROR(open_slots());
   SHALE_RETURN_IF_ERROR(scan(visit));
   SHALE_RETURN_IF_ERROR(zap_stale_headers());
+  // After a process kill the last segment may hold records that were written but never synced
+  // (they were in the page cache, so the scan found them). New records will claim everything
+  // before the recovered end is durable (synced_before): make it so. Earlier segments were
+  // synced before the writer entered the next one.
+  if (io::File* tail = files_[cur_.seq % slot_count_].get()) SHALE_RETURN_IF_ERROR(tail->sync());
   if (hook("recover_before_checkpoint")) return Status(Errc::kClosed, "wal halted");
   // A new generation: bytes of earlier incarnations beyond the recovered end are stale forever.
   gen_ = static_cast<uint32_t>(ck.generation + 1);
@@ -158,7 +164,7 @@ Status FileWal::scan(const std::function<void(WalPos, const WalRecord&)>& visit)
                         fmt::format("corrupt record at {} before the trim point {}: {}", where(bad),
                                     trim, why));
         }
-        // Torn tail or corruption? A valid record that a *later* commit wrote (commit_start
+        // Torn tail or corruption? A valid record that a *later* commit wrote (synced_before
         // after the bad position) proves the bad record was durable once: corruption. Records
         // of the same (last, torn) commit may legitimately survive behind it.
         for (uint64_t o = off + format::kRecordAlign; o + kRecordHeaderSize <= cap;
@@ -166,7 +172,7 @@ Status FileWal::scan(const std::function<void(WalPos, const WalRecord&)>& visit)
           format::RecordHeader later;
           if (format::check_record(base + o, cap - o, start + o, &later) ==
                   format::RecordCheck::kOk &&
-              later.generation >= last_gen && later.commit_start > bad) {
+              later.generation >= last_gen && later.synced_before > bad) {
             return Status(Errc::kCorruption,
                           fmt::format("corrupt record at {} ({}), followed by a valid record of a "
                                       "later commit at position {}",

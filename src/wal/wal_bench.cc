@@ -4,11 +4,13 @@
 //   WAL_BENCH_DIR=/tmp build-wal/src/wal/wal_bench     (default dir: /tmp)
 //
 // Counters: MB/s (payload bytes acknowledged per second), p50_us / p99_us (append -> callback),
-// appends_per_commit. Each WAL benchmark runs on one WAL whose 64 MiB segments have all been
+// appends_per_sync, cpu_s_per_gb (process CPU per GB of payload), write_us / sync_us / ack_us.
+// Each WAL benchmark runs on one WAL whose 64 MiB segments have all been
 // created and recycled before measuring (steady state), with a trimmer thread keeping it from
 // filling up.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -97,13 +100,92 @@ void BM_RawSeqWrite(benchmark::State& state) {
 }
 BENCHMARK(BM_RawSeqWrite)->Arg(2)->Arg(8)->Iterations(64)->UseRealTime();
 
-// Where the writer thread's time goes, from the crash hook's timestamps (writer thread only).
+// First use of a new 64 MiB segment file: how it is prepared, then 256 KiB commits (pwrite +
+// fdatasync) through all of it, as the WAL writer does. Counters: cpu_s_per_gb (this thread's
+// user + system CPU for preparing and writing, per GB written), sync p50/p99 (the commits'
+// fdatasync), prep_ms (preparing the file). Mode (the argument):
+//   0 recycled: the file was written and synced before (steady state; preparation not counted)
+//   1 zero-fill: fallocate + buffered zeros + fdatasync (FileWal before issue #5)
+//   2 fallocate: unwritten extents only
+//   3 append: no preallocation, the file grows with every commit
+//   4 zero-fill O_DIRECT: fallocate + zeros written with O_DIRECT (no page cache) + fdatasync
+void BM_SegmentFirstUse(benchmark::State& state) {
+  std::filesystem::create_directories(bench_dir());
+  const size_t kFile = 64 << 20, kCommit = 256 << 10;
+  const int mode = static_cast<int>(state.range(0));
+  const std::string path = bench_dir() + "/first_use";
+  std::vector<double> sync_us;
+  double cpu = 0, prep_ms = 0;
+  uint64_t bytes = 0;
+  auto thread_cpu = [] {
+    rusage ru{};
+    getrusage(RUSAGE_THREAD, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  };
+  std::vector<char> buf(kCommit, 'w');
+  for (auto _ : state) {
+    ::unlink(path.c_str());
+    int fd = -1;
+    if (mode == 0) {
+      ::close(prepared_file(path, kFile));
+      std::vector<char> once(kFile, 'o');  // written with data once, like a recycled slot
+      fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+      if (::pwrite(fd, once.data(), once.size(), 0) < 0 || ::fdatasync(fd) != 0) std::abort();
+      (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    }
+    const double c0 = thread_cpu();
+    const auto t0 = Clock::now();
+    if (mode == 1) {
+      fd = prepared_file(path, kFile);
+    } else if (mode == 2 || mode == 3) {
+      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (mode == 2 && ::fallocate(fd, 0, 0, kFile) != 0) std::abort();
+      ::fdatasync(fd);
+    } else if (mode == 4) {
+      int dfd = ::open(path.c_str(), O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
+      if (dfd < 0 || ::fallocate(dfd, 0, 0, kFile) != 0) std::abort();
+      void* z = nullptr;
+      if (posix_memalign(&z, 4096, 1 << 20) != 0) std::abort();
+      std::memset(z, 0, 1 << 20);
+      for (size_t o = 0; o < kFile; o += 1 << 20) {
+        if (::pwrite(dfd, z, 1 << 20, static_cast<off_t>(o)) != 1 << 20) std::abort();
+      }
+      std::free(z);
+      ::fdatasync(dfd);
+      ::close(dfd);
+      fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    }
+    prep_ms += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    for (size_t o = 0; o < kFile; o += kCommit) {
+      if (::pwrite(fd, buf.data(), kCommit, static_cast<off_t>(o)) < 0) std::abort();
+      auto s0 = Clock::now();
+      if (::fdatasync(fd) != 0) std::abort();
+      sync_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - s0).count());
+    }
+    cpu += thread_cpu() - c0;
+    bytes += kFile;
+    ::close(fd);
+  }
+  ::unlink(path.c_str());
+  state.counters["cpu_s_per_gb"] = cpu / (static_cast<double>(bytes) / 1e9);
+  state.counters["sync_p50_us"] = pct(sync_us, 0.50);
+  state.counters["sync_p99_us"] = pct(sync_us, 0.99);
+  state.counters["prep_ms"] = prep_ms / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_SegmentFirstUse)->ArgName("mode")->DenseRange(0, 4)->Iterations(4)->UseRealTime();
+
+// Where the WAL threads' time goes, from the crash hook's timestamps (per thread).
 struct PhaseTimes {
-  Clock::time_point last;
-  std::string_view last_point;
-  std::map<std::string, double> us;  // "A->B" -> total microseconds
+  std::mutex mu;
+  std::map<std::string, double> us;  // "A->B" -> total microseconds, A and B on one thread
+  uint64_t writes = 0;               // before_write hits
   void hit(std::string_view p) {
+    thread_local Clock::time_point last;  // each WAL thread's own previous point
+    thread_local std::string_view last_point;
     auto now = Clock::now();
+    std::lock_guard<std::mutex> l(mu);
+    if (p == "before_write") ++writes;
     if (!last_point.empty()) {
       us[std::string(last_point) + "->" + std::string(p)] +=
           std::chrono::duration<double, std::micro>(now - last).count();
@@ -111,11 +193,17 @@ struct PhaseTimes {
     last = now;
     last_point = p;
   }
+  void clear() {
+    std::lock_guard<std::mutex> l(mu);
+    us.clear();
+  }
 };
 
 struct WalEnv {
   std::unique_ptr<io::Filesystem> fs = io::make_posix_fs();
-  PhaseTimes phases;
+  PhaseTimes phases;       // writer thread: before_write, after_write_before_sync
+  PhaseTimes sync_phases;  // syncer thread: before_sync, after_sync_before_ack, after_ack
+  std::atomic<uint64_t> syncs{0};
   std::unique_ptr<FileWal> wal;
   std::atomic<bool> stop_trimmer{false};
   std::thread trimmer;
@@ -127,10 +215,16 @@ struct WalEnv {
     o.segment_size = 64 << 20;
     o.max_total_size = 512 << 20;
     o.prealloc_ahead = 8;
+    // WAL_BENCH_SYNCS=N: fdatasyncs in flight at once (FileWalOptions::max_syncs_in_flight).
+    if (const char* n = std::getenv("WAL_BENCH_SYNCS")) o.max_syncs_in_flight = std::stoul(n);
+    // WAL_BENCH_GATHER_MIN=N: payloads >= N bytes are written by pwritev from their own buffer
+    // (A/B of the copy; a huge N copies everything, as before issue #5).
+    if (const char* g = std::getenv("WAL_BENCH_GATHER_MIN")) o.gather_min_payload = std::stoull(g);
     o.crash_hook = [this](std::string_view p) {
-      if (p == "before_write" || p == "after_write_before_sync" || p == "after_sync_before_ack" ||
-          p == "after_ack") {
-        phases.hit(p);
+      if (p == "before_write" || p == "after_write_before_sync") phases.hit(p);
+      if (p == "before_sync" || p == "after_sync_before_ack" || p == "after_ack") {
+        sync_phases.hit(p);
+        if (p == "before_sync") syncs.fetch_add(1);
       }
       return false;
     };
@@ -207,7 +301,16 @@ WalEnv& env() {
   return *e;
 }
 
-// Args: payload size, appenders, appends in flight per appender.
+double process_cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// Args: payload size, appenders, appends in flight per appender. cpu_s_per_gb is the whole
+// process (appenders, WAL threads, trimmer) per GB of payload.
+
 void BM_WalAppend(benchmark::State& state) {
   const size_t size = state.range(0);
   const int appenders = static_cast<int>(state.range(1));
@@ -216,26 +319,30 @@ void BM_WalAppend(benchmark::State& state) {
   const uint64_t total = std::min<uint64_t>(size * n, 512ull << 20);
   WalEnv& e = env();
   std::vector<double> lat;
-  uint64_t commits0 = e.wal->stats().commits, appends0 = e.wal->stats().acked_appends;
-  e.phases.us.clear();
+  const uint64_t appends0 = e.wal->stats().acked_appends, syncs0 = e.syncs.load();
+  const uint64_t writes0 = e.phases.writes;
+  e.phases.clear();
+  e.sync_phases.clear();
+  const double cpu0 = process_cpu_s();
   double secs = 0;
   for (auto _ : state) {
     secs = e.run(size, appenders, window, total, &lat);
     state.SetIterationTime(secs);
   }
   WalStats s = e.wal->stats();
-  state.counters["MB/s"] =
-      static_cast<double>(total / size / appenders * appenders * size) / secs / 1e6;
+  const double cpu = process_cpu_s() - cpu0;
+  const double bytes = static_cast<double>(total / size / appenders * appenders * size);
+  state.counters["MB/s"] = bytes / secs / 1e6;
+  state.counters["cpu_s_per_gb"] = cpu / (bytes / 1e9);
   state.counters["p50_us"] = pct(lat, 0.50);
   state.counters["p99_us"] = pct(lat, 0.99);
-  const double commits = static_cast<double>(s.commits - commits0);
-  state.counters["appends_per_commit"] = static_cast<double>(s.acked_appends - appends0) / commits;
-  // Mean microseconds per commit: pwrite, fdatasync, callbacks, and the rest (idle + encode).
-  state.counters["write_us"] = e.phases.us["before_write->after_write_before_sync"] / commits;
-  state.counters["sync_us"] =
-      e.phases.us["after_write_before_sync->after_sync_before_ack"] / commits;
-  state.counters["ack_us"] = e.phases.us["after_sync_before_ack->after_ack"] / commits;
-  state.counters["gap_us"] = e.phases.us["after_ack->before_write"] / commits;
+  const double syncs = static_cast<double>(e.syncs.load() - syncs0);
+  state.counters["appends_per_sync"] = static_cast<double>(s.acked_appends - appends0) / syncs;
+  // Mean microseconds: pwrite per written commit; fdatasync and callbacks per fdatasync.
+  state.counters["write_us"] = e.phases.us["before_write->after_write_before_sync"] /
+                               static_cast<double>(e.phases.writes - writes0);
+  state.counters["sync_us"] = e.sync_phases.us["before_sync->after_sync_before_ack"] / syncs;
+  state.counters["ack_us"] = e.sync_phases.us["after_sync_before_ack->after_ack"] / syncs;
 }
 BENCHMARK(BM_WalAppend)
     ->ArgNames({"size", "appenders", "inflight"})

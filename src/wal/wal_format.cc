@@ -88,7 +88,7 @@ uint32_t encode_record(const RecordHeader& h, const uint8_t* payload,
   store_le<uint16_t>(out + 10, 0);
   store_le<uint32_t>(out + 12, h.payload_len);
   store_le<uint64_t>(out + 16, h.pos);
-  store_le<uint64_t>(out + 24, h.commit_start);
+  store_le<uint64_t>(out + 24, h.synced_before);
   store_le<uint32_t>(out + 32, h.generation);
   store_le<int32_t>(out + 36, h.count);
   store_le<uint64_t>(out + 40, h.stream);
@@ -137,7 +137,7 @@ RecordCheck check_record(const uint8_t* p, size_t avail, uint64_t expected_pos, 
   h->type = type;
   h->payload_len = len;
   h->pos = pos;
-  h->commit_start = load_le<uint64_t>(p + 24);
+  h->synced_before = load_le<uint64_t>(p + 24);
   h->generation = load_le<uint32_t>(p + 32);
   h->count = load_le<int32_t>(p + 36);
   h->stream = load_le<uint64_t>(p + 40);

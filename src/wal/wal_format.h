@@ -54,7 +54,10 @@ static_assert(kSegmentHeaderUsed <= kSegmentHeaderSize);
 //   8 u8  type (kTypeData / kTypeSegmentEnd), u8 flags (0), u16 reserved (0)
 //  12 u32 payload_len
 //  16 u64 pos                 the record's own logical WAL position
-//  24 u64 commit_start        logical position of the first record of its group commit
+//  24 u64 synced_before       every byte of the log before this position was durable (fdatasync
+//                             returned) when this record was written. Format version 1 wrote
+//                             one commit at a time and stored its commit's first position here,
+//                             which satisfies the same rule, so old segments recover unchanged.
 //  32 u32 generation          writer generation; non-decreasing along a valid log
 //  36 i32 count               WalRecord::count
 //  40 u64 stream              WalRecord::stream
@@ -62,8 +65,10 @@ static_assert(kSegmentHeaderUsed <= kSegmentHeaderSize);
 //  56 i64 base                WalRecord::base
 // `pos` makes stale bytes of a recycled segment (written at another logical position) fail
 // validation; `generation` does the same for stale bytes at the same position left by an
-// earlier writer incarnation after a torn tail or a failed commit; `commit_start` lets recovery
-// prove a bad record is a torn tail (see README.md).
+// earlier writer incarnation after a torn tail or a failed commit; `synced_before` lets recovery
+// prove a bad record was durable once (a valid record after it with synced_before beyond it), so
+// it is corruption and not a torn tail (see README.md). The pipelined writer (a commit written
+// while the previous one is in fdatasync) stores the durable end at the time of its write.
 inline constexpr uint32_t kRecordMagic = 0x31525753;  // "SWR1"
 inline constexpr size_t kRecordHeaderSize = 64;
 inline constexpr size_t kRecordAlign = 8;
@@ -100,7 +105,7 @@ struct RecordHeader {
   uint8_t type = kTypeData;
   uint32_t payload_len = 0;
   uint64_t pos = 0;
-  uint64_t commit_start = 0;
+  uint64_t synced_before = 0;
   uint32_t generation = 0;
   int32_t count = 0;
   uint64_t stream = 0;

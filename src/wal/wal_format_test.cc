@@ -22,7 +22,7 @@ RecordHeader sample(uint64_t pos, uint32_t len) {
   RecordHeader h;
   h.payload_len = len;
   h.pos = pos;
-  h.commit_start = pos - 8;
+  h.synced_before = pos - 8;
   h.generation = 3;
   h.count = 5;
   h.stream = 77;
@@ -37,7 +37,7 @@ TEST(WalFormat, RecordRoundTrip) {
   ASSERT_EQ(check_record(b.data(), b.size(), 4096, &h), RecordCheck::kOk);
   EXPECT_EQ(h.type, kTypeData);
   EXPECT_EQ(h.payload_len, 5u);
-  EXPECT_EQ(h.commit_start, 4088u);
+  EXPECT_EQ(h.synced_before, 4088u);
   EXPECT_EQ(h.generation, 3u);
   EXPECT_EQ(h.count, 5);
   EXPECT_EQ(h.stream, 77u);
