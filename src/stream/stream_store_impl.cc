@@ -10,6 +10,12 @@
 
 namespace shale::stream {
 
+// Nice value added to the cold-read pool's threads. A backlog drain's reads otherwise compete for
+// the cores as equals with the event loops and the WAL writer, and the tail's produce and fetch
+// latency rises (BENCHMARKS.md section 1, workload 4). +5 is a CFS weight of 335 against 1024:
+// the pool still gets the cores when the tail leaves them idle.
+constexpr int kColdReadNice = 5;
+
 int64_t batch_max_timestamp(const Buf& batch) {
   // Kafka v2 batch: baseOffset(8) length(4) leaderEpoch(4) magic(1) crc(4) attributes(2)
   // lastOffsetDelta(4) baseTimestamp(8) maxTimestamp(8) ... ; maxTimestamp at [35, 43).
@@ -85,6 +91,7 @@ Status StreamStoreImpl::start() {
   if (opts_.sweep_orphans) SHALE_RETURN_IF_ERROR(sweep_orphans());
   objfmt::CatchUpReaderOptions ro;
   ro.threads = opts_.cold_read_threads;
+  ro.thread_nice = kColdReadNice;
   reader_ = std::make_unique<objfmt::CatchUpReader>(cold_objects_, block_cache_, ro);
   {
     std::lock_guard lk(mu_);
