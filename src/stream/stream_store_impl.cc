@@ -10,11 +10,11 @@
 
 namespace shale::stream {
 
-// Nice value added to the cold-read pool's threads. A backlog drain's reads otherwise compete for
-// the cores as equals with the event loops and the WAL writer, and the tail's produce and fetch
-// latency rises (BENCHMARKS.md section 1, workload 4). +5 is a CFS weight of 335 against 1024:
-// the pool still gets the cores when the tail leaves them idle.
-constexpr int kColdReadNice = 5;
+// Nice value added to the cold-read pool's threads (CatchUpReaderOptions::thread_nice). Left at
+// 0: +5 halved the backlog drain of workload 4 (83-87 MB/s against 187-203 MB/s, A/B in one
+// run on the shared machine at load 15-24) without lowering the tail's p99, because nice is
+// relative to every process on the machine, not only to the broker's own event loops.
+constexpr int kColdReadNice = 0;
 
 int64_t batch_max_timestamp(const Buf& batch) {
   // Kafka v2 batch: baseOffset(8) length(4) leaderEpoch(4) magic(1) crc(4) attributes(2)
