@@ -39,8 +39,6 @@ class File {
   // pages already made durable by sync() are dropped. Added after the first version of this
   // seam; the default does nothing (MemFs, wrappers).
   virtual void drop_cache() {}
-  // The same for the pages of [offset, offset + len) only (clean pages, e.g. just read).
-  virtual void drop_cache_range(uint64_t /*offset*/, uint64_t /*len*/) {}
 };
 
 enum class OpenMode {

@@ -90,10 +90,6 @@ class PosixFile final : public File {
   }
 
   void drop_cache() override { (void)::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED); }
-  void drop_cache_range(uint64_t offset, uint64_t len) override {
-    (void)::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(len),
-                          POSIX_FADV_DONTNEED);
-  }
 
   Result<uint64_t> size() override {
     struct stat st;

@@ -161,18 +161,13 @@ Result<GetResult> LocalObjectStore::get(const std::string& key, const ByteRange&
   auto& f = o.file;
   const uint64_t size = o.size;
   SHALE_ASSIGN_OR_RETURN(ResolvedRange r, resolve_range(range, size));
-  // Not zero-filled (pread overwrites it, and a short read is an error). Every reader of objects
-  // keeps what it needs in its own cache (block cache, layout cache), as it would from S3, so the
-  // range's page-cache copy is dropped: a cold read of a 3 GB backlog otherwise grows the page
-  // cache by 3 GB, and taking new pages costs ~2 CPU s per GB on this VM (BENCHMARKS.md section 1)
-  // while reusing freed ones is cheap; the drain's CPU competed with the tail's produce path.
+  // Not zero-filled: pread overwrites it, and a short read is an error.
   Buf v = Buf::uninitialized(r.length);
   SHALE_ASSIGN_OR_RETURN(size_t n, f->pread(r.offset, v.mutable_data(), v.size()));
   if (n != r.length) {
     return Status(Errc::kIoError, fmt::format("short read of {}: {} of {} bytes at {}", key, n,
                                               r.length, r.offset));
   }
-  f->drop_cache_range(r.offset, r.length);
   return GetResult{std::move(v), size};
 }
 

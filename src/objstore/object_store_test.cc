@@ -1,11 +1,6 @@
 // The conformance suite (conformance.h) on LocalObjectStore over PosixFs (temp dir) and over
 // MemFs, and on MemObjectStore; plus open_object_store() and key escaping.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
-#include <filesystem>
 
 #include "base/crc32c.h"
 #include "io/mem_fs.h"
@@ -77,46 +72,6 @@ TEST(StoreUtil, EscapeRoundTrip) {
   EXPECT_FALSE(unescape_key("a%2f").has_value());  // not canonical
   EXPECT_FALSE(unescape_key("a b").has_value());
   EXPECT_FALSE(unescape_key("").has_value());
-}
-
-// A get's range leaves the page cache (readers keep their own caches; new page-cache pages are
-// what a cold read of a large backlog paid for). Pages outside the range stay.
-TEST(LocalObjectStore, GetDropsTheRangeFromThePageCache) {
-  LocalPosixEnv env;
-  const size_t mib = 1 << 20;
-  std::string data(4 * mib, 'x');
-  ASSERT_TRUE(env.store->put("k", Buf::copy(data)).ok());
-  std::string path;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(env.tmp.path())) {
-    if (e.is_regular_file() && e.file_size() == data.size()) path = e.path().string();
-  }
-  ASSERT_FALSE(path.empty());
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  ASSERT_GE(fd, 0);
-  std::string sink(data.size(), '\0');
-  ASSERT_EQ(::pread(fd, sink.data(), sink.size(), 0), static_cast<ssize_t>(sink.size()));
-  void* map = ::mmap(nullptr, data.size(), PROT_READ, MAP_SHARED, fd, 0);
-  ASSERT_NE(map, MAP_FAILED);
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  auto resident = [&](size_t off, size_t len) {
-    std::vector<unsigned char> v(len / page);
-    EXPECT_EQ(::mincore(static_cast<char*>(map) + off, len, v.data()), 0);
-    size_t n = 0;
-    for (unsigned char c : v) n += c & 1;
-    return n;
-  };
-  if (resident(mib, mib) == 0) {
-    ::munmap(map, data.size());
-    ::close(fd);
-    GTEST_SKIP() << "this filesystem does not keep read pages cached";
-  }
-  auto got = env.store->get("k", ByteRange::at(mib, mib));
-  ASSERT_TRUE(got.ok());
-  EXPECT_EQ(got->data.view(), data.substr(mib, mib));
-  EXPECT_EQ(resident(mib, mib), 0u);
-  EXPECT_GT(resident(3 * mib, mib), 0u);
-  ::munmap(map, data.size());
-  ::close(fd);
 }
 
 }  // namespace

@@ -11,9 +11,9 @@
 namespace shale::stream {
 
 // Nice value added to the cold-read pool's threads (CatchUpReaderOptions::thread_nice). Left at
-// 0: +5 halved the backlog drain of workload 4 (83-87 MB/s against 187-203 MB/s, A/B in one
-// run on the shared machine at load 15-24) without lowering the tail's p99, because nice is
-// relative to every process on the machine, not only to the broker's own event loops.
+// 0: on the shared 2-core machine +5 (with the object-page drop tried at the same time) gave a
+// backlog drain of 83-87 MB/s against 187-203 MB/s and no lower tail p99 (BENCHMARKS.md section
+// 1): nice is relative to every process on the machine, not only to the broker's event loops.
 constexpr int kColdReadNice = 0;
 
 int64_t batch_max_timestamp(const Buf& batch) {
