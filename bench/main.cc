@@ -23,6 +23,7 @@ struct Options {
   std::string workloads_dir = "bench/workloads";
   std::vector<std::string> only;
   std::string shale_bin;
+  std::string b_shale_bin;  // side B is a second Shale build (an A/B of two builds), not the mock
   std::string data_dir = "build/bench-data";
   std::string out = "build/bench-results.md";
   std::string commit = "unknown";
@@ -56,8 +57,8 @@ class Runner {
       }
       rate = it->second * w.rate_fraction;
     }
-    const bool shale = side == 'A' && !o_.shale_bin.empty();
-    auto target = shale ? start_process_target(o_.shale_bin, o_.data_dir) : start_mock_target();
+    const std::string& bin = side == 'A' ? o_.shale_bin : o_.b_shale_bin;
+    auto target = !bin.empty() ? start_process_target(bin, o_.data_dir) : start_mock_target();
     if (!target.ok()) {
       f.error = "not run: " + target.error().to_string();
       fmt::print(stderr, "  {}: {}\n", side, f.error);
@@ -106,7 +107,7 @@ class Runner {
     info.data_dir = o_.data_dir;
     info.a_is_shale = !o_.shale_bin.empty() && !o_.smoke;
     info.a_label = info.a_is_shale ? "shale" : "mock (stand-in for Shale)";
-    info.b_label = "mock";
+    info.b_label = o_.b_shale_bin.empty() ? "mock" : "shale (B build)";
     if (!info.a_is_shale)
       info.shale_note =
           o_.smoke ? "--smoke runs the mock side only" : "no --shale-bin given or binary not found";
@@ -168,6 +169,8 @@ int main(int argc, char** argv) {
   app.add_option("--workloads", o.workloads_dir, "directory of *.toml workloads");
   app.add_option("--only", o.only, "run only workloads whose name starts with these prefixes");
   app.add_option("--shale-bin", o.shale_bin, "shale binary for side A (absent: A is a mock)");
+  app.add_option("--b-shale-bin", o.b_shale_bin,
+                 "a second shale binary (or wrapper adding flags) as side B instead of the mock");
   app.add_option("--data-dir", o.data_dir, "where Shale's data and the disk limits run");
   app.add_option("--out", o.out, "Markdown report path");
   app.add_option("--commit", o.commit, "commit id printed in the report");
@@ -178,6 +181,10 @@ int main(int argc, char** argv) {
   if (!o.shale_bin.empty() && access(o.shale_bin.c_str(), X_OK) != 0) {
     fmt::print(stderr, "shale_bench: {} is not an executable; Shale will not run\n", o.shale_bin);
     o.shale_bin.clear();
+  }
+  if (!o.b_shale_bin.empty() && access(o.b_shale_bin.c_str(), X_OK) != 0) {
+    fmt::print(stderr, "shale_bench: {} is not an executable\n", o.b_shale_bin);
+    return 2;
   }
   return shale::bench::Runner(o).run();
 }

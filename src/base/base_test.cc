@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "base/buf.h"
 #include "base/crc32c.h"
 #include "base/endian.h"
@@ -37,6 +39,19 @@ TEST(Buf, SliceSharesStorage) {
   EXPECT_EQ(s.view(), "cde");
   EXPECT_EQ(s.data(), b.data() + 2);
   EXPECT_EQ(s.storage_size(), 6u);
+}
+
+TEST(Buf, UninitializedIsWritableAndSliceable) {
+  Buf b = Buf::uninitialized(5);
+  ASSERT_EQ(b.size(), 5u);
+  EXPECT_EQ(b.storage_size(), 5u);
+  std::memcpy(b.mutable_data(), "hello", 5);
+  Buf s = b.slice(1, 3);
+  EXPECT_EQ(s.view(), "ell");
+  EXPECT_EQ(s.data(), b.data() + 1);
+  EXPECT_EQ(s.storage_size(), 5u);
+  EXPECT_TRUE(b == Buf::copy("hello"));
+  EXPECT_EQ(Buf::uninitialized(0).size(), 0u);
 }
 
 Result<int> half(int x) {

@@ -30,6 +30,17 @@ class Buf {
     return Buf(std::make_shared<std::vector<uint8_t>>(std::move(v)));
   }
   static Buf zeros(size_t n) { return take(std::vector<uint8_t>(n)); }
+  // n bytes that are NOT initialised: the creator must fill all of them (mutable_data()) before
+  // anyone reads the Buf. For receive buffers, where zero-filling cost as much as the recv.
+  static Buf uninitialized(size_t n) {
+    std::shared_ptr<uint8_t[]> p = std::make_shared_for_overwrite<uint8_t[]>(n);
+    Buf b;
+    b.data_ = p.get();
+    b.size_ = n;
+    b.storage_bytes_ = n;
+    b.storage_ = std::move(p);
+    return b;
+  }
 
   const uint8_t* data() const { return data_; }
   uint8_t* mutable_data() { return const_cast<uint8_t*>(data_); }
@@ -49,7 +60,7 @@ class Buf {
   Buf slice(size_t off) const { return slice(off, size_ - off); }
 
   // Bytes of the whole storage this slice keeps alive (for memory accounting).
-  size_t storage_size() const { return storage_ ? storage_->size() : 0; }
+  size_t storage_size() const { return storage_bytes_; }
 
   bool operator==(const Buf& o) const {
     return size_ == o.size_ && (size_ == 0 || std::memcmp(data_, o.data_, size_) == 0);
@@ -57,11 +68,12 @@ class Buf {
 
  private:
   explicit Buf(std::shared_ptr<std::vector<uint8_t>> v)
-      : storage_(std::move(v)), data_(storage_->data()), size_(storage_->size()) {}
+      : data_(v->data()), size_(v->size()), storage_bytes_(v->size()), storage_(std::move(v)) {}
 
-  std::shared_ptr<std::vector<uint8_t>> storage_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  size_t storage_bytes_ = 0;             // bytes of the whole storage (slices share it)
+  std::shared_ptr<const void> storage_;  // a vector<uint8_t> or a uint8_t[]; keeps data_ alive
 };
 
 }  // namespace shale

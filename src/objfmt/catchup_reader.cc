@@ -1,6 +1,12 @@
 #include "objfmt/catchup_reader.h"
 
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "base/log.h"
 #include "objfmt/catchup_reader_impl.h"
@@ -20,6 +26,14 @@ size_t avg_batch_size(const BlockIndexEntry& e) {
 // Pool
 
 void CatchUpReader::Impl::worker() {
+  pthread_setname_np(pthread_self(), "cold-read");
+  if (opts.thread_nice != 0) {
+    // Linux: a thread id names one thread, so only this pool thread changes priority.
+    if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), opts.thread_nice) != 0) {
+      SHALE_LOG_WARN("objfmt", "cold-read thread: setpriority({}) failed: {}", opts.thread_nice,
+                     std::strerror(errno));
+    }
+  }
   std::unique_lock lk(mu);
   for (;;) {
     work_cv.wait(lk, [&] { return stopped || !reads.empty() || !prefetches.empty(); });

@@ -80,6 +80,10 @@ struct CatchUpReaderOptions {
   size_t fetch_parallelism = 8;
   size_t layout_cache_entries = 1024;
   size_t position_entries = 4096;  // remembered (stream, position) read-ahead states
+  // Added to each pool thread's nice value (Linux setpriority on the thread): > 0 makes catch-up
+  // reads yield the CPU to the event loops and the WAL writer when cores are short. Pool threads
+  // are named "cold-read" (visible in top -H, perf).
+  int thread_nice = 0;
 };
 
 struct CatchUpStats {

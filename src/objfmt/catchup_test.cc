@@ -1,4 +1,7 @@
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <future>
 #include <latch>
@@ -471,4 +474,25 @@ TEST_F(CatchUpTest, ReadAheadStaysWithinItsBoundAheadOfTheConsumer) {
 }
 
 }  // namespace
+TEST_F(CatchUpTest, PoolThreadsAreNamedAndNiced) {
+  write_objects(1, 4, 3000, 10 * 1024);
+  BlockCache cache(64 << 20);
+  CatchUpReaderOptions o;
+  o.thread_nice = 3;
+  CatchUpReader r(store_, cache, o);
+  errno = 0;
+  const int base_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  ASSERT_EQ(errno, 0);
+  std::promise<std::pair<std::string, int>> seen;
+  ASSERT_TRUE(r.read(kStream, slices_[0].start, 1 << 20, slices_, [&](Result<CatchUpResult> res) {
+                 EXPECT_TRUE(res.ok());
+                 char name[16] = {};
+                 pthread_getname_np(pthread_self(), name, sizeof(name));
+                 seen.set_value({name, getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()))});
+               }).ok());
+  auto [name, nice] = seen.get_future().get();
+  EXPECT_EQ(name, "cold-read");
+  EXPECT_EQ(nice, std::min(base_nice + 3, 19));
+}
+
 }  // namespace shale::objfmt

@@ -161,13 +161,14 @@ Result<GetResult> LocalObjectStore::get(const std::string& key, const ByteRange&
   auto& f = o.file;
   const uint64_t size = o.size;
   SHALE_ASSIGN_OR_RETURN(ResolvedRange r, resolve_range(range, size));
-  std::vector<uint8_t> v(r.length);
-  SHALE_ASSIGN_OR_RETURN(size_t n, f->pread(r.offset, v.data(), v.size()));
+  // Not zero-filled: pread overwrites it, and a short read is an error.
+  Buf v = Buf::uninitialized(r.length);
+  SHALE_ASSIGN_OR_RETURN(size_t n, f->pread(r.offset, v.mutable_data(), v.size()));
   if (n != r.length) {
     return Status(Errc::kIoError, fmt::format("short read of {}: {} of {} bytes at {}", key, n,
                                               r.length, r.offset));
   }
-  return GetResult{Buf::take(std::move(v)), size};
+  return GetResult{std::move(v), size};
 }
 
 Result<ObjectInfo> LocalObjectStore::head(const std::string& key) {

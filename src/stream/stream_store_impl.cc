@@ -10,6 +10,12 @@
 
 namespace shale::stream {
 
+// Nice value added to the cold-read pool's threads (CatchUpReaderOptions::thread_nice). Left at
+// 0: on the shared 2-core machine +5 (with the object-page drop tried at the same time) gave a
+// backlog drain of 83-87 MB/s against 187-203 MB/s and no lower tail p99 (BENCHMARKS.md section
+// 1): nice is relative to every process on the machine, not only to the broker's event loops.
+constexpr int kColdReadNice = 0;
+
 int64_t batch_max_timestamp(const Buf& batch) {
   // Kafka v2 batch: baseOffset(8) length(4) leaderEpoch(4) magic(1) crc(4) attributes(2)
   // lastOffsetDelta(4) baseTimestamp(8) maxTimestamp(8) ... ; maxTimestamp at [35, 43).
@@ -85,6 +91,7 @@ Status StreamStoreImpl::start() {
   if (opts_.sweep_orphans) SHALE_RETURN_IF_ERROR(sweep_orphans());
   objfmt::CatchUpReaderOptions ro;
   ro.threads = opts_.cold_read_threads;
+  ro.thread_nice = kColdReadNice;
   reader_ = std::make_unique<objfmt::CatchUpReader>(cold_objects_, block_cache_, ro);
   {
     std::lock_guard lk(mu_);

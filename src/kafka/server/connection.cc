@@ -96,20 +96,23 @@ asio::awaitable<void> Connection::read_loop() {
       close("bad request size");
       co_return;
     }
-    std::vector<uint8_t> bytes;
+    // Not zero-filled: the read below overwrites every byte (the memset cost ~30% of the
+    // broker's user-space instructions under produce load).
+    Buf frame;
     try {
-      bytes.resize(static_cast<size_t>(size));
+      frame = Buf::uninitialized(static_cast<size_t>(size));
     } catch (const std::bad_alloc&) {  // a huge frame under memory pressure: drop this client
       SHALE_LOG_WARN("kafka", "conn {} {}: cannot allocate {} bytes for a request; closing",
                      info_.id, info_.peer, size);
       close("out of memory");
       co_return;
     }
-    auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(bytes), kAsTuple);
+    auto [ec2, n2] = co_await asio::async_read(
+        socket_, asio::buffer(frame.mutable_data(), frame.size()), kAsTuple);
     if (ec2) break;
     last_activity_ = std::chrono::steady_clock::now();
     server_.metrics.bytes_in.inc(4 + static_cast<uint64_t>(size));
-    if (!dispatch(Buf::take(std::move(bytes)))) {
+    if (!dispatch(std::move(frame))) {
       server_.metrics.protocol_errors.inc();
       close("protocol error");
       co_return;
