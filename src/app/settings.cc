@@ -99,8 +99,15 @@ const std::vector<SettingDesc>& setting_table() {
       {"broker-lease-seconds",
        "Cluster: registration lease TTL; a broker silent this long loses its partitions",
        &Settings::broker_lease_seconds},
-      {"cluster-tick-ms", "Cluster: how often the agent re-reads brokers and assignments",
+      {"cluster-tick-ms",
+       "Cluster: agent poll interval without watches; with watches, its retry delay after an "
+       "unfinished pass",
        &Settings::cluster_tick_ms},
+      {"cluster-watch",
+       "Cluster: the agent reacts to etcd watch events on shale/ (false: poll every tick)",
+       &Settings::cluster_watch},
+      {"cluster-resync-ms", "Cluster: with watches, the longest time between two agent passes",
+       &Settings::cluster_resync_ms},
       {"balance", "Cluster: the controller evens out partition counts across brokers",
        &Settings::balance},
   };

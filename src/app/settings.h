@@ -75,6 +75,8 @@ struct Settings {
   std::string rack;
   int64_t broker_lease_seconds = 6;
   int64_t cluster_tick_ms = 200;
+  bool cluster_watch = true;
+  int64_t cluster_resync_ms = 2000;
   bool balance = true;
 };
 

@@ -159,6 +159,8 @@ class ComposedServices final : public Services {
     if (clustered_) {
       cluster::ClusterNodeOptions co;
       co.tick = std::chrono::milliseconds(std::max<int64_t>(10, s.cluster_tick_ms));
+      co.watch = s.cluster_watch;
+      co.resync = std::chrono::milliseconds(std::max<int64_t>(10, s.cluster_resync_ms));
       co.balance = s.balance;
       if (plan.object_wal) {
         // A dead broker's acknowledged, un-uploaded records are in its object WAL: recover them
