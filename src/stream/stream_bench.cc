@@ -168,7 +168,7 @@ void BM_OpenOnNewOwner(benchmark::State& state) {
     meta::Txn t;
     for (int64_t j = i; j < std::min(n, i + 500); ++j) {
       ObjectRecord r;
-      r.id = ObjectId(1'000'000 + j);
+      r.id = ObjectId(1 + j);  // ids come from the counter, set below
       r.key = "history/" + std::to_string(j);
       r.size = 1 << 20;
       r.ranges.push_back(
@@ -177,6 +177,7 @@ void BM_OpenOnNewOwner(benchmark::State& state) {
     }
     if (!meta->txn(t).ok()) std::abort();
   }
+  if (!meta->put(std::string(kObjectIdCounter), std::to_string(n + 1)).ok()) std::abort();
   if (!b->start().ok()) std::abort();
   int64_t epoch = 0;
   for (auto _ : state) {
