@@ -132,7 +132,8 @@ def run_mode(tmp, mode, a):
     try:
         for i in (1, 2, 3):
             c.start(i, *extra, upload_interval_ms=500)
-        c.admin().create_topics([NewTopic("warm", 3, 1)])["warm"].result(15)
+        admin = c.admin()  # kept alive until the result arrives
+        admin.create_topics([NewTopic("warm", 3, 1)])["warm"].result(15)
         c.leaders("warm")
         out["idle"] = idle_rate(c)
         print(f"[{mode}] idle: {out['idle']:.1f} etcd range+txn requests/s (3 brokers)",
