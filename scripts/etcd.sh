@@ -4,10 +4,13 @@
 #   scripts/etcd.sh start DIR [single|cluster3]   # data + logs + pids under DIR; waits for health
 #   scripts/etcd.sh stop DIR                      # SIGTERM each pid in DIR/*.pid, waits, then SIGKILL
 #   scripts/etcd.sh endpoints DIR                 # prints the client endpoints, comma separated
+#   scripts/etcd.sh start-member DIR mI           # cluster3: restarts member I (1-3) on its data
 #
 # Ports: single = client 2379, peer 2380, metrics 2381; cluster3 = member i on client ${i}2379,
 # peer ${i}2380 with fast failover (--heartbeat-interval=10 --election-timeout=100).
 # ETCD_PORT_OFFSET (default 0) is added to every port so tests can run beside another etcd.
+# ETCD_EXTRA_IP (optional) also binds every client port on that address (e.g. the host end of a
+# veth pair, so a broker in a network namespace reaches etcd); peers stay on loopback.
 set -euo pipefail
 
 cmd=${1:-}
@@ -38,15 +41,30 @@ start_member() {  # name client peer cluster extra...
   local name=$1 client=$2 peer=$3 cluster=$4
   shift 4
   mkdir -p "$dir/$name"
+  local listen="http://127.0.0.1:$client"
+  [ -n "${ETCD_EXTRA_IP:-}" ] && listen="$listen,http://$ETCD_EXTRA_IP:$client"
   etcd --name "$name" --data-dir "$dir/$name" \
-    --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-client-urls "$listen" --advertise-client-urls "http://127.0.0.1:$client" \
     --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
     --initial-cluster "$cluster" --initial-cluster-token shale-test --initial-cluster-state new \
     "$@" >"$dir/$name.log" 2>&1 &
   echo $! >"$dir/$name.pid"
 }
 
+start_cluster3_member() {  # i
+  local i=$1 cl=""
+  for j in 1 2 3; do cl="${cl:+$cl,}m$j=http://127.0.0.1:$((j * 10000 + 2380 + off))"; done
+  start_member "m$i" "$((i * 10000 + 2379 + off))" "$((i * 10000 + 2380 + off))" "$cl" \
+    --heartbeat-interval=10 --election-timeout=100
+}
+
 case "$cmd" in
+start-member)
+  i=${mode#m}
+  [ "$(cat "$dir/mode" 2>/dev/null)" = cluster3 ] && [[ "$i" =~ ^[123]$ ]] ||
+    { echo "etcd.sh: start-member needs a cluster3 DIR and m1|m2|m3" >&2; exit 2; }
+  start_cluster3_member "$i"
+  ;;
 start)
   command -v etcd >/dev/null || { echo "etcd.sh: etcd not installed (scripts/install-deps.sh)" >&2; exit 1; }
   mkdir -p "$dir"
@@ -57,12 +75,7 @@ start)
     start_member s1 "$c" "$p" "s1=http://127.0.0.1:$p" --listen-metrics-urls "http://127.0.0.1:$m"
     ;;
   cluster3)
-    cl=""
-    for i in 1 2 3; do cl="${cl:+$cl,}m$i=http://127.0.0.1:$((i * 10000 + 2380 + off))"; done
-    for i in 1 2 3; do
-      start_member "m$i" "$((i * 10000 + 2379 + off))" "$((i * 10000 + 2380 + off))" "$cl" \
-        --heartbeat-interval=10 --election-timeout=100
-    done
+    for i in 1 2 3; do start_cluster3_member "$i"; done
     ;;
   *) echo "etcd.sh: unknown mode $mode" >&2; exit 2 ;;
   esac
@@ -89,5 +102,5 @@ stop)
   done
   ;;
 endpoints) endpoints ;;
-*) echo "usage: $0 start|stop|endpoints DIR [single|cluster3]" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|endpoints|start-member DIR [single|cluster3|mI]" >&2; exit 2 ;;
 esac

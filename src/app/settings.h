@@ -77,7 +77,19 @@ struct Settings {
   int64_t cluster_tick_ms = 200;
   bool cluster_watch = true;
   int64_t cluster_resync_ms = 2000;
-  bool balance = true;
+  bool balance = true;  // false: no balancing at all, whatever balancer_mode says
+  // Balancer (src/cluster/load_balancer.h): off | count (partition counts) | load (measured
+  // bytes in/out and requests per partition; counts while the cluster is idle).
+  std::string balancer_mode = "load";
+  int64_t load_report_ms = 5000;             // each broker publishes its partitions' rates
+  int64_t load_window_ms = 30000;            // time constant of the rates
+  int64_t balancer_threshold_pct = 125;      // max / mean broker load that is imbalanced
+  int64_t balancer_sustain = 3;              // ... in this many consecutive reports
+  int64_t balancer_min_gain_pct = 10;        // a move lowers the max load by >= this % of the mean
+  int64_t balancer_cooldown_ms = 600000;     // a moved partition stays put this long
+  int64_t balancer_max_moves = 4;            // at most this many moves ...
+  int64_t balancer_move_window_ms = 600000;  // ... per window
+  int64_t balancer_idle_bytes_per_sec = 65536;  // below (cluster in + out): count balancing
 };
 
 struct SettingDesc {

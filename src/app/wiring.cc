@@ -7,6 +7,8 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "cluster/cluster_node.h"
+#include "cluster/load_balancer.h"
+#include "cluster/load_report.h"
 #include "cluster/membership.h"
 #include "cluster/wal_takeover.h"
 #include "coord/broker_coordinator.h"
@@ -118,6 +120,7 @@ stream::StoreOptions store_options(const Settings& s) {
 // Members are declared in construction order; stop() and the destructor tear down in reverse.
 class ComposedServices final : public Services {
  public:
+  explicit ComposedServices(kafka::MetricsRegistry& metrics) : metrics_(&metrics) {}
   ~ComposedServices() override { stop(); }
   broker::Broker& broker() override { return *broker_; }
 
@@ -162,6 +165,7 @@ class ComposedServices final : public Services {
       co.watch = s.cluster_watch;
       co.resync = std::chrono::milliseconds(std::max<int64_t>(10, s.cluster_resync_ms));
       co.balance = s.balance;
+      SHALE_RETURN_IF_ERROR(start_balancing(s, co));
       if (plan.object_wal) {
         // A dead broker's acknowledged, un-uploaded records are in its object WAL: recover them
         // into its streams before its partitions move.
@@ -198,7 +202,9 @@ class ComposedServices final : public Services {
   void stop() override {
     if (stopped_) return;
     stopped_ = true;
-    if (agent_) agent_->stop();                    // no more ownership changes from this broker
+    if (agent_) agent_->stop();  // no more ownership changes from this broker
+    if (reporter_) reporter_->stop();
+    if (metrics_collector_) metrics_->remove_collector(metrics_collector_);
     if (broker_) broker_->stop();                  // closes partitions: uploads, releases
     if (membership_) membership_->revoke();        // then the controller reassigns at once
     if (store_ && store_started_) store_->stop();  // stops the WAL
@@ -226,6 +232,35 @@ class ComposedServices final : public Services {
     return Status();
   }
 
+  // Load reports from this broker and the controller's balancer (cluster/load_balancer.h).
+  Status start_balancing(const Settings& s, cluster::ClusterNodeOptions& co) {
+    cluster::BalanceMode mode = cluster::BalanceMode::kLoad;
+    (void)cluster::parse_balance_mode(s.balancer_mode, &mode);  // validated by start_services
+    if (!s.balance) mode = cluster::BalanceMode::kOff;
+    auto ms = [](int64_t v) { return std::chrono::milliseconds(std::max<int64_t>(1, v)); };
+    cluster::BalancerOptions bo;
+    bo.threshold = static_cast<double>(s.balancer_threshold_pct) / 100.0;
+    bo.sustain = static_cast<int>(std::clamp<int64_t>(s.balancer_sustain, 1, 1000));
+    bo.min_gain = static_cast<double>(s.balancer_min_gain_pct) / 100.0;
+    bo.cooldown = ms(s.balancer_cooldown_ms);
+    bo.max_moves = static_cast<int>(std::clamp<int64_t>(s.balancer_max_moves, 0, 1000000));
+    bo.move_window = ms(s.balancer_move_window_ms);
+    bo.idle_bytes_per_sec = static_cast<double>(s.balancer_idle_bytes_per_sec);
+    balancer_ = std::make_unique<cluster::LoadBalancer>(*meta_, mode, bo);
+    co.planner = [lb = balancer_.get()](const cluster::PlacementInput& in) { return lb->plan(in); };
+    metrics_collector_ =
+        metrics_->add_collector([lb = balancer_.get()] { return lb->render_metrics(); });
+    if (mode == cluster::BalanceMode::kLoad) {
+      reporter_ = std::make_unique<cluster::LoadReporter>(
+          *meta_, *membership_, broker_->topics(),
+          cluster::LoadReporterOptions{ms(s.load_report_ms), ms(s.load_window_ms)});
+      reporter_->start();
+    }
+    SHALE_LOG_INFO("app", "balancer: {} (load reports every {} ms)",
+                   cluster::balance_mode_name(mode), s.load_report_ms);
+    return Status();
+  }
+
   std::unique_ptr<io::Filesystem> fs_;
   bool clustered_ = false;
   std::unique_ptr<meta::MetaStore> meta_;
@@ -234,7 +269,11 @@ class ComposedServices final : public Services {
   std::unique_ptr<stream::StreamStoreImpl> store_;
   std::unique_ptr<cluster::Membership> membership_;
   std::unique_ptr<broker::Broker> broker_;
+  std::unique_ptr<cluster::LoadBalancer> balancer_;
+  std::unique_ptr<cluster::LoadReporter> reporter_;
   std::unique_ptr<cluster::ClusterNode> agent_;
+  kafka::MetricsRegistry* metrics_ = nullptr;
+  uint64_t metrics_collector_ = 0;
   bool store_started_ = false;
   bool stopped_ = false;
 };
@@ -266,9 +305,15 @@ Result<StoragePlan> plan_storage(const Settings& s) {
   return p;
 }
 
-Result<std::unique_ptr<Services>> start_services(const Settings& s, kafka::MetricsRegistry&) {
+Result<std::unique_ptr<Services>> start_services(const Settings& s,
+                                                 kafka::MetricsRegistry& metrics) {
   SHALE_ASSIGN_OR_RETURN(StoragePlan plan, plan_storage(s));
-  auto svc = std::make_unique<ComposedServices>();
+  cluster::BalanceMode mode;
+  if (!cluster::parse_balance_mode(s.balancer_mode, &mode)) {
+    return Error{Errc::kInvalidArgument,
+                 "--balancer-mode must be off, count or load (got '" + s.balancer_mode + "')"};
+  }
+  auto svc = std::make_unique<ComposedServices>(metrics);
   SHALE_RETURN_IF_ERROR(svc->start(s, plan));
   return std::unique_ptr<Services>(std::move(svc));
 }

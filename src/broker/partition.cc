@@ -189,6 +189,8 @@ Pending<ProduceResult> Partition::append(std::vector<Buf> batches) {
       return P::ready({{kerr::kInvalidRecord, "an idempotent produce carries one batch"}});
     }
   }
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  for (const auto& b : batches) bytes_in_.fetch_add(b.size(), std::memory_order_relaxed);
   const int64_t now = clock_.wall_ms();
   for (auto& b : batches) {
     // The request's bytes belong to this request alone until the store has them.
@@ -241,6 +243,7 @@ asio::awaitable<FetchResult> Partition::read(int64_t offset, size_t max_bytes, b
     out.error = deleted_error(topic_, index_);
     co_return out;
   }
+  requests_.fetch_add(1, std::memory_order_relaxed);
   auto cached = store_.try_read_cached(stream_, Offset(offset), max_bytes);
   Result<stream::ReadResult> r = Status(Errc::kInternal, "unset");
   if (cached) {
@@ -269,6 +272,7 @@ asio::awaitable<FetchResult> Partition::read(int64_t offset, size_t max_bytes, b
     out.bytes += b.size();
     out.batches.push_back(std::move(b));
   }
+  bytes_out_.fetch_add(out.bytes, std::memory_order_relaxed);
   co_return out;
 }
 

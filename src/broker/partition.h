@@ -58,6 +58,14 @@ struct FetchResult {
   size_t bytes = 0;
 };
 
+// Work done on a partition since it was opened here (this Partition object), for the cluster
+// load reports (cluster/load_report.h): monotonic totals, read with relaxed atomics.
+struct LoadCounters {
+  uint64_t bytes_in = 0;   // record-batch bytes accepted by append()
+  uint64_t bytes_out = 0;  // record-batch bytes returned by read()
+  uint64_t requests = 0;   // append() and read() calls
+};
+
 struct OffsetResult {
   ApiError error;
   int64_t offset = -1;
@@ -138,6 +146,11 @@ class Partition : public std::enable_shared_from_this<Partition> {
   std::pair<int64_t, std::string> producer_snapshot() const;
   ProducerStateCounters producer_counters() const;
 
+  LoadCounters load_counters() const {
+    return {bytes_in_.load(std::memory_order_relaxed), bytes_out_.load(std::memory_order_relaxed),
+            requests_.load(std::memory_order_relaxed)};
+  }
+
   // Long poll: `w` is notified once when the high watermark next advances (or was already
   // above `offset` when registering: then it is notified at once).
   void add_waiter(const std::shared_ptr<DataWaiter>& w, int64_t offset);
@@ -163,6 +176,9 @@ class Partition : public std::enable_shared_from_this<Partition> {
   std::atomic<int64_t> start_;
   std::atomic<int64_t> end_;
   std::atomic<bool> deleted_{false};
+  std::atomic<uint64_t> bytes_in_{0};  // load_counters()
+  std::atomic<uint64_t> bytes_out_{0};
+  std::atomic<uint64_t> requests_{0};
 
   mutable std::mutex mu_;  // guards config_, waiters_, max_ts_*
   std::shared_ptr<const TopicConfig> config_;

@@ -125,6 +125,7 @@ class TopicManager {
     std::string topic;
     int32_t index = 0;
     Epoch epoch{0};
+    LoadCounters load;  // the partition's totals since it opened here
   };
   std::vector<Owned> owned() const;
   // Called (on the cluster agent's thread, must not block) after acquire() opened a partition;

@@ -143,7 +143,7 @@ std::vector<TopicManager::Owned> TopicManager::owned() const {
   std::vector<Owned> out;
   for (const auto& [name, t] : topics_) {
     for (const auto& p : t->parts) {
-      if (p) out.push_back({name, p->index(), Epoch(p->leader_epoch())});
+      if (p) out.push_back({name, p->index(), Epoch(p->leader_epoch()), p->load_counters()});
     }
   }
   return out;

@@ -2,7 +2,8 @@
 // instead of waiting for its next periodic one.
 //
 // One metadata-store watch on a key prefix (the agent uses `shale/`, which holds exactly the
-// cluster's control records: brokers, controller, topics, assignments, decommission, and the
+// cluster's control records: brokers, controller, topics, assignments, decommission, the load
+// reports (one per broker every --load-report-ms, which lets the load balancer re-plan) and the
 // rarely written producer-id block; the stream store's high-volume records live under `/shale/`
 // and are not seen). The watch only says "something changed": the agent's pass re-reads the whole
 // state anyway, so events need no interpretation and a lost event is never a correctness issue.

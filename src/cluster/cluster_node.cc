@@ -178,7 +178,7 @@ Status ClusterNode::control(const std::set<int32_t>& live, const std::set<int32_
   in.assignments = current;
   in.balance = opts_.balance;
   const std::set<int32_t> blocked = take_over_dead(live, current);
-  for (const auto& w : plan_assignments(in)) {
+  for (const auto& w : opts_.planner ? opts_.planner(in) : plan_assignments(in)) {
     auto it = current.find(w.partition);
     if (it != current.end() && blocked.count(it->second.a.node)) continue;  // WAL not recovered
     if (!write_assignment(w.partition, w.value, w.expected)) continue;

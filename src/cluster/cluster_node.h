@@ -69,6 +69,9 @@ struct ClusterNodeOptions {
   // can never acknowledge a write again, so the agent logs it and ends the process (exit code
   // kWalFencedExitCode) for its supervisor to restart it with a fresh WAL epoch.
   std::function<bool()> own_wal_fenced;
+  // The controller's planner; unset: plan_assignments() with `balance` as above. The load
+  // balancer (load_balancer.h) plugs in here.
+  std::function<std::vector<AssignmentWrite>(const PlacementInput&)> planner;
 };
 
 class ClusterNode final : public broker::ClusterView {

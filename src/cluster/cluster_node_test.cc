@@ -10,6 +10,8 @@
 
 #include "broker/broker.h"
 #include "broker/tests/test_util.h"
+#include "cluster/load_balancer.h"
+#include "cluster/load_report.h"
 #include "kafka/records/records.h"
 #include "stream/stream_test_util.h"
 
@@ -17,6 +19,7 @@ namespace shale::cluster {
 namespace {
 
 namespace rec = kafka::records;
+using namespace std::chrono_literals;
 using broker::testing::run;
 
 Buf batch(int n) {
@@ -244,6 +247,51 @@ TEST_F(ClusterNodeTest, WatchesDriveTheAgents) {
   EXPECT_GT(a_->agent->watch_events(), 0);
   EXPECT_GT(a_->agent->passes(), passes_a);
   EXPECT_GT(b_->agent->passes(), passes_b);
+}
+
+// Load balancing end to end in one process: the brokers' LoadReporters measure real appends,
+// the controller's LoadBalancer (as ClusterNode's planner) moves one partition off the busy
+// broker, and without a new report nothing else moves.
+TEST_F(ClusterNodeTest, LoadReportsDriveOneBalancerMove) {
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(a_->agent->request_move("t", i, 1).ok());
+  settle();
+  ASSERT_EQ(owned_by(1), 4);
+  LoadReporter ra(*w_.meta, *a_->membership, a_->broker->topics(), {.interval = 10ms});
+  LoadReporter rb(*w_.meta, *b_->membership, b_->broker->topics(), {.interval = 10ms});
+  ASSERT_TRUE(ra.report_once().ok());  // baselines
+  ASSERT_TRUE(rb.report_once().ok());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(produce(*a_, i, 50).error.ok());
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(ra.report_once().ok());
+  ASSERT_TRUE(rb.report_once().ok());
+  auto reports = read_load_reports(*w_.meta);
+  ASSERT_TRUE(reports.ok());
+  ASSERT_EQ(reports->size(), 2u);
+  ASSERT_EQ(reports->at(1).partitions.size(), 4u);
+  for (const auto& [key, r] : reports->at(1).partitions) {
+    EXPECT_GT(r.bytes_in, 1000) << key.second;  // 50 records of ~60 bytes in ~20 ms
+    EXPECT_GT(r.requests, 0) << key.second;
+  }
+  EXPECT_TRUE(reports->at(2).partitions.empty());
+
+  LoadBalancer lb(*w_.meta, BalanceMode::kLoad, {.sustain = 1, .idle_bytes_per_sec = 1});
+  a_->agent = std::make_unique<ClusterNode>(
+      *w_.meta, *a_->membership, a_->broker->topics(),
+      ClusterNodeOptions{.balance = false,
+                         .planner = [&](const PlacementInput& in) { return lb.plan(in); }});
+  ASSERT_TRUE(a_->agent->pass().ok());  // the move target is written, broker 1 hands over
+  EXPECT_EQ(lb.moves(), 1);
+  ASSERT_TRUE(b_->agent->pass().ok());  // broker 2 opens it
+  EXPECT_EQ(b_->broker->topics().owned().size(), 1u);
+  const std::string m = lb.render_metrics();
+  EXPECT_NE(m.find("shale_balancer_moves_total 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("shale_balancer_enabled{mode=\"load\"} 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("shale_balancer_broker_load{broker=\"1\"} 1.0000\n"), std::string::npos) << m;
+  // No new report since the move: no second move however often the controller passes.
+  for (int k = 0; k < 5; ++k) ASSERT_TRUE(a_->agent->pass().ok());
+  EXPECT_EQ(lb.moves(), 1);
+  EXPECT_EQ(owned_by(1), 3);
+  EXPECT_EQ(owned_by(2), 1);
 }
 
 }  // namespace

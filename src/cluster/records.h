@@ -4,6 +4,9 @@
 //   shale/controller                   "<id>"                       under the controller's lease
 //   shale/assignments/<topic>/<index>  {"node","epoch","target"}    written with CAS only
 //   shale/decommission/<id>            ""                           no new partitions for <id>
+//   shale/load/<id>                    {"seq","interval_ms","p"}    under the broker's lease:
+//                                      its partitions' rates, [[topic,index,in,out,req],...]
+//                                      in bytes/s and requests/s (load_report.h)
 //
 // An assignment names the partition's owner and owner epoch (the stream epoch it opens at, the
 // leader epoch clients see). target >= 0 asks the owner to hand the partition over: it stops
@@ -23,6 +26,7 @@ inline constexpr std::string_view kBrokersPrefix = "shale/brokers/";
 inline constexpr std::string_view kControllerKey = "shale/controller";
 inline constexpr std::string_view kAssignmentsPrefix = "shale/assignments/";
 inline constexpr std::string_view kDecommissionPrefix = "shale/decommission/";
+inline constexpr std::string_view kLoadPrefix = "shale/load/";
 
 struct Assignment {
   int32_t node = -1;

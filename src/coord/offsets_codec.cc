@@ -120,6 +120,7 @@ int32_t java_string_hash(std::string_view s) {
 }
 
 int32_t partition_for_group(std::string_view group, int32_t partitions) {
+  if (partitions <= 0) return -1;
   return (java_string_hash(group) & 0x7fffffff) % partitions;
 }
 

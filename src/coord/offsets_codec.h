@@ -52,6 +52,8 @@ static_assert(kOffsetKeyVersion < kGroupKeyVersion, "key versions 0-1 are offset
 
 // Java's String.hashCode over the UTF-16 code units of a UTF-8 string.
 int32_t java_string_hash(std::string_view s);
+// The __consumer_offsets partition of a group, as Kafka computes it; -1 when `partitions` <= 0
+// (the topic is not known yet), never a division by zero.
 int32_t partition_for_group(std::string_view group, int32_t partitions);
 
 std::string encode_offset_key(const std::string& group, const TopicPartition& tp);

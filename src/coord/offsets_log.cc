@@ -134,6 +134,12 @@ Result<int64_t> OffsetsLog::load_blocking(GroupCoordinator& gc, std::vector<int3
     }
   }
   auto parts = topics.partitions(kOffsetsTopic);
+  if (parts.empty()) {
+    // A cluster member that has not learnt the topic yet (another broker created it and this
+    // one's agent has not synced topics): retry. Loading with no partitions would map every
+    // group to partition `hash % 0`.
+    return Error{Errc::kUnavailable, "__consumer_offsets is not known here yet"};
+  }
   partitions_ = static_cast<int32_t>(parts.size());
   std::vector<PartState> stats(parts.size());
   int64_t records = 0;
@@ -184,7 +190,7 @@ void OffsetsLog::append(const std::string& group, Buf batch, int64_t records,
   const int32_t index = partition_for_group(group, partitions_);
   {
     std::unique_lock lk(state_->mu);
-    if (static_cast<size_t>(index) >= state_->parts.size()) {
+    if (index < 0 || static_cast<size_t>(index) >= state_->parts.size()) {
       // Not loaded yet (the coordinator refuses requests until load_blocking() returned).
       lk.unlock();
       done(false);

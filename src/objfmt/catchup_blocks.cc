@@ -109,15 +109,18 @@ Result<BlockPtr> CatchUpReader::Impl::get_block(const std::string& key, const Bl
 // ---------------------------------------------------------------------------------------------
 // Prefetch
 
-size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, const std::vector<ObjectSlice>& slices,
-                                          Offset from, size_t window, Offset* until) {
-  size_t blocks = 0;
-  bool byte_bound = false;
+std::vector<Run> CatchUpReader::Impl::plan_runs(StreamId stream,
+                                                const std::vector<ObjectSlice>& slices, Offset from,
+                                                const Window& w, size_t* blocks, Offset* until) {
+  *blocks = 0;
   uint64_t bytes = 0;
   std::vector<Run> runs;
+  // The window ends after w.blocks blocks and w.min_bytes bytes, or at w.max_bytes.
+  auto more = [&] { return *blocks < w.blocks || bytes < w.min_bytes; };
+  bool byte_bound = false;
   for (const ObjectSlice& sl : slices) {
     if (sl.end <= from) continue;
-    if (blocks >= window || byte_bound) break;
+    if (!more() || byte_bound) break;
     auto layout = layouts.get_or_load(store, sl.key, sl.object_size);
     if (!layout.ok()) {
       SHALE_LOG_WARN("objfmt", "read-ahead: layout of {}: {}", sl.key, layout.error().to_string());
@@ -127,14 +130,14 @@ size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, const std::vector<Obj
     auto [lo, hi] = l.blocks_after(stream, std::max(from, sl.start));
     uint64_t run_end = UINT64_MAX;
     uint64_t run_bytes = 0;
-    for (size_t b = lo; b < hi && blocks < window; b++) {
+    for (size_t b = lo; b < hi && more(); b++) {
       const BlockIndexEntry& e = l.at(b);
       if (e.start >= sl.end) break;
-      if (blocks > 0 && bytes + e.size > opts.max_readahead_bytes) {
+      if (*blocks > 0 && bytes + e.size > w.max_bytes) {
         byte_bound = true;  // the byte bound ends the window
         break;
       }
-      blocks++;
+      ++*blocks;
       bytes += e.size;
       *until = std::max(*until, std::min(e.end, sl.end));
       if (cache.contains(sl.key, e.position)) {
@@ -150,20 +153,49 @@ size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, const std::vector<Obj
       run_end = e.position + e.size;
     }
   }
+  return runs;
+}
+
+size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, const std::vector<ObjectSlice>& slices,
+                                          Offset from, const Window& w, Offset* until) {
+  size_t blocks = 0;
+  std::vector<Run> runs = plan_runs(stream, slices, from, w, &blocks, until);
+  if (runs.empty()) return blocks;
   std::lock_guard lk(mu);
-  for (Run& r : runs) {
-    if (stopped) break;
-    if (prefetches.size() >= opts.prefetch_queue_capacity) {
-      n_pf_dropped.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    prefetches.push_back(std::move(r));
-    work_cv.notify_one();
+  if (stopped) return blocks;
+  if (prefetches.size() >= opts.prefetch_queue_capacity) {
+    n_pf_dropped.fetch_add(1, std::memory_order_relaxed);
+    return blocks;
   }
+  prefetches.push_back(std::move(runs));
+  work_cv.notify_one();
   return blocks;
 }
 
-void CatchUpReader::Impl::run_prefetch(const Run& run) {
+void CatchUpReader::Impl::fetch_runs(const std::vector<Run>& runs, bool readahead,
+                                     FetchedBlocks* out) {
+  if (runs.empty()) return;
+  // The calling pool thread fetches too; helpers are short-lived (a GET takes milliseconds,
+  // a thread start microseconds) so the pool stays small while one read or window keeps
+  // fetch_parallelism GETs in flight.
+  const size_t n = std::min(runs.size(), std::max<size_t>(opts.fetch_parallelism, 1));
+  std::atomic<size_t> next{0};
+  std::mutex out_mu;
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < runs.size();) {
+      auto got = run_prefetch(runs[i], readahead);
+      if (!out) continue;
+      std::lock_guard lk(out_mu);
+      for (auto& b : got) out->emplace(BlockKey{runs[i].key, b->entry.position}, std::move(b));
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < n; t++) helpers.emplace_back(work);
+  work();
+  for (auto& t : helpers) t.join();
+}
+
+std::vector<BlockPtr> CatchUpReader::Impl::run_prefetch(const Run& run, bool readahead) {
   // Claim the blocks nobody has cached or is fetching; fetch each adjacent claimed stretch.
   std::vector<std::vector<BlockIndexEntry>> stretches;
   std::vector<std::promise<Result<BlockPtr>>> promises;
@@ -186,10 +218,16 @@ void CatchUpReader::Impl::run_prefetch(const Run& run) {
     }
   }
   size_t p = 0;
+  std::vector<BlockPtr> fetched;
   for (const auto& st : stretches) {
-    n_pf_gets.fetch_add(1, std::memory_order_relaxed);
-    n_pf_blocks.fetch_add(st.size(), std::memory_order_relaxed);
+    if (readahead) {
+      n_pf_gets.fetch_add(1, std::memory_order_relaxed);
+      n_pf_blocks.fetch_add(st.size(), std::memory_order_relaxed);
+    } else {
+      n_misses.fetch_add(st.size(), std::memory_order_relaxed);
+    }
     auto res = fetch_run(run.key, st);
+    if (res.ok()) fetched.insert(fetched.end(), res->begin(), res->end());
     if (!res.ok()) {
       SHALE_LOG_WARN("objfmt", "read-ahead of {} at byte {}: {}", run.key, st.front().position,
                      res.error().to_string());
@@ -200,6 +238,7 @@ void CatchUpReader::Impl::run_prefetch(const Run& run) {
   }
   std::lock_guard lk(inflight_mu);
   for (const BlockKey& bk : claimed) inflight.erase(bk);
+  return fetched;
 }
 
 }  // namespace shale::objfmt

@@ -33,11 +33,11 @@ void CatchUpReader::Impl::worker() {
       lk.lock();
       running--;
     } else if (!prefetches.empty() && !stopped) {
-      Run run = std::move(prefetches.front());
+      std::vector<Run> window = std::move(prefetches.front());
       prefetches.pop_front();
       running++;
       lk.unlock();
-      run_prefetch(run);
+      fetch_runs(window, true, nullptr);
       lk.lock();
       running--;
     } else if (stopped) {
@@ -126,13 +126,19 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
       prefetch = true;
       s.trigger = pf_start;
     }
+    // The window also covers at least one more read of the size that just ended, so a
+    // consumer's next read finds every block fetched or in flight.
+    const Window w{s.window, res->bytes, im->opts.max_readahead_bytes};
     // A later read racing with the plan below sees a conservative `until`; the plan skips
     // cached and in-flight blocks, so no block is fetched twice.
     im->store_state({stream, next}, s);
     cb(std::move(res));
     if (prefetch) {
+      // Planned from `next`, not from where the last window ended: blocks already cached count
+      // toward the window, so read-ahead never runs more than max_readahead_bytes ahead of the
+      // consumer (further ahead, the cache would evict blocks before they are read).
       Offset until = pf_start;
-      const size_t planned = im->plan_prefetch(stream, *sl, pf_start, s.window, &until);
+      const size_t planned = im->plan_prefetch(stream, *sl, next, w, &until);
       im->n_last_window.store(planned, std::memory_order_relaxed);
       std::lock_guard lk(im->ra_mu);
       auto it = im->ra.find({stream, next});
@@ -192,6 +198,7 @@ Result<CatchUpResult> CatchUpReader::Impl::serve(StreamId stream, Offset from, s
                              "slice [{}, {}) of {}",
                              stream, from, slices[i].start, slices[i].end, slices[i].key)};
   }
+  FetchedBlocks mine = fetch_for_read(stream, from, max_bytes, slices);
   Offset cursor = from;
   bool full = false;
   for (; i < slices.size() && !full; i++) {
@@ -214,7 +221,12 @@ Result<CatchUpResult> CatchUpReader::Impl::serve(StreamId stream, Offset from, s
         full = true;  // do not fetch a block whose batches would (on average) not fit
         break;
       }
-      SHALE_ASSIGN_OR_RETURN(BlockPtr block, get_block(sl.key, e));
+      BlockPtr block;
+      if (auto it = mine.find(BlockKey{sl.key, e.position}); it != mine.end()) {
+        block = it->second;
+      } else {
+        SHALE_ASSIGN_OR_RETURN(block, get_block(sl.key, e));
+      }
       for (const DecodedBatch& d : block->batches) {
         if (d.end() <= cursor) continue;
         if (d.base >= sl.end) break;
@@ -233,6 +245,21 @@ Result<CatchUpResult> CatchUpReader::Impl::serve(StreamId stream, Offset from, s
     if (!full && cursor < sl.end) break;  // the object ended before its slice did
   }
   out.next = cursor;
+  return out;
+}
+
+CatchUpReader::Impl::FetchedBlocks CatchUpReader::Impl::fetch_for_read(
+    StreamId stream, Offset from, size_t max_bytes, const std::vector<ObjectSlice>& slices) {
+  FetchedBlocks out;
+  size_t blocks = 0;
+  Offset until = from;
+  // Bounded by max_readahead_bytes too: a huge max_bytes is served block by block beyond it.
+  const uint64_t bound = std::min<uint64_t>(max_bytes, opts.max_readahead_bytes);
+  std::vector<Run> runs = plan_runs(stream, slices, from, Window{1, bound, bound}, &blocks, &until);
+  size_t missing = 0;
+  for (const Run& r : runs) missing += r.blocks.size();
+  if (missing < 2) return out;  // one block: get_block() fetches it (no parallelism to gain)
+  fetch_runs(runs, false, &out);
   return out;
 }
 

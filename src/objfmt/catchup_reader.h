@@ -13,7 +13,10 @@
 // Read-ahead: the reader remembers, per (stream, next offset), the read-ahead window of the
 // consumer that read up to there. A read that continues where a previous one stopped is
 // sequential: the window doubles (from readahead_start_blocks up to max_readahead_bytes) each
-// time more blocks are prefetched. Prefetch is asynchronous (lower priority than reads, dropped
+// time more blocks are prefetched, and covers at least the bytes of the read that just ended
+// (a consumer's next read of the same size finds its blocks fetched or in flight). A read that
+// misses several blocks fetches them in parallel (fetch_parallelism GETs at once) before serving
+// them. Prefetch is asynchronous (lower priority than reads, dropped
 // when the queue is full) and coalesces adjacent blocks of an object into one range GET. A read
 // that does not continue a known position is random and starts with the initial window.
 //
@@ -69,7 +72,12 @@ struct CatchUpReaderOptions {
   size_t queue_capacity = 1024;  // queued reads (prefetches are bounded separately)
   size_t prefetch_queue_capacity = 256;
   size_t readahead_start_blocks = 1;
-  size_t max_readahead_bytes = 8 * 1024 * 1024;
+  // Read-ahead windows (and the blocks one read fetches in parallel) stop at this many bytes.
+  size_t max_readahead_bytes = 32 * 1024 * 1024;
+  // GETs in flight for one read's missing blocks or one read-ahead window (each GET is one run
+  // of adjacent blocks, at most 2 MiB). The pool thread fetches too; the others are helpers
+  // started for that read or window.
+  size_t fetch_parallelism = 8;
   size_t layout_cache_entries = 1024;
   size_t position_entries = 4096;  // remembered (stream, position) read-ahead states
 };

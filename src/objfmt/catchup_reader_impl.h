@@ -57,6 +57,17 @@ struct Run {
   std::vector<BlockIndexEntry> blocks;
 };
 
+// Which blocks a plan covers: at least `blocks` blocks and `min_bytes` bytes (whichever ends
+// later), never more than `max_bytes` (beyond the first block).
+struct Window {
+  size_t blocks = 1;
+  uint64_t min_bytes = 0;
+  uint64_t max_bytes = UINT64_MAX;
+};
+
+// Blocks a read fetched for itself (in parallel, before serving them).
+using FetchedBlocks = std::unordered_map<BlockKey, BlockPtr, BlockKeyHash>;
+
 }  // namespace catchup_detail
 
 struct CatchUpReader::Impl {
@@ -67,6 +78,8 @@ struct CatchUpReader::Impl {
   using PosKey = catchup_detail::PosKey;
   using RaState = catchup_detail::RaState;
   using Run = catchup_detail::Run;
+  using Window = catchup_detail::Window;
+  using FetchedBlocks = catchup_detail::FetchedBlocks;
 
   Impl(objstore::ObjectStore& s, BlockCache& c, Options o)
       : store(s), cache(c), opts(o), layouts(o.layout_cache_entries) {}
@@ -80,7 +93,7 @@ struct CatchUpReader::Impl {
   std::mutex mu;
   std::condition_variable work_cv, idle_cv;
   std::deque<std::function<void(bool closed)>> reads;
-  std::deque<Run> prefetches;
+  std::deque<std::vector<Run>> prefetches;  // one entry per read-ahead window
   size_t running = 0;
   bool stopped = false;
   bool joined = false;               // every pool thread has exited
@@ -103,14 +116,26 @@ struct CatchUpReader::Impl {
   Status enqueue(std::function<void(bool)> task);
   Result<CatchUpResult> serve(StreamId stream, Offset from, size_t max_bytes,
                               const std::vector<ObjectSlice>& slices);
+  // A cold read of several blocks fetches them in parallel first (serve() then finds them).
+  FetchedBlocks fetch_for_read(StreamId stream, Offset from, size_t max_bytes,
+                               const std::vector<ObjectSlice>& slices);
   Result<std::optional<Offset>> find_timestamp(StreamId stream, int64_t ts,
                                                const std::vector<ObjectSlice>& slices);
   Result<BlockPtr> get_block(const std::string& key, const BlockIndexEntry& e);
   Result<std::vector<BlockPtr>> fetch_run(const std::string& key,
                                           const std::vector<BlockIndexEntry>& blocks);
+  // The runs of uncached blocks in a window starting at `from`; *blocks counts every block of
+  // the window (cached or not), *until is raised to the window's end offset.
+  std::vector<Run> plan_runs(StreamId stream, const std::vector<ObjectSlice>& slices, Offset from,
+                             const Window& w, size_t* blocks, Offset* until);
+  // Plans a read-ahead window and queues it; returns the window's block count.
   size_t plan_prefetch(StreamId stream, const std::vector<ObjectSlice>& slices, Offset from,
-                       size_t window, Offset* until);
-  void run_prefetch(const Run& run);
+                       const Window& w, Offset* until);
+  // Fetches runs with up to opts.fetch_parallelism GETs at once; `out` (if set) receives the
+  // blocks fetched. readahead: counted as prefetch (else as the read's own misses).
+  void fetch_runs(const std::vector<Run>& runs, bool readahead, FetchedBlocks* out);
+  // Fetches the blocks of a run that nobody has cached or is fetching; returns those fetched.
+  std::vector<BlockPtr> run_prefetch(const Run& run, bool readahead);
   std::optional<RaState> take_state(PosKey k);
   void store_state(PosKey k, RaState s);
 };

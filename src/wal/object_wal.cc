@@ -76,6 +76,8 @@ ObjectWal::ObjectWal(objstore::ObjectStore& store, meta::MetaStore& meta, Object
     : store_(store),
       meta_(meta),
       opts_(std::move(opts)),
+      early_flush_bytes_(opts_.early_flush_bytes ? opts_.early_flush_bytes
+                                                 : std::max<uint64_t>(opts_.flush_bytes / 2, 1)),
       epoch_key_(fmt::format("{}{:010}/epoch", opts_.meta_prefix, opts_.node.value())),
       trim_key_(fmt::format("{}{:010}/trim", opts_.meta_prefix, opts_.node.value())),
       epoch_(opts_.epoch) {}
@@ -217,7 +219,9 @@ void ObjectWal::append(WalRecord rec, WalAppendCallback cb) {
   pending_bytes_ += encoded_size(rec);
   stats_.appended_bytes += rec.payload.size();
   pending_.push_back({std::move(rec), std::move(cb)});
-  if (pending_bytes_ >= opts_.flush_bytes || pending_.size() == 1) cv_.notify_all();
+  if (pending_bytes_ >= opts_.flush_bytes || pending_.size() == 1 ||
+      pending_bytes_ >= early_flush_bytes_)
+    cv_.notify_all();
 }
 
 std::shared_ptr<ObjectWal::Batch> ObjectWal::build_batch_locked() {
@@ -269,10 +273,13 @@ void ObjectWal::writer_loop() {
     if (stopping_ && pending_.empty()) break;
     const bool have = !pending_.empty();
     const auto deadline = oldest_ + opts_.flush_delay;
-    const bool due = have && (stopping_ || pending_bytes_ >= opts_.flush_bytes ||
-                              std::chrono::steady_clock::now() >= deadline);
     const bool slot =
         inflight_.size() < static_cast<size_t>(std::max(1, opts_.max_inflight_uploads));
+    // With a slot free, half a flush is enough: a producer whose acks wait on the uploads in
+    // flight keeps more uploads busy with smaller objects (early_flush_bytes).
+    const bool due = have && (stopping_ || pending_bytes_ >= opts_.flush_bytes ||
+                              (slot && pending_bytes_ >= early_flush_bytes_) ||
+                              std::chrono::steady_clock::now() >= deadline);
     if (due && slot) {
       auto b = build_batch_locked();
       inflight_.push_back(b);
@@ -344,6 +351,23 @@ void ObjectWal::commit_ready() {
       t.success.push_back(meta::PutOp{index_key(b->start),
                                       fmt::format("{} {} {}", epoch_.value(), b->end, b->key)});
       auto r = meta_.txn(t);
+      // A metadata outage (the etcd member in use died: its client does not repeat
+      // conditional txns) must not break the WAL for good: every later commit would fail too.
+      // Repeating is safe: the same put under the same compare; a landed earlier attempt is
+      // simply rewritten, and if the WAL was fenced meanwhile the compare fails (kFenced).
+      for (int64_t wait_ms = std::max<int64_t>(1, opts_.retry_base.count());
+           !r.ok() && retryable(r.status().code());
+           wait_ms = std::min<int64_t>(wait_ms * 2, opts_.retry_cap.count())) {
+        lk.lock();
+        ++commit_retries_;
+        const bool stop =
+            cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
+        lk.unlock();
+        if (stop) break;
+        SHALE_LOG_WARN("wal", "object wal {}: index commit: {}; retried", b->key,
+                       r.status().to_string());
+        r = meta_.txn(t);
+      }
       if (!r.ok()) {
         st = r.status();
       } else if (!r->succeeded) {
@@ -420,6 +444,11 @@ WalPos ObjectWal::end() const {
 uint64_t ObjectWal::upload_retries() const {
   std::lock_guard lk(mu_);
   return upload_retries_;
+}
+
+uint64_t ObjectWal::commit_retries() const {
+  std::lock_guard lk(mu_);
+  return commit_retries_;
 }
 
 WalStats ObjectWal::stats() const {

@@ -68,6 +68,11 @@ struct ObjectWalOptions {
   std::string meta_prefix = "/shale/wal/";
   uint64_t flush_bytes = 8ull << 20;          // upload when this much is pending ...
   std::chrono::milliseconds flush_delay{50};  // ... or the oldest pending append is this old
+  // ... or this much is pending and an upload slot is free (0: flush_bytes / 2; UINT64_MAX:
+  // off). A producer that waits for acks before sending more (acks=all, bounded in-flight
+  // window) otherwise keeps only window / flush_bytes uploads busy. On RGW, 4 MiB objects with
+  // 4 uploads beat 8 MiB (fewer uploads in flight) and 2 MiB (per-object cost): BENCHMARKS.md §5.
+  uint64_t early_flush_bytes = 0;
   int max_inflight_uploads = 4;
   // A failed upload (I/O error, timeout, unavailable: after the store's own retries) is retried
   // with doubling waits from retry_base up to retry_cap until it succeeds or stop().
@@ -97,6 +102,7 @@ class ObjectWal final : public Wal {
   // or a cluster WAL takeover) has fenced this one.
   Result<Epoch> stored_epoch() const;
   uint64_t upload_retries() const;  // uploads repeated after a failed put
+  uint64_t commit_retries() const;  // index commits repeated after a metadata outage
   std::string index_key(uint64_t start) const;
 
  private:
@@ -127,6 +133,7 @@ class ObjectWal final : public Wal {
   objstore::ObjectStore& store_;
   meta::MetaStore& meta_;
   const ObjectWalOptions opts_;
+  const uint64_t early_flush_bytes_;  // resolved opts_.early_flush_bytes
   const std::string epoch_key_, trim_key_;
   Epoch epoch_;  // opts_.epoch, or the one claimed by recover() with next_epoch; then constant
 
@@ -148,6 +155,7 @@ class ObjectWal final : public Wal {
   uint64_t trim_pos_ = 0;
   WalStats stats_;
   uint64_t upload_retries_ = 0;
+  uint64_t commit_retries_ = 0;
   std::thread writer_;
   std::vector<std::thread> uploaders_;
 };

@@ -40,32 +40,35 @@ def small_wal_args(extra_args):
 
 
 class Shale:
-    def __init__(self, data_dir, extra_args=()):
+    """host/ports: where to listen (ports default to free ones; a restarted cluster member passes
+    its old ones); prefix: a command prefix, e.g. `ip netns exec NS` (cluster_util/netns.py)."""
+
+    def __init__(self, data_dir, extra_args=(), host="127.0.0.1", ports=None, prefix=()):
         self.data_dir = str(data_dir)
         self.log_path = os.path.join(self.data_dir, "shale.log")
+        self.host = host
         # free_port() only finds a port that was free a moment ago: another process on a busy
         # machine can take it before shale binds. Such a start fails at once with EADDRINUSE and
         # is retried on new ports; any other failure is the test's.
         for attempt in range(5):
-            self.port = free_port()
-            self.http_port = free_port()
-            self.bootstrap = f"127.0.0.1:{self.port}"
-            args = [SHALE_BIN, "serve", "--data-dir", os.path.join(self.data_dir, "data"),
-                    "--listen", self.bootstrap, "--http", f"127.0.0.1:{self.http_port}",
+            self.port, self.http_port = ports if ports else (free_port(), free_port())
+            self.bootstrap = f"{host}:{self.port}"
+            args = [*prefix, SHALE_BIN, "serve", "--data-dir", os.path.join(self.data_dir, "data"),
+                    "--listen", self.bootstrap, "--http", f"{host}:{self.http_port}",
                     "--threads", "2", *small_wal_args(extra_args), *extra_args]
-            self.log = open(self.log_path, "wb")
+            self.log = open(self.log_path, "ab" if ports else "wb")
             self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
             try:
                 self.wait_ready()
                 return
             except RuntimeError:
                 lost_port = self.proc.poll() is not None and "Address already in use" in self.logs()
-                if not lost_port or attempt == 4:
+                if not lost_port or attempt == 4 or ports:
                     raise
                 self.log.close()
 
     def http_get(self, path):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
+        with urllib.request.urlopen(f"http://{self.host}:{self.http_port}{path}", timeout=5) as r:
             return r.status, r.read().decode()
 
     def wait_ready(self, timeout=30):

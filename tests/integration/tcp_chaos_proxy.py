@@ -9,7 +9,8 @@ Every accepted connection gets two random byte budgets (client->server and serve
 uniform in [min_bytes, max_bytes]); when either direction has forwarded its budget, the proxy
 forwards the bytes up to exactly that point and then closes both sockets, so the cut lands at an
 arbitrary byte: inside a request, inside a response, or between them. `cut = False` turns the
-chaos off (plain forwarding). Counters: connections, cuts. Threads only; loopback only.
+chaos off (plain forwarding). Counters: connections, cuts. Threads only; loopback unless `host`
+names another local address (the scenario run forwards RGW to a network namespace this way).
 """
 import random
 import socket
@@ -17,7 +18,7 @@ import threading
 
 
 class ChaosProxy:
-    def __init__(self, seed=0, min_bytes=1000, max_bytes=50000, cut=True):
+    def __init__(self, seed=0, min_bytes=1000, max_bytes=50000, cut=True, host="127.0.0.1"):
         self.rng = random.Random(seed)
         self.min_bytes, self.max_bytes = min_bytes, max_bytes
         self.cut = cut
@@ -29,10 +30,10 @@ class ChaosProxy:
         self._stopped = False
         self._lsock = socket.socket()
         self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._lsock.bind(("127.0.0.1", 0))
+        self._lsock.bind((host, 0))
         self._lsock.listen(64)
         self.port = self._lsock.getsockname()[1]
-        self.addr = f"127.0.0.1:{self.port}"
+        self.addr = f"{host}:{self.port}"
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
         self._thread.start()
 

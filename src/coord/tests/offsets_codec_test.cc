@@ -19,6 +19,11 @@ TEST(OffsetsCodec, JavaStringHashAndPartitioning) {
   int32_t h = java_string_hash("a-long-consumer-group-name");
   EXPECT_EQ(partition_for_group("a-long-consumer-group-name", 50), (h & 0x7fffffff) % 50);
   EXPECT_EQ(partition_for_group("abc", 50), 96354 % 50);
+  // A topic not known yet (0 partitions) maps to no partition instead of dividing by zero: a
+  // cluster member's coordinator crashed with SIGFPE on OffsetCommit when it loaded
+  // __consumer_offsets before its agent had learnt the topic.
+  EXPECT_EQ(partition_for_group("abc", 0), -1);
+  EXPECT_EQ(partition_for_group("abc", -1), -1);
 }
 
 TEST(OffsetsCodec, OffsetKeyBytesMatchKafka) {
