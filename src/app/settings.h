@@ -75,6 +75,8 @@ struct Settings {
   std::string rack;
   int64_t broker_lease_seconds = 6;
   int64_t cluster_tick_ms = 200;
+  bool cluster_watch = true;
+  int64_t cluster_resync_ms = 2000;
   bool balance = true;  // false: no balancing at all, whatever balancer_mode says
   // Balancer (src/cluster/load_balancer.h): off | count (partition counts) | load (measured
   // bytes in/out and requests per partition; counts while the cluster is idle).

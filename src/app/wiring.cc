@@ -162,6 +162,8 @@ class ComposedServices final : public Services {
     if (clustered_) {
       cluster::ClusterNodeOptions co;
       co.tick = std::chrono::milliseconds(std::max<int64_t>(10, s.cluster_tick_ms));
+      co.watch = s.cluster_watch;
+      co.resync = std::chrono::milliseconds(std::max<int64_t>(10, s.cluster_resync_ms));
       co.balance = s.balance;
       SHALE_RETURN_IF_ERROR(start_balancing(s, co));
       if (plan.object_wal) {

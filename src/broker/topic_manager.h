@@ -133,6 +133,11 @@ class TopicManager {
   using AcquireListener =
       std::function<void(const std::string& topic, int32_t index, std::shared_ptr<Partition>)>;
   void set_acquire_listener(AcquireListener l);
+  // Called (on the releasing thread, must not block) by release() right after the partition
+  // stopped being served, before its upload; the group coordinator drops the groups of a
+  // __consumer_offsets partition it lost.
+  using ReleaseListener = std::function<void(const std::string& topic, int32_t index)>;
+  void set_release_listener(ReleaseListener l);
 
   // ---- non-blocking reads --------------------------------------------------------------------
   std::optional<TopicInfo> find(std::string_view name) const;
@@ -207,6 +212,7 @@ class TopicManager {
   std::unordered_map<Uuid, TopicPtr, UuidHash> by_id_;
   std::mutex listener_mu_;
   AcquireListener on_acquire_;  // guarded by listener_mu_
+  ReleaseListener on_release_;  // guarded by listener_mu_
 };
 
 }  // namespace shale::broker

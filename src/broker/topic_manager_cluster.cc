@@ -106,6 +106,12 @@ Status TopicManager::release(const std::string& topic, int32_t index) {
     p.swap(t->parts[index]);
   }
   if (!p) return {};
+  ReleaseListener l;
+  {
+    std::lock_guard lk(listener_mu_);
+    l = on_release_;
+  }
+  if (l) l(topic, index);
   save_producer_state(*p);
   Status st = store_.close(p->stream_id());  // waits for in-flight appends, uploads, releases
   SHALE_LOG_INFO("broker", "released {}-{} (epoch {}): {}", topic, index, p->leader_epoch(),
@@ -125,6 +131,11 @@ Result<stream::StreamInfo> TopicManager::stream_info(const std::string& topic,
 void TopicManager::set_acquire_listener(AcquireListener l) {
   std::lock_guard lk(listener_mu_);
   on_acquire_ = std::move(l);
+}
+
+void TopicManager::set_release_listener(ReleaseListener l) {
+  std::lock_guard lk(listener_mu_);
+  on_release_ = std::move(l);
 }
 
 std::vector<TopicManager::Owned> TopicManager::owned() const {

@@ -25,10 +25,23 @@ ClusterNode::~ClusterNode() {
 }
 
 void ClusterNode::start() {
+  if (opts_.watch) {
+    watch_ = std::make_unique<ChangeWatch>(meta_, "shale/", [this] {
+      {
+        std::lock_guard lk(mu_);
+        changed_ = true;
+      }
+      cv_.notify_all();
+    });
+    // Armed before the first pass's reads: every later change wakes the agent.
+    if (Status st = watch_->arm(); !st.ok()) {
+      SHALE_LOG_WARN("cluster", "cluster watch: {}; retrying", st.to_string());
+    }
+  }
   if (Status st = pass(); !st.ok()) {
     SHALE_LOG_WARN("cluster", "first cluster pass: {}", st.to_string());
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this, first = next_delay(Status())] { run(first); });
 }
 
 void ClusterNode::stop() {
@@ -38,17 +51,31 @@ void ClusterNode::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  watch_.reset();  // not under mu_: cancelling waits for a running callback, which takes mu_
 }
 
-void ClusterNode::run() {
+std::chrono::milliseconds ClusterNode::next_delay(const Status& st) const {
+  if (!watch_) return opts_.tick;
+  if (!st.ok() || retry_.load() || watch_->needs_arm()) return opts_.tick;
+  return opts_.resync;
+}
+
+void ClusterNode::run(std::chrono::milliseconds delay) {
   for (;;) {
     {
       std::unique_lock lk(mu_);
-      if (cv_.wait_for(lk, opts_.tick, [&] { return stop_; })) return;
+      cv_.wait_for(lk, delay, [&] { return stop_ || changed_; });
+      if (stop_) return;
+      changed_ = false;
     }
-    if (Status st = pass(); !st.ok()) {
-      SHALE_LOG_WARN("cluster", "cluster pass: {}", st.to_string());
+    if (watch_ && watch_->needs_arm()) {
+      if (Status st = watch_->arm(); !st.ok()) {
+        SHALE_LOG_WARN("cluster", "cluster watch: {}; retrying", st.to_string());
+      }
     }
+    Status st = pass();
+    if (!st.ok()) SHALE_LOG_WARN("cluster", "cluster pass: {}", st.to_string());
+    delay = next_delay(st);
   }
 }
 
@@ -58,6 +85,7 @@ Result<std::map<PartitionKey, CurrentAssignment>> ClusterNode::read_assignments(
 
 Status ClusterNode::pass() {
   const int64_t gen = membership_.generation();
+  retry_.store(false);
   if (opts_.own_wal_fenced && opts_.own_wal_fenced()) {
     SHALE_LOG_ERROR("cluster",
                     "broker {}: its object WAL was taken over by another broker while it was "
@@ -97,6 +125,7 @@ Status ClusterNode::pass() {
       SHALE_LOG_INFO("cluster", "broker {} is now the controller", self_);
     }
   }
+  if (controller < 0 || (controller == self_ && !membership_.lease_valid())) retry_soon();
   // 3. Topics.
   SHALE_RETURN_IF_ERROR(topics_.sync_topics());
   // 4. Controller decisions.
@@ -133,9 +162,11 @@ bool ClusterNode::write_assignment(const PartitionKey& key, const std::optional<
   auto r = meta_.txn(t);
   if (!r.ok()) {
     SHALE_LOG_WARN("cluster", "writing {}: {}", k, r.error().to_string());
+    retry_soon();
     return false;
   }
-  return r->succeeded;  // lost a race: the next pass re-reads and decides again
+  if (!r->succeeded) retry_soon();  // lost a race: the next pass re-reads and decides again
+  return r->succeeded;
 }
 
 Status ClusterNode::control(const std::set<int32_t>& live, const std::set<int32_t>& decommissioned,
@@ -191,6 +222,7 @@ std::set<int32_t> ClusterNode::take_over_dead(
                      "partitions wait",
                      node, ms, st.to_string());
       blocked.insert(node);
+      retry_soon();
     }
   }
   return blocked;
@@ -203,11 +235,14 @@ Status ClusterNode::follow(const std::set<int32_t>& live,
     auto it = current.find({o.topic, o.index});
     if (it != current.end() && it->second.a.node == self_ && it->second.a.epoch == o.epoch.value())
       continue;
-    (void)topics_.release(o.topic, o.index);
+    if (!topics_.release(o.topic, o.index).ok()) retry_soon();
   }
   for (const auto& [key, cur] : current) {
     if (cur.a.node != self_) continue;
-    if (!topics_.find(key.first)) continue;  // topic not visible yet
+    if (!topics_.find(key.first)) {  // topic not visible yet
+      retry_soon();
+      continue;
+    }
     if (cur.a.target >= 0 && cur.a.target != self_ && live.count(cur.a.target)) {
       // Planned move: stop serving, upload, release; then hand the epoch over.
       auto started = std::chrono::steady_clock::now();
@@ -239,6 +274,7 @@ Status ClusterNode::follow(const std::set<int32_t>& live,
     }
     SHALE_LOG_WARN("cluster", "cannot open {}-{} at epoch {}: {}", key.first, key.second,
                    cur.a.epoch, r.error().to_string());
+    retry_soon();
   }
   return {};
 }

@@ -1,4 +1,4 @@
-// ClusterNode: the cluster agent of one broker. One thread, one pass every `tick`:
+// ClusterNode: the cluster agent of one broker. One thread runs passes (when, see below):
 //
 //   1. read the live brokers (shale/brokers/, leased) and decommissioned ids;
 //   2. controller election: create shale/controller under this broker's lease if absent;
@@ -10,9 +10,15 @@
 //      release the ones assigned elsewhere;
 //   6. Membership::confirm(): serving may (re)start for this registration.
 //
-// Polling (not watches) keeps the agent simple and self-healing: every pass re-reads the whole
-// state, so a lost event or an etcd fail-over costs at most one tick. Failover time is therefore
-// lease TTL + up to two ticks.
+// When: a pass runs as soon as a cluster record changes (ChangeWatch on `shale/`: a broker key
+// added or expired, the controller key, topics, assignments, decommission), again after `tick`
+// when the last pass failed or left work undone (WAL takeover failed, an acquire failed, a CAS
+// lost a race, the lease was in doubt), and at least every `resync` as a safety net. Every pass
+// still re-reads the whole state, so events need no interpretation and a missed one costs at
+// most `resync`; when the watch ends (the store compacted past it) the agent re-arms it and does
+// a full pass. Failover time is therefore lease TTL + two passes (controller, new owner), and an
+// idle broker reads etcd once per `resync` instead of once per `tick`. With `watch = false` the
+// agent polls every `tick` (the behaviour before watches; benchmarks compare the two).
 //
 // It is also the broker's ClusterView (in-memory snapshot from the last pass), including the
 // move requests behind AlterPartitionReassignments / ListPartitionReassignments.
@@ -28,12 +34,14 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "broker/cluster_view.h"
 #include "broker/topic_manager.h"
+#include "cluster/change_watch.h"
 #include "cluster/membership.h"
 #include "cluster/placement.h"
 #include "meta/meta_store.h"
@@ -44,7 +52,12 @@ namespace shale::cluster {
 inline constexpr int kWalFencedExitCode = 75;
 
 struct ClusterNodeOptions {
+  // Polling interval (watch = false); with watches, the retry delay after an unfinished pass.
   std::chrono::milliseconds tick{200};
+  // Passes react to changes under `shale/` (see above); false = poll every tick.
+  bool watch = true;
+  // With watches: the longest time between two passes (safety net).
+  std::chrono::milliseconds resync{2000};
   bool balance = true;  // controller evens out partition counts (gap >= 2, one move at a time)
   // Object WAL only: recovers a dead broker's acknowledged, un-uploaded records into its streams
   // (wal_takeover.h). When set, the controller calls it for every dead owner BEFORE reassigning
@@ -88,9 +101,15 @@ class ClusterNode final : public broker::ClusterView {
   Status pass();
   // Passes completed.
   int64_t passes() const { return passes_.load(); }
+  // Watch updates that triggered a pass (0 without watches).
+  int64_t watch_events() const { return watch_ ? watch_->events() : 0; }
 
  private:
-  void run();
+  void run(std::chrono::milliseconds first_delay);
+  // Agent thread: when to run the next pass after one that returned `st`.
+  std::chrono::milliseconds next_delay(const Status& st) const;
+  // Something in this pass was left for a retry (see "When" above).
+  void retry_soon() { retry_.store(true); }
   Result<std::map<PartitionKey, CurrentAssignment>> read_assignments();
   Status control(const std::set<int32_t>& live, const std::set<int32_t>& decommissioned,
                  const std::map<PartitionKey, CurrentAssignment>& current);
@@ -114,7 +133,10 @@ class ClusterNode final : public broker::ClusterView {
   int32_t controller_ = -1;
   std::map<PartitionKey, Assignment> assignments_;
   bool stop_ = false;
+  bool changed_ = false;            // a watch event arrived since the last pass started
+  std::atomic<bool> retry_{false};  // the current/last pass left work for a retry
   std::atomic<int64_t> passes_{0};
+  std::unique_ptr<ChangeWatch> watch_;  // created by start() when opts_.watch
   std::thread thread_;
 };
 

@@ -1,9 +1,12 @@
 // Two brokers (each its own WAL and stream store) sharing one metadata store and one object
 // store, as in a cluster: assignment, failover with fencing of the deposed owner, planned move.
-// The agent passes are driven by the test (ClusterNode::pass), not by the thread.
+// The agent passes are driven by the test (ClusterNode::pass), not by the thread, except in
+// WatchesDriveTheAgents.
 #include "cluster/cluster_node.h"
 
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "broker/broker.h"
 #include "broker/tests/test_util.h"
@@ -48,7 +51,10 @@ struct Member {
     broker.reset();
     membership.reset();
   }
-  std::shared_ptr<broker::Partition> part(int i) { return broker->topics().partition("t", i); }
+  std::shared_ptr<broker::Partition> part(int i) { return part("t", i); }
+  std::shared_ptr<broker::Partition> part(const std::string& t, int i) {
+    return broker->topics().partition(t, i);
+  }
 
   std::unique_ptr<stream::testing::Node> node;
   std::unique_ptr<Membership> membership;
@@ -89,6 +95,17 @@ class ClusterNodeTest : public ::testing::Test {
   asio::io_context io_;
   std::unique_ptr<Member> a_, b_;
 };
+
+// True once pred() holds, polling for up to `limit`.
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
 
 TEST_F(ClusterNodeTest, ControllerSpreadsPartitionsAndEachBrokerServesOnlyItsOwn) {
   EXPECT_EQ(a_->agent->controller_id(), 1);
@@ -188,6 +205,48 @@ TEST_F(ClusterNodeTest, TopicsCreatedAndDeletedElsewhereAreSeen) {
   settle();
   EXPECT_FALSE(a_->broker->topics().find("u"));
   EXPECT_FALSE(a_->agent->owner("u", 1));
+}
+
+// With a 60 s tick and a 60 s resync, only watch events can make the agents act within seconds:
+// a move request, a lost broker key and a topic created elsewhere each lead to the right passes.
+TEST_F(ClusterNodeTest, WatchesDriveTheAgents) {
+  const ClusterNodeOptions slow{.tick = std::chrono::seconds(60),
+                                .watch = true,
+                                .resync = std::chrono::seconds(60),
+                                .balance = false};
+  for (Member* m : {a_.get(), b_.get()}) {
+    m->agent = std::make_unique<ClusterNode>(*w_.meta, *m->membership, m->broker->topics(), slow);
+    m->agent->start();
+  }
+  const int64_t passes_a = a_->agent->passes(), passes_b = b_->agent->passes();
+  int i = a_->agent->owner("t", 0)->node == 1 ? 0 : 1;
+  ASSERT_EQ(a_->agent->owner("t", i)->node, 1);
+  ASSERT_TRUE(produce(*a_, i, 4).error.ok());
+
+  // Planned move: the request is a record change; broker 1 hands over, broker 2 opens.
+  ASSERT_TRUE(a_->agent->request_move("t", i, 2).ok());
+  ASSERT_TRUE(eventually([&] { return b_->part(i) != nullptr; }));
+  EXPECT_FALSE(a_->part(i));
+  EXPECT_EQ(b_->part(i)->high_watermark(), 4);
+
+  // A topic created through broker 2 is assigned by the controller (broker 1) and opened.
+  auto r = run(io_, b_->broker->topics().create_topic({.name = "u", .num_partitions = 2}, false));
+  ASSERT_TRUE(r.error.ok());
+  ASSERT_TRUE(eventually([&] {
+    auto o = b_->agent->owner("u", 1);
+    if (!o) return false;
+    Member& m = o->node == 1 ? *a_ : *b_;
+    return m.part("u", 1) != nullptr;
+  }));
+
+  // Broker 2's key goes: the controller fails its partitions over to broker 1 at once.
+  b_->agent->stop();
+  b_->membership->revoke();
+  ASSERT_TRUE(eventually([&] { return a_->broker->topics().owned().size() == 6; }));
+  EXPECT_TRUE(a_->part(i));
+  EXPECT_GT(a_->agent->watch_events(), 0);
+  EXPECT_GT(a_->agent->passes(), passes_a);
+  EXPECT_GT(b_->agent->passes(), passes_b);
 }
 
 // Load balancing end to end in one process: the brokers' LoadReporters measure real appends,

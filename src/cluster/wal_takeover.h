@@ -9,7 +9,18 @@
 //      sweep): its start() replays the WAL into the log cache exactly as the node's own restart
 //      would (records at each stream's stored owner epoch, past its committed end);
 //   3. flush_uploads(): uploads them into objects committed to the streams at the dead owner's
-//      epoch (CAS on each stream record), then trims the WAL; stop().
+//      epoch (CAS on each stream record), then trims the WAL; stop();
+//   4. deletes the uncommitted leftovers of earlier takeovers of this node (see below).
+//
+// Takeover vs the node's restart: the takeover's objects live under their own key space
+// (takeover_key_prefix(): <prefix>/takeover/n<node>/i<incarnation>/<object id>), never under the
+// node's <prefix>/n<node>/ that the restarted node's orphan sweep deletes from; so a restart that
+// runs while a takeover is between put and commit cannot delete an object that is then committed
+// (which would leave the index pointing at nothing). Whichever of the two commits the records
+// first wins (CAS on the stream records); the loser's upload is discarded, and if discarding
+// failed or the controller died between put and commit, the object stays unreferenced under the
+// takeover key space until the next successful takeover of that node deletes it (step 4: only
+// after our own commit, when an earlier takeover's pending commit can no longer succeed).
 // Only after this succeeds does the controller reassign the node's partitions at epoch + 1, so
 // the new owner's open() sees every acknowledged record.
 //
@@ -19,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "base/clock.h"
 #include "base/result.h"
@@ -34,7 +46,11 @@ struct WalTakeoverStats {
   uint64_t recovered_bytes = 0;  // acknowledged bytes that were only in the WAL
   uint64_t uploads = 0;          // committed uploads
   int64_t millis = 0;            // wall time of the whole takeover
+  size_t swept = 0;              // leftovers of earlier takeovers deleted
 };
+
+// Object keys of takeovers: <store_prefix>/takeover (then /n<node>/i<incarnation>/<object id>).
+std::string takeover_key_prefix(const std::string& store_prefix);
 
 // `store` and `wal` carry the deployment's settings (key prefixes, thresholds); their node,
 // epoch and lifecycle fields are overridden for the dead node.

@@ -77,6 +77,41 @@ size_t GroupCoordinator::group_count() {
   return groups_.size();
 }
 
+int16_t GroupCoordinator::unavailable(const std::string& group_id) const {
+  if (loading()) return err::kCoordinatorLoadInProgress;
+  if (!gate_ || group_id.empty()) return err::kNone;  // an empty id gets INVALID_GROUP_ID
+  return gate_(group_id);
+}
+
+size_t GroupCoordinator::drop_groups(const std::function<bool(const std::string&)>& which) {
+  Actions out;
+  size_t dropped = 0;
+  {
+    std::lock_guard lk(mu_);
+    for (auto it = groups_.begin(); it != groups_.end();) {
+      if (!which(it->first)) {
+        ++it;
+        continue;
+      }
+      for (auto& [id, m] : it->second->members) {
+        if (m.awaiting_join) {
+          out.push_back([cb = std::move(m.awaiting_join),
+                         r = join_error(err::kNotCoordinator, id)] { cb(r); });
+        }
+        if (m.awaiting_sync) {
+          SyncResult r;
+          r.error = err::kNotCoordinator;
+          out.push_back([cb = std::move(m.awaiting_sync), r] { cb(r); });
+        }
+      }
+      it = groups_.erase(it);
+      ++dropped;
+    }
+  }
+  run(out);
+  return dropped;
+}
+
 int16_t GroupCoordinator::check_session_timeouts(const CoordinatorOptions& o,
                                                  const JoinRequest& r) {
   if (r.session_timeout_ms < o.min_session_timeout_ms ||
@@ -88,13 +123,14 @@ int16_t GroupCoordinator::check_session_timeouts(const CoordinatorOptions& o,
 
 void GroupCoordinator::join_group(JoinRequest req, JoinCallback cb) {
   Actions out;
+  const int16_t gate = unavailable(req.group_id);
   {
     std::lock_guard lk(mu_);
     if (req.rebalance_timeout_ms < 0) req.rebalance_timeout_ms = req.session_timeout_ms;
     int16_t e = err::kNone;
     Group* g = nullptr;
-    if (loading()) {
-      e = err::kCoordinatorLoadInProgress;
+    if (gate != err::kNone) {
+      e = gate;
     } else if (req.group_id.empty()) {
       e = err::kInvalidGroupId;
     } else if ((e = check_session_timeouts(opts_, req)) != err::kNone) {
@@ -365,12 +401,13 @@ JoinResult GroupCoordinator::join_result_for(const Group& g, const Member& m) co
 
 void GroupCoordinator::sync_group(SyncRequest req, SyncCallback cb) {
   Actions out;
+  const int16_t gate = unavailable(req.group_id);
   {
     std::lock_guard lk(mu_);
     SyncResult r;
     Group* g = find(req.group_id);
-    if (loading()) {
-      r.error = err::kCoordinatorLoadInProgress;
+    if (gate != err::kNone) {
+      r.error = gate;
     } else if (!g) {
       r.error = err::kUnknownMemberId;
     } else if (g->is_fenced_static(req.member_id, req.instance_id)) {
@@ -430,7 +467,7 @@ void GroupCoordinator::set_assignment_and_stabilise(Group& g, Actions& out) {
 int16_t GroupCoordinator::heartbeat(const std::string& group_id, const std::string& member_id,
                                     const std::optional<std::string>& instance_id,
                                     int32_t generation) {
-  if (loading()) return err::kCoordinatorLoadInProgress;
+  if (int16_t e = unavailable(group_id); e != err::kNone) return e;
   std::lock_guard lk(mu_);
   Group* g = find(group_id);
   if (!g) return err::kUnknownMemberId;
@@ -448,9 +485,9 @@ LeaveResult GroupCoordinator::leave_group(const std::string& group_id,
                                           const std::vector<LeaveMember>& members) {
   Actions out;
   LeaveResult res;
-  if (loading()) {
-    res.error = err::kCoordinatorLoadInProgress;
-    res.member_errors.assign(members.size(), err::kCoordinatorLoadInProgress);
+  if (int16_t e = unavailable(group_id); e != err::kNone) {
+    res.error = e;
+    res.member_errors.assign(members.size(), e);
     return res;
   }
   {

@@ -247,6 +247,21 @@ class GroupCoordinator {
   void set_loading(bool v) { loading_.store(v); }
   bool loading() const { return loading_.load(); }
 
+  // Cluster mode: whether this coordinator serves a group right now. Returns err::kNone,
+  // kNotCoordinator (the group's __consumer_offsets partition is owned by another broker) or
+  // kCoordinatorLoadInProgress (the partition was just gained and is being replayed). Every
+  // group request (join, sync, heartbeat, leave, commit, fetch, delete offsets, describe, delete
+  // group) answers that error when it is not kNone, and an offset commit that becomes durable
+  // after its group moved away is not applied to memory. Set once, before the first request;
+  // called without the coordinator mutex held, from any thread; must not block.
+  using Gate = std::function<int16_t(const std::string& group_id)>;
+  void set_gate(Gate gate) { gate_ = std::move(gate); }
+  // Forgets every group for which `which(group_id)` is true (their partition moved away, or is
+  // about to be replayed): parked JoinGroup / SyncGroup requests answer NOT_COORDINATOR and
+  // nothing of these groups stays in memory, so a later replay starts from the log alone.
+  // Returns the number of groups dropped.
+  size_t drop_groups(const std::function<bool(const std::string&)>& which);
+
  private:
   using Actions = std::vector<std::function<void()>>;  // callbacks run after unlocking
   Group* find(const std::string& id);
@@ -269,6 +284,8 @@ class GroupCoordinator {
   static int16_t check_session_timeouts(const CoordinatorOptions& o, const JoinRequest& r);
   std::chrono::steady_clock::time_point now() const { return clock_.now(); }
   static void run(Actions& a);
+  // loading / gate verdict for a request of `group_id` (kNone: serve it). Not under mu_.
+  int16_t unavailable(const std::string& group_id) const;
 
   const CoordinatorOptions opts_;
   Clock& clock_;
@@ -280,6 +297,7 @@ class GroupCoordinator {
   int64_t next_expiry_check_ms_ = 0;  // guarded by mu_
 
   std::atomic<bool> loading_{false};
+  Gate gate_;  // set before serving, then read-only
   // Store completions (commits answered once durable) may arrive after the coordinator is gone:
   // they reach it only through this lifeline, which the destructor cuts under `mu`. The
   // destructor never waits for the store (it may run on the thread that completes writes).

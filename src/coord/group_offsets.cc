@@ -40,12 +40,12 @@ std::string lower(std::string s) {
 
 void GroupCoordinator::commit_offsets(CommitRequest req, CommitCallback cb) {
   std::vector<int16_t> errors(req.offsets.size(), err::kNone);
-  int16_t all = err::kNone;
+  int16_t all = unavailable(req.group_id);
   {
     std::lock_guard lk(mu_);
     Group* g = find(req.group_id);
-    if (loading()) {
-      all = err::kCoordinatorLoadInProgress;
+    if (all != err::kNone) {
+      // not served here (now)
     } else if (req.group_id.empty()) {
       all = err::kInvalidGroupId;
     } else if (!g) {
@@ -95,6 +95,7 @@ void GroupCoordinator::commit_offsets(CommitRequest req, CommitCallback cb) {
   }
   // Runs once the offsets are durable.
   auto apply = [this, group = req.group_id, entries] {
+    if (gate_ && gate_(group) == err::kNotCoordinator) return;  // moved away meanwhile
     std::lock_guard lk(mu_);
     Group& g = get_or_create(group);
     for (auto& [tp, om] : entries) g.offsets[tp] = *om;
@@ -123,8 +124,8 @@ void GroupCoordinator::commit_offsets(CommitRequest req, CommitCallback cb) {
 FetchResult GroupCoordinator::fetch_offsets(
     const std::string& group_id, const std::optional<std::vector<TopicPartition>>& partitions) {
   FetchResult r;
-  if (loading()) {
-    r.error = err::kCoordinatorLoadInProgress;
+  if (int16_t e = unavailable(group_id); e != err::kNone) {
+    r.error = e;
     return r;
   }
   std::lock_guard lk(mu_);
@@ -159,7 +160,7 @@ std::pair<int16_t, std::vector<int16_t>> GroupCoordinator::delete_offsets(
   std::vector<std::pair<TopicPartition, std::optional<OffsetAndMetadata>>> tombstones;
   std::pair<int16_t, std::vector<int16_t>> res{err::kNone, {}};
   {
-    if (loading()) return {err::kCoordinatorLoadInProgress, {}};
+    if (int16_t e = unavailable(group_id); e != err::kNone) return {e, {}};
     std::lock_guard lk(mu_);
     Group* g = find(group_id);
     if (!g || g->state == GroupState::kDead) return {err::kGroupIdNotFound, {}};
@@ -223,8 +224,8 @@ void GroupCoordinator::expire_offsets(Group& g, Actions& out) {
 GroupDescription GroupCoordinator::describe_group(const std::string& group_id) {
   GroupDescription d;
   d.group_id = group_id;
-  if (loading()) {
-    d.error = err::kCoordinatorLoadInProgress;
+  if (int16_t e = unavailable(group_id); e != err::kNone) {
+    d.error = e;
     return d;
   }
   std::lock_guard lk(mu_);
@@ -270,7 +271,7 @@ std::vector<GroupListing> GroupCoordinator::list_groups(
 int16_t GroupCoordinator::delete_group(const std::string& group_id) {
   std::vector<std::pair<TopicPartition, std::optional<OffsetAndMetadata>>> tombstones;
   {
-    if (loading()) return err::kCoordinatorLoadInProgress;
+    if (int16_t e = unavailable(group_id); e != err::kNone) return e;
     std::lock_guard lk(mu_);
     if (group_id.empty()) return err::kInvalidGroupId;
     Group* g = find(group_id);

@@ -118,7 +118,7 @@ asio::awaitable<void> snapshot_and_trim(std::shared_ptr<broker::Partition> part,
 OffsetsLog::OffsetsLog(broker::Broker& broker, int32_t partitions, int64_t compact_min_records)
     : broker_(broker), partitions_(partitions), compact_min_records_(compact_min_records) {}
 
-Result<int64_t> OffsetsLog::load_blocking(GroupCoordinator& gc) {
+Result<int64_t> OffsetsLog::load_blocking(GroupCoordinator& gc, std::vector<int32_t>* replayed) {
   auto& topics = broker_.topics();
   if (topics.partitions(kOffsetsTopic).empty()) {
     broker::TopicSpec spec;
@@ -149,6 +149,7 @@ Result<int64_t> OffsetsLog::load_blocking(GroupCoordinator& gc) {
     if (!p) return Error{Errc::kUnavailable, "a __consumer_offsets partition is not open"};
     PartitionReplay replay;
     SHALE_RETURN_IF_ERROR(replay_into(gc, p, &replay));
+    if (replayed) replayed->push_back(static_cast<int32_t>(i));
     records += replay.records();
     stats[i].since_snapshot = replay.records();
     stats[i].live = static_cast<int64_t>(replay.live_keys());

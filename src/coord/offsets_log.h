@@ -25,6 +25,7 @@
 // is then exactly what the log says.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -50,8 +51,11 @@ class OffsetsLog final : public GroupStore {
 
   // Creates __consumer_offsets (`partitions` partitions) unless it exists, then restores every
   // group and offset into `gc`. Returns the number of records replayed.
-  // In a cluster (broker.cluster() set) only the partitions this broker owns are replayed.
-  Result<int64_t> load_blocking(GroupCoordinator& gc);
+  // In a cluster (broker.cluster() set) only the partitions this broker owns are replayed; their
+  // indexes go to `replayed` when given.
+  Result<int64_t> load_blocking(GroupCoordinator& gc, std::vector<int32_t>* replayed = nullptr);
+  // Partitions of __consumer_offsets (final once load_blocking() returned).
+  int32_t partitions() const { return partitions_.load(); }
   // Cluster hook: replays one partition this broker just gained (its groups move here).
   Result<int64_t> load_partition_blocking(GroupCoordinator& gc,
                                           std::shared_ptr<broker::Partition> part);
@@ -103,7 +107,7 @@ class OffsetsLog final : public GroupStore {
                        const std::shared_ptr<Slot>& slot, bool ok);
 
   broker::Broker& broker_;
-  int32_t partitions_;
+  std::atomic<int32_t> partitions_;
   const int64_t compact_min_records_;
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };

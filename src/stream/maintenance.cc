@@ -210,7 +210,7 @@ void StreamStoreImpl::maintenance_loop() {
     maint_cv_.wait_for(lk, interval);
     if (stopping_ || dead()) break;
     lk.unlock();
-    for (Status st : {retention_once(), gc_once(), compact_once()}) {
+    for (Status st : {retention_once(), gc_once(), compact_once(), refresh_index_once()}) {
       if (!st.ok() && !dead()) SHALE_LOG_WARN("stream", "maintenance: {}", st.to_string());
     }
     lk.lock();

@@ -1,5 +1,6 @@
 // StreamStoreImpl: metadata access (id allocation, loading, CAS writes) and crash recovery
 // (WAL replay, orphan sweep).
+#include <algorithm>
 #include <charconv>
 #include <set>
 
@@ -46,14 +47,38 @@ Status StreamStoreImpl::load_metadata() {
     s->next = s->durable = rec.committed_end;
     s->broken = rec.state == StreamState::kDeleted;
     streams_[s->id] = s;
+    index_known_objects_locked(s);
   }
   for (const auto& kv : objects.kvs) {
     SHALE_ASSIGN_OR_RETURN(uint64_t id, id_from_key(kv.key));
+    index_scan_from_ = std::max(index_scan_from_, id + 1);
     if (object_records_.count(ObjectId(id))) continue;
     SHALE_ASSIGN_OR_RETURN(ObjectRecord rec, decode_object(ObjectId(id), kv.value));
     index_object_locked(rec);
   }
   return Status();
+}
+
+void StreamStoreImpl::index_known_objects_locked(const StreamPtr& s) {
+  for (const auto& [id, r] : object_records_) {
+    for (const auto& rg : r.ranges) {
+      if (rg.stream != s->id || s->index.count(rg.start)) continue;
+      s->index[rg.start] = IndexedSlice{r.id, rg.end, rg.bytes, rg.max_ts};
+      s->index_bytes += rg.bytes;
+    }
+  }
+}
+
+bool StreamStoreImpl::index_covers_locked(const Stream& s) const {
+  Offset pos = s.rec.start;
+  while (pos < s.rec.committed_end) {
+    auto it = s.index.upper_bound(pos);
+    if (it == s.index.begin()) return false;
+    --it;
+    if (it->second.end <= pos) return false;
+    pos = it->second.end;
+  }
+  return true;
 }
 
 void StreamStoreImpl::index_object_locked(const ObjectRecord& r) {
@@ -158,31 +183,94 @@ Status StreamStoreImpl::refresh_stream(const StreamPtr& s) {
 }
 
 Status StreamStoreImpl::sync_objects(const StreamPtr& s) {
+  const int64_t started = now_ms();
+  if (index_synced_ms_ >= 0 && started - index_synced_ms_ < opts_.delete_grace_ms / 2) {
+    SHALE_RETURN_IF_ERROR(read_index_changes());
+    std::lock_guard lk(mu_);
+    if (index_covers_locked(*s)) {
+      index_synced_ms_ = started;
+      stats_.index_incremental_reads++;
+      return Status();
+    }
+    // An object of `s` with an id below index_scan_from_ was committed after an earlier read
+    // (a late commit): only the whole index finds it.
+    SHALE_LOG_INFO("stream",
+                   "stream {}: gap in its index after the incremental read; re-reading "
+                   "every object record",
+                   s->id);
+  }
+  return read_whole_index(started);
+}
+
+Status StreamStoreImpl::read_index_changes() {
+  // New objects first, then the pending deletes: an object committed and deleted between the two
+  // reads is indexed, then forgotten. Every deletion since index_synced_ms_ still has its gc
+  // record (it lives delete_grace_ms; callers require index_synced_ms_ < delete_grace_ms / 2 ago).
+  const std::string op(kObjectsPrefix), gp(kGcPrefix);
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult fresh,
+                         meta_.get(object_key(ObjectId(index_scan_from_)), meta::prefix_end(op)));
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult gc, meta_.get(gp, meta::prefix_end(gp)));
+  std::vector<ObjectRecord> added;
+  std::vector<ObjectId> deleted;
+  uint64_t scan_from = index_scan_from_;
+  for (const auto& kv : fresh.kvs) {
+    SHALE_ASSIGN_OR_RETURN(uint64_t id, id_from_key(kv.key));
+    scan_from = std::max(scan_from, id + 1);
+    SHALE_ASSIGN_OR_RETURN(ObjectRecord rec, decode_object(ObjectId(id), kv.value));
+    added.push_back(std::move(rec));
+  }
+  for (const auto& kv : gc.kvs) {
+    SHALE_ASSIGN_OR_RETURN(uint64_t id, id_from_key(kv.key));
+    deleted.push_back(ObjectId(id));
+  }
+  std::lock_guard lk(mu_);
+  for (const auto& r : added) {
+    if (!object_records_.count(r.id)) index_object_locked(r);
+  }
+  for (ObjectId id : deleted) unindex_object_locked(id);
+  index_scan_from_ = scan_from;
+  return Status();
+}
+
+Status StreamStoreImpl::read_whole_index(int64_t started) {
   const std::string op(kObjectsPrefix);
   SHALE_ASSIGN_OR_RETURN(meta::RangeResult objects, meta_.get(op, meta::prefix_end(op)));
   std::set<ObjectId> present;
   std::vector<ObjectRecord> fresh;
+  uint64_t scan_from = index_scan_from_;
   for (const auto& kv : objects.kvs) {
     SHALE_ASSIGN_OR_RETURN(uint64_t id, id_from_key(kv.key));
     present.insert(ObjectId(id));
+    scan_from = std::max(scan_from, id + 1);
     std::lock_guard lk(mu_);
     if (object_records_.count(ObjectId(id))) continue;
     SHALE_ASSIGN_OR_RETURN(ObjectRecord rec, decode_object(ObjectId(id), kv.value));
     fresh.push_back(std::move(rec));
   }
+  // Forget every deleted object, of any stream. Safe: this node indexes its own commits under
+  // meta_mu_ (held here), so nothing it committed after the read can be mistaken for deleted.
   std::lock_guard lk(mu_);
   std::vector<ObjectId> gone;
   for (const auto& [id, rec] : object_records_) {
-    if (present.count(id)) continue;
-    for (const auto& rg : rec.ranges) {
-      if (rg.stream == s->id) {
-        gone.push_back(id);
-        break;
-      }
-    }
+    if (!present.count(id)) gone.push_back(id);
   }
   for (ObjectId id : gone) unindex_object_locked(id);
   for (const auto& r : fresh) index_object_locked(r);
+  index_scan_from_ = scan_from;
+  index_synced_ms_ = started;
+  stats_.index_full_reads++;
+  return Status();
+}
+
+Status StreamStoreImpl::refresh_index_once() {
+  std::lock_guard mk(meta_mu_);
+  const int64_t started = now_ms();
+  if (index_synced_ms_ < 0 || started - index_synced_ms_ < opts_.delete_grace_ms / 4 ||
+      started - index_synced_ms_ >= opts_.delete_grace_ms / 2) {
+    return Status();  // fresh enough, or too stale to catch up (the next open reads everything)
+  }
+  SHALE_RETURN_IF_ERROR(read_index_changes());
+  index_synced_ms_ = started;
   return Status();
 }
 

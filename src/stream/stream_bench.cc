@@ -1,6 +1,7 @@
 // Micro-benchmarks of the whole stream store on the real disk (FileWal with fdatasync,
 // LocalObjectStore, embedded metadata under $TMPDIR): append throughput/latency, cached tail
-// reads and catch-up reads from objects.
+// reads and catch-up reads from objects; and open() on a new owner vs the size of the object index
+// (in memory: it measures the index read, not the disk).
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "io/mem_fs.h"
 #include "meta/embedded_meta_store.h"
 #include "objstore/local_object_store.h"
 #include "stream/stream_store_impl.h"
@@ -132,6 +134,73 @@ void BM_CatchUpRead(benchmark::State& state) {
   state.counters["cold_reads"] = static_cast<double>(e.store->stats().cold_reads);
 }
 BENCHMARK(BM_CatchUpRead)->UseRealTime();
+
+// open() of a stream on node B after node A uploaded one more object of it, with `n` other object
+// records in the metadata store (other streams' history; records only: open never reads object
+// bytes). B read the index at its start. range(1) = 1: B's index is older than
+// delete_grace_ms / 2 at every open, so open re-reads every record (what every open did before
+// the incremental read); 0: open reads only the new records and the pending deletes.
+void BM_OpenOnNewOwner(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const bool stale = state.range(1) != 0;
+  io::MemFs fs(1);
+  ManualClock clock;
+  auto meta = meta::make_mem_meta(clock);
+  auto objects = objstore::LocalObjectStore::open(fs, "/objects").value();
+  StoreOptions so;
+  so.background = false;
+  so.delete_grace_ms = 60'000;
+  auto make_wal = [&](const std::string& dir) {
+    wal::FileWalOptions wo;
+    wo.dir = dir;
+    wo.segment_size = 1 << 20;
+    wo.max_total_size = 8 << 20;
+    return std::make_unique<wal::FileWal>(fs, wo);
+  };
+  auto wal_a = make_wal("/wa"), wal_b = make_wal("/wb");
+  so.node = NodeId(1);
+  auto a = open_stream_store(so, *wal_a, *objects, *meta, clock);
+  so.node = NodeId(2);
+  auto b = open_stream_store(so, *wal_b, *objects, *meta, clock);
+  if (!a->start().ok()) std::abort();
+  StreamId id = *a->create();
+  for (int64_t i = 0; i < n; i += 500) {  // the history: n object records of another stream
+    meta::Txn t;
+    for (int64_t j = i; j < std::min(n, i + 500); ++j) {
+      ObjectRecord r;
+      r.id = ObjectId(1 + j);  // ids come from the counter, set below
+      r.key = "history/" + std::to_string(j);
+      r.size = 1 << 20;
+      r.ranges.push_back(
+          ObjectRange{StreamId(999'999), Offset(j * 100), Offset(j * 100 + 100), 1 << 20, 0});
+      t.success.push_back(meta::PutOp{object_key(r.id), encode(r), LeaseId(0)});
+    }
+    if (!meta->txn(t).ok()) std::abort();
+  }
+  if (!meta->put(std::string(kObjectIdCounter), std::to_string(n + 1)).ok()) std::abort();
+  if (!b->start().ok()) std::abort();
+  int64_t epoch = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    if (!a->open(id, Epoch(++epoch)).ok()) std::abort();
+    if (!a->append_sync(id, Epoch(epoch), batch(1024), 1).ok()) std::abort();
+    if (!a->close(id).ok()) std::abort();
+    if (stale) clock.advance(std::chrono::seconds(31));
+    state.ResumeTiming();
+    if (!b->open(id, Epoch(++epoch)).ok()) std::abort();
+    state.PauseTiming();
+    if (!b->close(id).ok()) std::abort();
+    state.ResumeTiming();
+  }
+  state.counters["full_reads"] = static_cast<double>(b->stats().index_full_reads);
+  b->stop();
+  a->stop();
+}
+BENCHMARK(BM_OpenOnNewOwner)
+    ->ArgsProduct({{1000, 10000, 100000}, {0, 1}})
+    ->Iterations(20)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace shale::stream

@@ -84,7 +84,9 @@ Status StreamStoreImpl::start() {
   {
     std::lock_guard mk(meta_mu_);
     SHALE_ASSIGN_OR_RETURN(incarnation_, allocate_ids(node_incarnation_key(opts_.node), 1));
+    const int64_t started = now_ms();
     SHALE_RETURN_IF_ERROR(load_metadata());
+    index_synced_ms_ = started;  // the index is complete as of the start
     SHALE_RETURN_IF_ERROR(recover_wal());
   }
   SHALE_RETURN_IF_ERROR(wal_.start());
@@ -160,11 +162,21 @@ Result<StreamInfo> StreamStoreImpl::open(StreamId id, Epoch epoch) {
   }
   {
     std::lock_guard mk(meta_mu_);
-    if (!s) {
-      SHALE_RETURN_IF_ERROR(load_metadata());  // created elsewhere: learn it and its objects
+    if (!s) {  // created elsewhere: learn it (its objects: sync_objects below)
+      SHALE_ASSIGN_OR_RETURN(meta::RangeResult rr, meta_.get(stream_key(id)));
+      if (rr.kvs.empty()) return Error{Errc::kNotFound, fmt::format("stream {} not found", id)};
+      SHALE_ASSIGN_OR_RETURN(StreamRecord rec, decode_stream(rr.kvs[0].value));
       std::lock_guard lk(mu_);
       s = find_locked(id);
-      if (!s) return Error{Errc::kNotFound, fmt::format("stream {} not found", id)};
+      if (!s) {
+        s = std::make_shared<Stream>(id);
+        s->rec = rec;
+        s->rev = rr.kvs[0].mod_revision;
+        s->next = s->durable = rec.committed_end;
+        s->broken = rec.state == StreamState::kDeleted;
+        streams_[id] = s;
+        index_known_objects_locked(s);
+      }
     }
     SHALE_RETURN_IF_ERROR(refresh_stream(s));
     std::lock_guard lk(mu_);
@@ -194,6 +206,16 @@ Result<StreamInfo> StreamStoreImpl::open(StreamId id, Epoch epoch) {
     r.epoch = epoch;
     return Status();
   }));
+  bool covered;
+  {
+    std::lock_guard lk(mu_);
+    covered = index_covers_locked(*s);
+  }
+  if (!covered) {
+    // The previous owner committed between the index read and our epoch CAS (which then retried):
+    // now that it is fenced, one more read finds its last objects.
+    SHALE_RETURN_IF_ERROR(read_whole_index(now_ms()));
+  }
   std::lock_guard lk(mu_);
   s->open_here = true;
   s->open_epoch = epoch;

@@ -92,6 +92,8 @@ struct StoreStats {
   uint64_t cold_reads = 0;
   uint64_t cold_read_budget_bytes = 0;   // bytes charged to the cold-read budget
   uint64_t compaction_budget_bytes = 0;  // bytes charged to the compaction budget
+  uint64_t index_full_reads = 0;         // open() re-read every object record
+  uint64_t index_incremental_reads = 0;  // open() read only new objects + pending deletes
 };
 
 class StreamStoreImpl final : public StreamStore {
@@ -200,9 +202,22 @@ class StreamStoreImpl final : public StreamStore {
   Status recover_wal();
   Status sweep_orphans();
   Status refresh_stream(const StreamPtr& s);
-  // Cluster: re-reads the object index for stream `s` (not open here) before it is opened:
-  // learns objects other nodes committed, forgets deleted ones that held its ranges.
+  // Cluster: brings the object index up to date before `s` (not open here) is opened: learns
+  // objects other nodes committed, forgets deleted ones. Bounded (see README.md, "Opening a
+  // stream"): when the index was complete less than delete_grace_ms / 2 ago, reads only object
+  // records with ids >= index_scan_from_ and the pending deletes, and keeps the result only if
+  // it covers [start, committed_end) of `s` without a gap; otherwise reads every record.
   Status sync_objects(const StreamPtr& s);
+  // The two ways of doing it; both set index_synced_ms_ = `started` on success.
+  Status read_index_changes();
+  Status read_whole_index(int64_t started);
+  // Maintenance: the incremental read, every delete_grace_ms / 4 while the index is fresh, so
+  // that open() stays incremental on a node that opens nothing for a while.
+  Status refresh_index_once();
+  // Every offset of [start, committed_end) is in some indexed object of `s`.
+  bool index_covers_locked(const Stream& s) const;
+  // Indexes the ranges of `s` held by objects already known (a stream learned late).
+  void index_known_objects_locked(const StreamPtr& s);
   // Read-modify-write of the stream record as a CAS on its mod revision; refreshes and retries
   // on a conflict; kFenced (and the stream stops) if another owner's epoch appeared.
   Status write_stream_record(const StreamPtr& s,
@@ -253,7 +268,12 @@ class StreamStoreImpl final : public StreamStore {
   // When appends began to queue behind back-pressure (-1: none); guarded by mu_.
   int64_t backpressure_since_ms_ = -1;
 
-  std::mutex meta_mu_;    // serialises metadata mutations
+  std::mutex meta_mu_;  // serialises metadata mutations
+  // The object index's freshness (guarded by meta_mu_): the next incremental read starts at
+  // this object id, and the index reflected every committed and deleted object as of this wall
+  // time (-1: never).
+  uint64_t index_scan_from_ = 1;
+  int64_t index_synced_ms_ = -1;
   std::mutex upload_mu_;  // one upload at a time
   std::atomic<bool> dead_{false};
   std::string dead_point_;  // guarded by mu_

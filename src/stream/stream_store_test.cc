@@ -42,11 +42,13 @@ class StreamStoreTest : public ::testing::Test {
     return out;
   }
   // Reads everything from `from` and checks it against `want` byte for byte.
-  void expect_all(StreamId id, Offset from, const std::map<int64_t, Buf>& want) {
+  void expect_all(StreamId id, Offset from, const std::map<int64_t, Buf>& want,
+                  StreamStoreImpl* on = nullptr) {
+    StreamStoreImpl& st = on ? *on : s();
     Offset at = from;
-    auto end = s().info(id)->end;
+    auto end = st.info(id)->end;
     while (at < end) {
-      auto r = s().read_sync(id, at, 4096);
+      auto r = st.read_sync(id, at, 4096);
       ASSERT_TRUE(r.ok()) << r.status().to_string() << " at " << at.value();
       ASSERT_FALSE(r->batches.empty());
       for (const Buf& b : r->batches) {
@@ -208,6 +210,60 @@ TEST_F(StreamStoreTest, CloseUploadsAndAnotherNodeReadsEverything) {
     ASSERT_TRUE(r.ok()) << r.status().to_string();
     ASSERT_TRUE(r->batches.at(0) == b);
   }
+}
+
+// A new owner's open() reads only what changed in the object index since its last read (new
+// object records and pending deletes), not every record: node 2 learns node 1's later uploads,
+// forgets the objects node 1's compaction replaced, learns a stream created after its start, and
+// reads every byte. When its index is older than delete_grace_ms / 2 it reads everything again.
+TEST_F(StreamStoreTest, OpenOnANewOwnerReadsOnlyWhatChangedInTheIndex) {
+  StreamId a = open_new();
+  StreamId b = open_new();
+  std::map<int64_t, Buf> da, db, dc;
+  auto round = [&](StreamId x, std::map<int64_t, Buf>& into, Epoch e = Epoch(1)) {
+    auto d = append_n(x, 2, 300, e);
+    into.insert(d.begin(), d.end());
+  };
+  for (int i = 0; i < 3; ++i) {
+    round(a, da);
+    round(b, db);
+    ASSERT_OK(s().flush_uploads());
+  }
+  Node other(w_.fs, small_options(), NodeId(2), "/wal2");
+  ASSERT_OK(other.boot(*w_.objects, *w_.meta, w_.clock));  // reads the whole index once
+  // After node 2's start: more uploads, a stream it has never heard of (sharing objects with a
+  // and b), a compaction that replaces every small object, and a trim.
+  StreamId c = open_new();
+  for (int i = 0; i < 3; ++i) {
+    round(a, da);
+    round(b, db);
+    round(c, dc);
+    ASSERT_OK(s().flush_uploads());
+  }
+  ASSERT_OK(s().compact_once());
+  ASSERT_EQ(s().stats().compactions, 1u);
+  ASSERT_OK(s().trim(a, Offset(4)));
+  for (auto it = da.begin(); it != da.end();) it = it->first < 4 ? da.erase(it) : std::next(it);
+  for (StreamId x : {a, b, c}) ASSERT_OK(s().close(x));
+
+  for (StreamId x : {a, b, c}) ASSERT_OK(other.store().open(x, Epoch(2)));
+  EXPECT_EQ(other.store().stats().index_full_reads, 0u);
+  EXPECT_EQ(other.store().stats().index_incremental_reads, 3u);
+  EXPECT_EQ(other.store().stats().objects, s().stats().objects);  // the replaced ones forgotten
+  EXPECT_EQ(other.store().info(a)->start, Offset(4));
+  expect_all(a, Offset(4), da, &other.store());
+  expect_all(b, Offset(0), db, &other.store());
+  expect_all(c, Offset(0), dc, &other.store());
+
+  // Stale (older than delete_grace_ms / 2): the next open reads the whole index.
+  ASSERT_OK(other.store().close(b));
+  w_.clock.advance(std::chrono::milliseconds(600));
+  ASSERT_OK(s().open(b, Epoch(3)));
+  round(b, db, Epoch(3));
+  ASSERT_OK(s().close(b));
+  ASSERT_OK(other.store().open(b, Epoch(4)));
+  EXPECT_EQ(other.store().stats().index_full_reads, 1u);
+  expect_all(b, Offset(0), db, &other.store());
 }
 
 TEST_F(StreamStoreTest, TrimMovesStartAndDeletesDeadObjectsAfterGrace) {

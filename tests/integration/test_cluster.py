@@ -8,6 +8,9 @@ What is checked, with real Kafka clients (librdkafka via confluent_kafka):
   - SIGSTOP past the lease then SIGCONT: the woken broker refuses every write at once
     (NOT_LEADER_OR_FOLLOWER) and nothing it might write becomes visible;
   - AlterPartitionReassignments moves a partition with its un-uploaded data (and its errors);
+  - a group whose __consumer_offsets partition moved away answers NOT_COORDINATOR (16) at the
+    old coordinator at once, and a coordinator that gets it back serves what the log says, not
+    what it remembered;
   - `shale cluster decommission` empties a broker; a new broker receives partitions (balancer);
   - etcd unreachable: owners stop serving once their lease is in doubt (no broker serves a
     partition then: no split brain) and resume when etcd is back.
@@ -29,11 +32,15 @@ from confluent_kafka.admin import NewTopic
 from cluster_util import (Cluster, alter_reassignments, check, consume_all, find_coordinator,
                           list_reassignments, produce, shale_cli)
 from test_compat_wire import produce as raw_produce, record_batch
+from test_groups_wire import GroupWire, s as wire_str
 
 NOT_LEADER_OR_FOLLOWER = 6
 UNKNOWN_TOPIC_OR_PARTITION = 3
 INVALID_REPLICA_ASSIGNMENT = 39
 NO_REASSIGNMENT_IN_PROGRESS = 85
+NOT_COORDINATOR = 16
+UNKNOWN_MEMBER_ID = 25
+MEMBER_ID_REQUIRED = 79
 
 
 @pytest.fixture
@@ -239,6 +246,83 @@ def test_groups_follow_their_coordinator_across_a_failover(cluster):
     acked = produce(cluster.bootstrap(exclude=(coord,)), "g", records(3, 60, "b"))
     second = group_consume(cluster.bootstrap(exclude=(coord,)), "g", "grp", 60)
     assert sorted(second) == sorted(v for _, _, v, _ in acked), "the group resumed elsewhere"
+
+
+def offsets_partition(group, partitions=50):
+    """Kafka's partition of a group in __consumer_offsets (Java String.hashCode)."""
+    h = 0
+    for ch in group:
+        h = (31 * h + ord(ch)) & 0xFFFFFFFF
+    return (h & 0x7FFFFFFF) % partitions
+
+
+def move_offsets_partition(cluster, group, dst):
+    p = offsets_partition(group)
+    res = alter_reassignments(cluster.one(), {("__consumer_offsets", p): [dst]})
+    assert res[("__consumer_offsets", p)][0] == 0, res
+    deadline = time.time() + 20
+    while find_coordinator(cluster.one(), group) != (0, dst):
+        assert time.time() < deadline, "the coordinator did not move"
+        time.sleep(0.05)
+
+
+def stable_member(w, group):
+    """Joins `group` through `w` (retrying while the coordinator loads) and syncs: (gen, member)."""
+    deadline = time.time() + 20
+    while True:
+        j = w.join(group)
+        if j["error"] == MEMBER_ID_REQUIRED:
+            j = w.join(group, j["member"])
+        if j["error"] == 0:
+            break
+        assert time.time() < deadline, j
+        time.sleep(0.1)
+    err, _ = w.sync(group, j["generation"], j["member"], assignments=[(j["member"], b"a")])
+    assert err == 0
+    return j["generation"], j["member"]
+
+
+def test_a_lost_offsets_partition_answers_not_coordinator_and_is_replayed_when_regained(cluster):
+    for i in (1, 2):
+        cluster.start(i)
+    create(cluster, "cg", 1)
+    group = "moving-group"
+    deadline = time.time() + 20
+    while (found := find_coordinator(cluster.one(), group))[0] != 0:  # creates __consumer_offsets
+        assert time.time() < deadline, found
+        time.sleep(0.1)
+    src = found[1]
+    dst = 3 - src
+    old = GroupWire(cluster.brokers[src].bootstrap)
+    gen, member = stable_member(old, group)
+    assert old.commit(group, gen, member, [("cg", 0, 7, "")]) == {("cg", 0): 0}
+
+    move_offsets_partition(cluster, group, dst)
+    # The old coordinator answers NOT_COORDINATOR to everything about the group, at once.
+    assert old.heartbeat(group, gen, member) == NOT_COORDINATOR
+    assert old.commit(group, gen, member, [("cg", 0, 8, "")]) == {("cg", 0): NOT_COORDINATOR}
+    assert old.join(group, member)["error"] == NOT_COORDINATOR
+    assert old.sync(group, gen, member)[0] == NOT_COORDINATOR
+    # On the new coordinator the member leaves (the group is now empty there, in the log).
+    # (FindCoordinator names the new owner as soon as it is assigned; until it has opened and
+    # replayed the partition it answers 16 / 14 and clients retry.)
+    new = GroupWire(cluster.brokers[dst].bootstrap)
+    try:
+        deadline = time.time() + 20
+        while (e := new.call(13, 0, wire_str(group) + wire_str(member)).i16()) != 0:  # LeaveGroup
+            assert e in (14, NOT_COORDINATOR) and time.time() < deadline, e
+            time.sleep(0.05)
+    finally:
+        new.close()
+
+    # Back to the old coordinator: it replays the log instead of trusting its stale memory, in
+    # which the member was still in the group.
+    move_offsets_partition(cluster, group, src)
+    deadline = time.time() + 20
+    while (e := old.heartbeat(group, gen, member)) != UNKNOWN_MEMBER_ID:
+        assert e in (14, NOT_COORDINATOR) and time.time() < deadline, e  # 14: replaying
+        time.sleep(0.05)
+    old.close()
 
 
 def test_decommission_then_scale_out(tmp_path):

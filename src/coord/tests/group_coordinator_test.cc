@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <optional>
 
 namespace shale::coord {
@@ -526,6 +527,87 @@ TEST(CoordShutdown, DestructionDoesNotWaitForTheStoreAndLateCompletionsAreSafe) 
   ASSERT_EQ(answers.size(), 3u);
   EXPECT_EQ(answers[1], std::vector<int16_t>{err::kNone});
   EXPECT_EQ(answers[2], std::vector<int16_t>{err::kCoordinatorNotAvailable});
+}
+
+// Cluster mode: the group's __consumer_offsets partition moves away. Every group request answers
+// NOT_COORDINATOR at once, parked joins/syncs are answered, the group's memory is dropped (a later
+// re-acquire starts from the log), other groups are untouched, and an offset commit that becomes
+// durable after the move is not applied to memory.
+TEST(CoordOwnership, LostPartitionAnswersNotCoordinatorAndDropsItsGroups) {
+  ManualClock clock;
+  DeferredStore store;
+  CoordinatorOptions o;
+  o.initial_rebalance_delay_ms = 0;
+  GroupCoordinator gc(o, clock, &store);
+  std::atomic<int16_t> verdict{err::kNone};  // the gate's answer for group "g"
+  gc.set_gate([&](const std::string& g) { return g == "g" ? verdict.load() : err::kNone; });
+  auto join = [&](const std::string& member) {
+    JoinRequest r;
+    r.group_id = "g";
+    r.member_id = member;
+    r.session_timeout_ms = 10000;
+    r.rebalance_timeout_ms = 30000;
+    r.protocol_type = "consumer";
+    r.protocols.push_back({"range", subscription({"t"})});
+    auto slot = std::make_shared<std::optional<JoinResult>>();
+    gc.join_group(r, [slot](JoinResult res) { *slot = std::move(res); });
+    return slot;
+  };
+  auto sync = [&](const std::string& member, int32_t gen) {
+    auto slot = std::make_shared<std::optional<SyncResult>>();
+    gc.sync_group({"g", gen, member, std::nullopt, std::nullopt, std::nullopt, {}},
+                  [slot](SyncResult res) { *slot = std::move(res); });
+    return slot;
+  };
+  std::vector<int16_t> ce;
+  auto commit = [&](const std::string& group, int64_t offset) {
+    gc.commit_offsets({group, -1, "", std::nullopt, -1, {{{"t", 0}, {offset}}}},
+                      [&](std::vector<int16_t> e) { ce = std::move(e); });
+  };
+  // Group "g": an offset committed, then member a in a rebalance that parks a's SyncGroup
+  // (a follower's sync waits for the leader).
+  commit("g", 7);
+  commit("other", 9);
+  store.pending.at(0)(true);
+  store.pending.at(1)(true);
+  const std::string a = (*join(""))->member_id;
+  auto ja = join(a);
+  ASSERT_TRUE(ja->has_value());
+  ASSERT_EQ((*ja)->error, err::kNone);
+  const std::string b = (*join(""))->member_id;
+  auto jb = join(b);  // parked: a must rejoin
+  EXPECT_FALSE(jb->has_value());
+  gc.commit_offsets({"g", (*ja)->generation, a, std::nullopt, -1, {{{"t", 0}, {8}}}},
+                    [&](std::vector<int16_t> e) { ce = std::move(e); });
+  const size_t inflight = store.pending.size() - 1;  // in flight when the partition moves
+  ASSERT_GE(inflight, 2u);
+
+  verdict = err::kNotCoordinator;  // the partition left this broker ...
+  EXPECT_EQ(gc.drop_groups([](const std::string& g) { return g == "g"; }), 1u);
+  ASSERT_TRUE(jb->has_value());  // ... the parked join is answered
+  EXPECT_EQ((*jb)->error, err::kNotCoordinator);
+  EXPECT_EQ(gc.group_count(), 1u);
+  EXPECT_EQ((*join(a))->error, err::kNotCoordinator);
+  EXPECT_EQ((*sync(a, 1))->error, err::kNotCoordinator);
+  EXPECT_EQ(gc.heartbeat("g", a, std::nullopt, 1), err::kNotCoordinator);
+  EXPECT_EQ(gc.leave_group("g", {{a, std::nullopt}}).error, err::kNotCoordinator);
+  commit("g", 9);
+  EXPECT_EQ(ce, std::vector<int16_t>{err::kNotCoordinator});
+  EXPECT_EQ(gc.fetch_offsets("g", std::nullopt).error, err::kNotCoordinator);
+  EXPECT_EQ(gc.describe_group("g").error, err::kNotCoordinator);
+  EXPECT_EQ(gc.delete_group("g"), err::kNotCoordinator);
+  EXPECT_EQ(gc.delete_offsets("g", {{"t", 0}}).first, err::kNotCoordinator);
+  EXPECT_EQ(gc.fetch_offsets("other", std::nullopt).offsets.at(0).offset, 9);  // untouched
+  store.pending.at(inflight)(true);  // the in-flight commit lands: the client is told OK ...
+  EXPECT_EQ(ce, std::vector<int16_t>{err::kNone});
+  EXPECT_EQ(gc.group_count(), 1u);  // ... but nothing of "g" comes back into memory
+
+  verdict = err::kCoordinatorLoadInProgress;  // re-gained, replay running
+  EXPECT_EQ((*join(a))->error, err::kCoordinatorLoadInProgress);
+  EXPECT_EQ(gc.fetch_offsets("g", std::nullopt).error, err::kCoordinatorLoadInProgress);
+  verdict = err::kNone;  // replayed (here: nothing restored): no stale member, no stale offset
+  EXPECT_EQ(gc.heartbeat("g", a, std::nullopt, 1), err::kUnknownMemberId);
+  EXPECT_TRUE(gc.fetch_offsets("g", std::nullopt).offsets.empty());
 }
 
 }  // namespace
