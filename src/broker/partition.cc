@@ -91,6 +91,7 @@ Partition::Partition(std::string topic, int32_t index, StreamId stream,
       epoch_start_offset_(opened.end.value()),
       store_(store),
       clock_(clock),
+      opened_at_(clock.now()),
       start_(opened.start.value()),
       end_(opened.end.value()),
       config_(std::move(config)) {}

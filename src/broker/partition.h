@@ -172,6 +172,7 @@ class Partition : public std::enable_shared_from_this<Partition> {
   const int64_t epoch_start_offset_;  // end of the stream when this epoch began
   stream::StreamStore& store_;
   Clock& clock_;
+  const std::chrono::steady_clock::time_point opened_at_;  // when this Partition was opened
 
   std::atomic<int64_t> start_;
   std::atomic<int64_t> end_;

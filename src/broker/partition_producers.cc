@@ -12,6 +12,14 @@ namespace {
 constexpr uint64_t kProducerSnapshotEvery = 20'000;
 // How often expiry runs at most (it walks every producer of the partition).
 constexpr int64_t kExpiryIntervalMs = 60'000;
+// A sequence gap in the first moments after a partition with history was opened here (a
+// failover, a move, a restart) is answered NOT_LEADER_OR_FOLLOWER (retriable) rather than
+// OUT_OF_ORDER_SEQUENCE_NUMBER. The usual cause is a client's pipelined batches straddling the
+// open: the earlier ones reached this broker just before it opened the partition (and were
+// refused NOT_LEADER_OR_FOLLOWER), the later ones just after. librdkafka treats 45 on such a
+// batch as fatal for the producer ("rewound sequence number"); a retriable answer makes it
+// resend the whole run in order. After the grace period a gap is 45, as in Kafka.
+constexpr std::chrono::milliseconds kOpenSequenceGrace{10'000};
 
 // The answer for a batch that is (or already was) stored at `base`, or for `error`.
 ProduceResult landed(const ApiError& error, int64_t base, int64_t append_time, int64_t start) {
@@ -79,6 +87,15 @@ Pending<ProduceResult> Partition::append_idempotent(Buf batch, const kafka::reco
   }
   switch (c.outcome) {
     case ProducerStateTable::Outcome::kError:
+      if (c.error.code == kerr::kOutOfOrderSequenceNumber && epoch_start_offset_ > 0 &&
+          clock_.now() - opened_at_ < kOpenSequenceGrace) {
+        c.error = {
+            kerr::kNotLeaderOrFollower,
+            fmt::format(
+                "{} (partition opened here {} ms ago: answered as retriable)", c.error.message,
+                std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - opened_at_)
+                    .count())};
+      }
       SHALE_LOG_INFO("broker", "{}-{}: refused batch: {}", topic_, index_, c.error.message);
       return P::ready({std::move(c.error)});
     case ProducerStateTable::Outcome::kDuplicate:

@@ -10,6 +10,8 @@
 //   4. same epoch, first_seq != last_seq + 1 (INT32_MAX wraps to 0) -> OUT_OF_ORDER (45);
 //   5. unknown producer id: any sequence is accepted (Kafka >= 2.5 never answers
 //      UNKNOWN_PRODUCER_ID on produce; KIP-360).
+// (The Partition answers 45 as NOT_LEADER_OR_FOLLOWER in the first seconds after it opened a
+// stream with history: see kOpenSequenceGrace in partition_producers.cc.)
 // Accepted batches are *reserved* (in flight) until the store append completes: a later batch
 // is checked against the last reserved sequence, so up to five batches may be in flight per
 // producer; complete() records the offsets, fail() forgets the reservation. A retry of a batch

@@ -147,9 +147,25 @@ TEST_F(IdempotentPartitionTest, CleanRestartRebuildsFromTheSnapshot) {
   auto dup = produce(idem_batch(7, 0, 10, 2));
   EXPECT_TRUE(dup.error.ok());
   EXPECT_EQ(dup.base_offset, 10);
+  // A gap just after the partition (with history) opened is answered retriable: the batches
+  // before it may have been refused while the partition was still opening (a failover or a
+  // restart), and librdkafka gives up for good on OUT_OF_ORDER_SEQUENCE_NUMBER.
+  EXPECT_EQ(produce(idem_batch(7, 0, 13, 1)).error.code, kerr::kNotLeaderOrFollower);
+  clock.advance(std::chrono::milliseconds(10'001));
   EXPECT_EQ(produce(idem_batch(7, 0, 13, 1)).error.code, kerr::kOutOfOrderSequenceNumber);
   EXPECT_EQ(produce(idem_batch(7, 0, 12, 1)).base_offset, 12);
   EXPECT_EQ(store.cold_reads.load(), reads);  // the snapshot covered everything: no scan
+  EXPECT_EQ(p->producer_counters().out_of_order, 2u);
+}
+
+TEST_F(IdempotentPartitionTest, AGapRightAfterAStraddledOpenIsRetriableAndTheRunLandsInOrder) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(produce(idem_batch(7, 0, i, 1)).error.ok());
+  restart();  // the partition opens here again with history (a failover looks the same)
+  // Seq 3 was refused while the partition was opening; seq 4 arrives after the open.
+  EXPECT_EQ(produce(idem_batch(7, 0, 4, 1)).error.code, kerr::kNotLeaderOrFollower);
+  // The client resends the run in order: both land, nothing is skipped.
+  EXPECT_EQ(produce(idem_batch(7, 0, 3, 1)).base_offset, 3);
+  EXPECT_EQ(produce(idem_batch(7, 0, 4, 1)).base_offset, 4);
 }
 
 TEST_F(IdempotentPartitionTest, CrashRebuildScansOnlyTheTailAfterTheSnapshot) {
