@@ -402,29 +402,42 @@ void ObjectWal::commit_ready() {
 }
 
 Status ObjectWal::trim(WalPos upto) {
-  std::vector<uint64_t> starts;
-  std::vector<std::string> keys;
-  {
-    std::lock_guard lk(mu_);
-    if (upto.value() <= static_cast<int64_t>(trim_pos_)) return Status();
-    for (const auto& [s, c] : committed_) {
-      if (c.end > static_cast<uint64_t>(upto.value())) break;
-      starts.push_back(s);
-      keys.push_back(c.key);
+  // etcd refuses a txn of more than 128 operations (--max-txn-ops): trim in chunks, each one
+  // txn that deletes up to kMaxTrimDeletesPerTxn index entries and advances the trim position
+  // to the end of the last one, then deletes those objects (index before objects, so an index
+  // entry never names a deleted object).
+  while (true) {
+    std::vector<uint64_t> starts;
+    std::vector<std::string> keys;
+    uint64_t to = 0;
+    {
+      std::lock_guard lk(mu_);
+      if (upto.value() <= static_cast<int64_t>(trim_pos_)) return Status();
+      to = static_cast<uint64_t>(upto.value());
+      for (const auto& [s, c] : committed_) {
+        if (c.end > static_cast<uint64_t>(upto.value())) break;
+        if (starts.size() == kMaxTrimDeletesPerTxn) {
+          to = s;  // == the end of the last entry taken
+          break;
+        }
+        starts.push_back(s);
+        keys.push_back(c.key);
+      }
     }
+    meta::Txn t;
+    t.compares.push_back(meta::Compare::value_eq(epoch_key_, std::to_string(epoch_.value())));
+    for (uint64_t s : starts) t.success.push_back(meta::DeleteOp{index_key(s), {}});
+    t.success.push_back(meta::PutOp{trim_key_, std::to_string(to)});
+    SHALE_ASSIGN_OR_RETURN(auto r, meta_.txn(t));
+    if (!r.succeeded) return Status(Errc::kFenced, "object wal: fenced during trim");
+    {
+      std::lock_guard lk(mu_);
+      for (uint64_t s : starts) committed_.erase(s);
+      trim_pos_ = std::max<uint64_t>(trim_pos_, to);
+    }
+    if (!keys.empty()) SHALE_RETURN_IF_ERROR(store_.remove(keys));
+    if (to >= static_cast<uint64_t>(upto.value())) return Status();
   }
-  meta::Txn t;
-  t.compares.push_back(meta::Compare::value_eq(epoch_key_, std::to_string(epoch_.value())));
-  for (uint64_t s : starts) t.success.push_back(meta::DeleteOp{index_key(s), {}});
-  t.success.push_back(meta::PutOp{trim_key_, std::to_string(upto.value())});
-  SHALE_ASSIGN_OR_RETURN(auto r, meta_.txn(t));
-  if (!r.succeeded) return Status(Errc::kFenced, "object wal: fenced during trim");
-  {
-    std::lock_guard lk(mu_);
-    for (uint64_t s : starts) committed_.erase(s);
-    trim_pos_ = std::max<uint64_t>(trim_pos_, upto.value());
-  }
-  return keys.empty() ? Status() : store_.remove(keys);
 }
 
 Result<Epoch> ObjectWal::stored_epoch() const {

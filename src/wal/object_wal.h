@@ -51,6 +51,9 @@ namespace shale::wal {
 inline constexpr uint32_t kObjMagic = 0x31574F53;  // "SOW1"
 inline constexpr size_t kObjHeaderSize = 32;
 inline constexpr size_t kObjRecordHeaderSize = 36;
+// Index entries one trim txn deletes at most: etcd refuses txns of more than 128 operations
+// (its --max-txn-ops default), and a trim after a long metadata outage can cover hundreds.
+inline constexpr size_t kMaxTrimDeletesPerTxn = 100;
 static_assert(kObjHeaderSize == 4 + 4 + 4 + 4 + 8 + 8);
 static_assert(kObjRecordHeaderSize == 4 + 4 + 8 + 8 + 8 + 4);
 

@@ -331,6 +331,31 @@ TEST(ObjectWal, TrimDeletesWholeObjectsAndHidesTrimmedRecords) {
   EXPECT_EQ(seen[1].first, *r[2]);
 }
 
+TEST(ObjectWal, TrimOfMoreEntriesThanOneTxnMayDeleteGoesInChunks) {
+  Env env;
+  const size_t n = 2 * kMaxTrimDeletesPerTxn + 17;
+  std::vector<Result<WalPos>> r;
+  {
+    ObjectWal w(env.store, *env.meta, env.opts(1, /*flush_bytes=*/50, /*delay_ms=*/0));
+    replay(w);
+    ASSERT_TRUE(w.start().ok());
+    for (size_t i = 0; i < n; ++i) {  // one object per record
+      auto one = append_all(w, {rec(1, static_cast<int64_t>(i), std::string(100, 'x'))});
+      ASSERT_TRUE(one[0].ok());
+      r.push_back(one[0]);
+    }
+    auto last = append_all(w, {rec(1, static_cast<int64_t>(n), "tail")});
+    ASSERT_TRUE(last[0].ok());
+    ASSERT_EQ(env.objects(), n + 1);
+    ASSERT_TRUE(w.trim(*last[0]).ok());  // everything before the tail record
+    EXPECT_EQ(env.objects(), 1u);
+  }
+  ObjectWal w2(env.store, *env.meta, env.opts(2));
+  auto seen = replay(w2);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].second, fmt::format("1:{}:tail", n));
+}
+
 TEST(ObjectWal, BoundedInflightUploadsApplyBackPressure) {
   Env env;
   objstore::FaultyObjectStore slow(env.store);
