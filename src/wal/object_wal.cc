@@ -351,6 +351,7 @@ void ObjectWal::commit_ready() {
       t.success.push_back(meta::PutOp{index_key(b->start),
                                       fmt::format("{} {} {}", epoch_.value(), b->end, b->key)});
       auto r = meta_.txn(t);
+      bool ambiguous = false;  // an attempt may have landed though it reported a failure
       // A metadata outage (the etcd member in use died: its client does not repeat
       // conditional txns) must not break the WAL for good: every later commit would fail too.
       // Repeating is safe: the same put under the same compare; a landed earlier attempt is
@@ -358,6 +359,7 @@ void ObjectWal::commit_ready() {
       for (int64_t wait_ms = std::max<int64_t>(1, opts_.retry_base.count());
            !r.ok() && retryable(r.status().code());
            wait_ms = std::min<int64_t>(wait_ms * 2, opts_.retry_cap.count())) {
+        ambiguous = true;
         lk.lock();
         ++commit_retries_;
         const bool stop =
@@ -373,7 +375,10 @@ void ObjectWal::commit_ready() {
       } else if (!r->succeeded) {
         st = Status(Errc::kFenced, fmt::format("object wal: node {} epoch {} fenced",
                                                opts_.node.value(), epoch_.value()));
-        (void)store_.remove({b->key});  // certainly uncommitted: ours, never referenced
+        // Uncommitted, so ours to delete, unless an earlier attempt landed before the fence:
+        // then the index names the object (until trimmed) and the next recovery's sweep
+        // deletes it only once nothing references it.
+        if (!ambiguous) (void)store_.remove({b->key});
       }
     }
     if (!st.ok()) SHALE_LOG_WARN("wal", "object wal {}: {}", b->key, st.to_string());

@@ -295,6 +295,49 @@ TEST(ObjectWal, MetadataOutageDuringCommitDelaysAcksAndBreaksNothing) {
   }
 }
 
+TEST(ObjectWal, AFencedRepeatOfALandedCommitKeepsTheObjectItsIndexNames) {
+  Env env;
+  meta::FaultyMetaStore faulty(*env.meta);
+  ObjectWalOptions o = env.opts(1, /*flush_bytes=*/256, /*delay_ms=*/1);
+  o.retry_base = std::chrono::milliseconds(1);
+  o.retry_cap = std::chrono::milliseconds(5);
+  {
+    ObjectWal w(env.store, faulty, o);
+    replay(w);
+    ASSERT_TRUE(w.start().ok());
+    // The commit lands but reports a timeout (a network cut); the repeats fail until another
+    // broker has taken the WAL over (epoch 2), so the next repeat is fenced.
+    faulty.add_fault({.ops = static_cast<uint32_t>(meta::MetaOp::kTxn),
+                      .nth = 1,
+                      .action = meta::MetaFault::Action::kFailAfter,
+                      .code = Errc::kTimeout});
+    int outage = faulty.add_fault(
+        {.ops = static_cast<uint32_t>(meta::MetaOp::kTxn), .nth = 2, .and_after = true});
+    std::promise<Result<WalPos>> p;
+    auto f = p.get_future();
+    w.append(rec(1, 0, "landed"), [&p](Result<WalPos> r) { p.set_value(std::move(r)); });
+    for (int i = 0; i < 5000 && w.commit_retries() < 2; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_GE(w.commit_retries(), 2u);
+    {
+      ObjectWal taker(env.store, *env.meta, env.opts(2));
+      auto seen = replay(taker);
+      ASSERT_EQ(seen.size(), 1u);  // the landed commit is visible to the takeover
+    }
+    faulty.remove_fault(outage);
+    auto r = f.get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::kFenced);
+  }
+  // The index still names the object (nobody trimmed it): it must still exist.
+  ObjectWal w3(env.store, *env.meta, env.opts(3));
+  Status st;
+  auto seen = replay(w3, &st);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].second, "1:0:landed");
+}
+
 TEST(ObjectWal, NextEpochClaimsStoredPlusOne) {
   Env env;
   ObjectWalOptions o = env.opts(0);
