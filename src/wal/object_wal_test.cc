@@ -59,6 +59,17 @@ std::vector<std::pair<WalPos, std::string>> replay(ObjectWal& w, Status* st = nu
   return out;
 }
 
+// The next txn lands but reports a timeout; every txn after it fails before reaching the store
+// until the returned fault is removed (a metadata outage that began mid-commit).
+int land_then_fail_txns(meta::FaultyMetaStore& faulty) {
+  faulty.add_fault({.ops = static_cast<uint32_t>(meta::MetaOp::kTxn),
+                    .nth = 1,
+                    .action = meta::MetaFault::Action::kFailAfter,
+                    .code = Errc::kTimeout});
+  return faulty.add_fault(
+      {.ops = static_cast<uint32_t>(meta::MetaOp::kTxn), .nth = 2, .and_after = true});
+}
+
 TEST(ObjectWal, AcksInOrderAfterIndexCommitAndReplaysAfterRestart) {
   Env env;
   std::vector<WalRecord> recs;
@@ -265,12 +276,7 @@ TEST(ObjectWal, MetadataOutageDuringCommitDelaysAcksAndBreaksNothing) {
     replay(w);
     ASSERT_TRUE(w.start().ok());
     // The first commit lands but reports a timeout; the next three fail before reaching etcd.
-    faulty.add_fault({.ops = static_cast<uint32_t>(meta::MetaOp::kTxn),
-                      .nth = 1,
-                      .action = meta::MetaFault::Action::kFailAfter,
-                      .code = Errc::kTimeout});
-    int outage = faulty.add_fault(
-        {.ops = static_cast<uint32_t>(meta::MetaOp::kTxn), .nth = 2, .and_after = true});
+    int outage = land_then_fail_txns(faulty);
     std::thread heal([&] {
       for (int i = 0; i < 5000 && w.commit_retries() < 4; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -307,12 +313,7 @@ TEST(ObjectWal, AFencedRepeatOfALandedCommitKeepsTheObjectItsIndexNames) {
     ASSERT_TRUE(w.start().ok());
     // The commit lands but reports a timeout (a network cut); the repeats fail until another
     // broker has taken the WAL over (epoch 2), so the next repeat is fenced.
-    faulty.add_fault({.ops = static_cast<uint32_t>(meta::MetaOp::kTxn),
-                      .nth = 1,
-                      .action = meta::MetaFault::Action::kFailAfter,
-                      .code = Errc::kTimeout});
-    int outage = faulty.add_fault(
-        {.ops = static_cast<uint32_t>(meta::MetaOp::kTxn), .nth = 2, .and_after = true});
+    int outage = land_then_fail_txns(faulty);
     std::promise<Result<WalPos>> p;
     auto f = p.get_future();
     w.append(rec(1, 0, "landed"), [&p](Result<WalPos> r) { p.set_value(std::move(r)); });
