@@ -185,7 +185,7 @@ def test_sigkill_object_wal_then_empty_data_dir(backend, order, tmp_path, reques
 
 
 def test_object_wal_object_count_stays_bounded(tmp_path, request, rgw):
-    """Steady produce for ~8 s with a WAL object every ~10 ms: WAL objects are deleted once the
+    """Steady produce for ~14 s with a WAL object every ~10 ms: WAL objects are deleted once the
     uploader (--upload-interval-ms 300) has put their data into stream objects, so the live
     count stays bounded while hundreds are written (no separate WAL compaction is needed)."""
     prefix = new_prefix()
@@ -208,7 +208,7 @@ def test_object_wal_object_count_stays_bounded(tmp_path, request, rgw):
     th.start()
     live, seen = [], set()
     try:
-        end = time.time() + 8
+        end = time.time() + 14
         while time.time() < end:
             keys = [k for k in rgw.list_keys(prefix + "wal/")]
             live.append(len(keys))
@@ -221,13 +221,19 @@ def test_object_wal_object_count_stays_bounded(tmp_path, request, rgw):
     print(f"sent {sent[0]}, WAL objects seen {len(seen)}, live max {max(live)}, samples {live}")
     assert sent[0] > 1000
     # A sawtooth: WAL objects accumulate between upload rounds (one per ~10 ms flush) and are
-    # deleted after each round. Bounded: every 3 s the count falls back near zero, and the
-    # peak stays far below what was written.
-    # (The peak depends on how slow the store is that second: 185 of 480 was seen on a loaded
-    # machine, so the test asserts only that more were written than were ever alive at once.)
-    assert len(seen) > 2 * max(live) and max(live) <= 200
-    for i in range(len(live) - 12):
-        assert min(live[i:i + 12]) <= 20, live
+    # deleted after each round. How high a tooth grows depends on how slow the store and the
+    # machine are that second (a CI run's first round took 3.3 s: 230 objects before the first
+    # delete), so the test asserts the shape, not a peak: far more objects were written than
+    # were ever alive at once, and from the first delete on, every ~6 s window (24 samples) falls
+    # back below a third of the peak. A WAL that never deleted would fail both (its count only
+    # grows).
+    assert len(seen) > 2 * max(live), live
+    first_drop = next((i for i in range(1, len(live)) if live[i] < live[i - 1]), None)
+    assert first_drop is not None, live
+    after = live[first_drop:]
+    assert len(after) >= 24, live  # the uploader began deleting within the first ~7 s
+    for i in range(len(after) - 24 + 1):
+        assert min(after[i:i + 24]) <= max(live) / 3, live
     assert len(rgw.list_keys(prefix + "wal/")) <= 200  # what the stop left for the next start
 
 
