@@ -61,6 +61,9 @@ struct CoordinatorOptions {
   int64_t offsets_retention_ms = 7LL * 24 * 3600 * 1000;  // offsets.retention.minutes
   int64_t offsets_retention_check_interval_ms = 600000;   // offsets.retention.check.interval.ms
   std::chrono::milliseconds tick_interval{50};
+  // Shale only: records a __consumer_offsets partition takes between two snapshots (OffsetsLog;
+  // tests lower it to compact often).
+  int64_t offsets_compact_min_records = 1000;
 };
 
 class GroupCoordinator;
