@@ -198,6 +198,10 @@ std::shared_ptr<GroupCoordinator> coordinator_of(broker::Broker& broker) {
           a->gc->set_gate([raw = a.get(), &broker](const std::string& group) {
             return gate(*raw, broker, group);  // the gate lives in raw->gc: raw outlives it
           });
+          a->gc->set_load_generation([raw = a.get()](const std::string& group) {
+            std::lock_guard lk(raw->mu);
+            return raw->gen[partition_for_group(group, raw->log->partitions())];
+          });
           a->log->set_compaction_guard([weak](int32_t index) -> uint64_t {
             auto a = weak.lock();  // (snapshot trims may complete after the coordinator is gone)
             return a ? a->token(index) : 0;
