@@ -117,6 +117,9 @@ void replay_gained(const std::weak_ptr<Attached>& weak, asio::thread_pool& pool,
     {
       std::lock_guard lk(a->mu);
       if (a->gen[index] != g) return;  // lost or re-gained meanwhile: a later task decides
+      // Already replayed at g by the start-up load (which ran first): it is being served, so
+      // dropping its groups now would serve them from nothing until this replay ends.
+      if (a->loaded.count(index)) return;
     }
     a->gc->drop_groups(a->groups_of(index));  // the replay starts from the log alone
     auto r = a->log->load_partition_blocking(*a->gc, part);
