@@ -55,10 +55,8 @@ struct Member {
     broker->stop();
     node.shutdown();
   }
-  static stream::StoreOptions opts() {
-    auto o = stream::testing::small_options();  // uploads only on close: moves go through objects
-    return o;
-  }
+  // No background uploads: a partition's data reaches the objects when it moves (close()).
+  static stream::StoreOptions opts() { return stream::testing::small_options(); }
   std::shared_ptr<GroupCoordinator> gc() {
     auto c = coordinator_of(*broker);
     for (int i = 0; i < 200 && c->loading(); ++i) std::this_thread::sleep_for(10ms);
@@ -98,14 +96,14 @@ bool wait_fetch(GroupCoordinator& gc, int16_t error, std::chrono::milliseconds l
 // heals, the retried replay serves exactly what the log says.
 TEST(OffsetsCluster, AFailedReplayIsRetriedAndNeitherServedNorCompacted) {
   World w;
-  Member a(w, 1, 600ms), b(w, 2, 600ms);
+  Member a(w, 1, 1000ms), b(w, 2, 1000ms);
   auto ga = a.gc();  // creates __consumer_offsets; owns none of it yet
   ASSERT_TRUE(b.topics().sync_topics().ok());
   auto gb = b.gc();
   const int32_t p = partition_for_group("g", kDefaultOffsetsPartitions);
 
   // b owns the partition: 6 commits (a snapshot is now due), then it moves away at once, before
-  // b's ticker ran (the ticks are 600 ms apart).
+  // b's ticker ran (the ticks are 1 s apart).
   ASSERT_TRUE(b.topics().acquire(kOffsetsTopic, p, Epoch(1)).ok());
   ASSERT_TRUE(wait_fetch(*gb, err::kNone, 2s));
   for (int i = 1; i <= 6; ++i) ASSERT_EQ(commit(*gb, i), err::kNone);
@@ -125,7 +123,7 @@ TEST(OffsetsCluster, AFailedReplayIsRetriedAndNeitherServedNorCompacted) {
                        .nth = 1,
                        .and_after = true});
   ASSERT_TRUE(b.topics().acquire(kOffsetsTopic, p, Epoch(3)).ok());
-  for (int i = 0; i < 15; ++i) {  // 1.5 s: several replay attempts and two ticks
+  for (int i = 0; i < 20; ++i) {  // 2 s: several replay attempts and at least one tick
     EXPECT_EQ(gb->fetch_offsets("g", std::nullopt).error, err::kCoordinatorLoadInProgress);
     std::this_thread::sleep_for(100ms);
   }
