@@ -141,5 +141,63 @@ TEST(OffsetsCluster, AFailedReplayIsRetriedAndNeitherServedNorCompacted) {
   ASSERT_EQ(commit(*gb, 101), err::kNone);  // served again
 }
 
+// A single broker: the start-up load of __consumer_offsets fails while the object store's
+// reads fail; every group answers COORDINATOR_LOAD_IN_PROGRESS meanwhile, the load is retried
+// with back-off until it succeeds, and a broker stopping during a back-off is not held up by it.
+TEST(OffsetsSingle, AFailedStartUpLoadIsRetriedAndAStopDuringItsBackOffIsNotHeldUp) {
+  World w;
+  objstore::FaultyObjectStore objects(*w.objects);
+  auto start = [&](Node& node) {
+    EXPECT_TRUE(node.boot(objects, *w.meta, w.clock).ok());
+    auto b =
+        std::make_unique<broker::Broker>(broker::BrokerConfig{}, *w.meta, node.store(), w.clock);
+    EXPECT_TRUE(b->start().ok());
+    return b;
+  };
+  {
+    Node node(w.fs, Member::opts());
+    auto b = start(node);
+    auto gc = coordinator_of(*b);
+    for (int i = 0; i < 200 && gc->loading(); ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(commit(*gc, 42), err::kNone);
+    b->stop();  // uploads: the next start reads the partition from the objects
+  }
+  const objstore::StoreFault reads_fail{
+      .ops = static_cast<objstore::StoreOpMask>(objstore::StoreOp::kGet),
+      .nth = 1,
+      .and_after = true};
+  {
+    Node node(w.fs, Member::opts());
+    auto b = start(node);
+    objects.add_fault(reads_fail);
+    auto gc = coordinator_of(*b);  // created (and loaded) on first use
+    for (int i = 0; i < 10; ++i) {
+      EXPECT_EQ(gc->fetch_offsets("g", std::nullopt).error, err::kCoordinatorLoadInProgress);
+      std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_EQ(commit(*gc, 7), err::kCoordinatorLoadInProgress);
+    const uint64_t failed = objects.injected();
+    EXPECT_GE(failed, 3u);
+    objects.clear_faults();
+    ASSERT_TRUE(wait_fetch(*gc, err::kNone, 5s));
+    EXPECT_EQ(gc->fetch_offsets("g", std::nullopt).offsets.at(0).offset, 42);
+    b->stop();
+  }
+  {
+    Node node(w.fs, Member::opts());
+    auto b = start(node);
+    objects.add_fault(reads_fail);
+    auto gc = coordinator_of(*b);
+    // Attempts at about 0, 0.1, 0.3 and 0.7 s; the next one waits for a timer until 1.5 s.
+    std::this_thread::sleep_for(800ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    gc.reset();
+    b->stop();  // cancels the timer: the control pool's join() does not wait for it
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_LT(took, 400ms) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+    objects.clear_faults();
+  }
+}
+
 }  // namespace
 }  // namespace shale::coord
