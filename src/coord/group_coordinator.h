@@ -61,6 +61,9 @@ struct CoordinatorOptions {
   int64_t offsets_retention_ms = 7LL * 24 * 3600 * 1000;  // offsets.retention.minutes
   int64_t offsets_retention_check_interval_ms = 600000;   // offsets.retention.check.interval.ms
   std::chrono::milliseconds tick_interval{50};
+  // Shale only: records a __consumer_offsets partition takes between two snapshots (OffsetsLog;
+  // tests lower it to compact often).
+  int64_t offsets_compact_min_records = 1000;
 };
 
 class GroupCoordinator;
@@ -256,6 +259,13 @@ class GroupCoordinator {
   // called without the coordinator mutex held, from any thread; must not block.
   using Gate = std::function<int16_t(const std::string& group_id)>;
   void set_gate(Gate gate) { gate_ = std::move(gate); }
+  // Cluster mode: the load generation of the group's partition (it changes at every gain and
+  // loss). An offset commit updates memory only if the generation is the same when the commit
+  // becomes durable as when it was accepted: a commit of an earlier ownership that completes
+  // late must not overwrite what a later replay restored (the log has it, in its place). Same
+  // rules as the gate; unset: one generation.
+  using LoadGeneration = std::function<uint64_t(const std::string& group_id)>;
+  void set_load_generation(LoadGeneration f) { load_gen_ = std::move(f); }
   // Forgets every group for which `which(group_id)` is true (their partition moved away, or is
   // about to be replayed): parked JoinGroup / SyncGroup requests answer NOT_COORDINATOR and
   // nothing of these groups stays in memory, so a later replay starts from the log alone.
@@ -297,7 +307,8 @@ class GroupCoordinator {
   int64_t next_expiry_check_ms_ = 0;  // guarded by mu_
 
   std::atomic<bool> loading_{false};
-  Gate gate_;  // set before serving, then read-only
+  Gate gate_;                // set before serving, then read-only
+  LoadGeneration load_gen_;  // set before serving, then read-only
   // Store completions (commits answered once durable) may arrive after the coordinator is gone:
   // they reach it only through this lifeline, which the destructor cuts under `mu`. The
   // destructor never waits for the store (it may run on the thread that completes writes).

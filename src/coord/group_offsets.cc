@@ -40,6 +40,7 @@ std::string lower(std::string s) {
 
 void GroupCoordinator::commit_offsets(CommitRequest req, CommitCallback cb) {
   std::vector<int16_t> errors(req.offsets.size(), err::kNone);
+  const uint64_t accepted_gen = load_gen_ ? load_gen_(req.group_id) : 0;
   int16_t all = unavailable(req.group_id);
   {
     std::lock_guard lk(mu_);
@@ -94,8 +95,9 @@ void GroupCoordinator::commit_offsets(CommitRequest req, CommitCallback cb) {
     if (errors[i] == err::kNone) entries.emplace_back(req.offsets[i].first, req.offsets[i].second);
   }
   // Runs once the offsets are durable.
-  auto apply = [this, group = req.group_id, entries] {
+  auto apply = [this, group = req.group_id, entries, accepted_gen] {
     if (gate_ && gate_(group) == err::kNotCoordinator) return;  // moved away meanwhile
+    if (load_gen_ && load_gen_(group) != accepted_gen) return;  // moved and came back meanwhile
     std::lock_guard lk(mu_);
     Group& g = get_or_create(group);
     for (auto& [tp, om] : entries) g.offsets[tp] = *om;

@@ -81,7 +81,8 @@ Status replay_into(GroupCoordinator& gc, const std::shared_ptr<broker::Partition
 // Appends the snapshot, then trims below its base offset (on the control pool).
 asio::awaitable<void> snapshot_and_trim(std::shared_ptr<broker::Partition> part, Buf batch,
                                         int64_t base, int64_t captured, int64_t live,
-                                        std::shared_ptr<State> state, size_t index) {
+                                        std::shared_ptr<State> state, size_t index,
+                                        OffsetsLog::CompactionGuard guard, uint64_t token) {
   std::vector<Buf> batches;  // (no braced list in a coroutine: GCC 12 rejects it)
   batches.push_back(std::move(batch));
   auto pending = part->append(std::move(batches));
@@ -90,6 +91,11 @@ asio::awaitable<void> snapshot_and_trim(std::shared_ptr<broker::Partition> part,
   if (!ok) {
     SHALE_LOG_WARN("coord", "{}-{} snapshot append failed: {}", part->topic(), part->index(),
                    r.error.message);
+  } else if (guard && guard(part->index()) != token) {
+    // The partition changed hands since the capture: only its current owner, once loaded, may
+    // move the log start (the snapshot stays in the log; replay is exact either way).
+    SHALE_LOG_INFO("coord", "{}-{}: not trimming to {}, the partition changed hands", part->topic(),
+                   part->index(), base);
   } else {
     auto t = part->trim_blocking(base);
     if (!t.error.ok()) {
@@ -288,11 +294,33 @@ void OffsetsLog::release_held(int32_t index) {
   }
 }
 
+void OffsetsLog::fail_held(int32_t index) {
+  std::vector<Queued> held;
+  {
+    std::lock_guard lk(state_->mu);
+    auto& ps = state_->parts[index];
+    held.swap(ps.held);
+    ps.draining = false;
+  }
+  for (auto& q : held) q.done(false);
+}
+
 void OffsetsLog::maintain(GroupCoordinator& gc) {
   const int32_t n = partitions_;
   for (int32_t i = 0; i < n; ++i) {
     int64_t base = 0, captured = 0;
     std::shared_ptr<broker::Partition> part;
+    const uint64_t token = guard_ ? guard_(i) : 0;
+    if (guard_ && token == 0) {  // not loaded here: never snapshot what memory lacks
+      bool held = false;
+      {
+        std::lock_guard lk(state_->mu);
+        if (static_cast<size_t>(i) >= state_->parts.size()) return;  // not loaded yet
+        held = state_->parts[i].draining;
+      }
+      if (held) fail_held(i);
+      continue;
+    }
     {
       std::lock_guard lk(state_->mu);
       if (static_cast<size_t>(i) >= state_->parts.size()) return;  // not loaded yet
@@ -314,6 +342,11 @@ void OffsetsLog::maintain(GroupCoordinator& gc) {
     if (!part) continue;
     auto groups =
         gc.export_state([i, n](const std::string& g) { return partition_for_group(g, n) == i; });
+    if (guard_ && guard_(i) != token) {  // lost or re-gained during the capture: not this round
+      std::lock_guard lk(state_->mu);
+      state_->parts[i].compacting = false;
+      continue;
+    }
     int64_t live = 0;
     for (const auto& g : groups) {
       live += static_cast<int64_t>(g.offsets.size()) + (g.metadata ? 1 : 0);
@@ -321,7 +354,7 @@ void OffsetsLog::maintain(GroupCoordinator& gc) {
     Buf batch = build_snapshot_batch(base, groups, broker_.clock().wall_ms());
     asio::co_spawn(broker_.control_pool(),
                    snapshot_and_trim(std::move(part), std::move(batch), base, captured, live,
-                                     state_, static_cast<size_t>(i)),
+                                     state_, static_cast<size_t>(i), guard_, token),
                    asio::detached);
   }
 }

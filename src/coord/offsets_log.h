@@ -68,6 +68,16 @@ class OffsetsLog final : public GroupStore {
                    std::function<void(bool ok)> done) override;
   void maintain(GroupCoordinator& gc) override;
 
+  // Cluster hook: a partition is compacted only while `guard(index)` returns the same non-zero
+  // token before and after its state is captured, and its snapshot's trim runs only if the token
+  // is still the same then. broker_coordinator returns the partition's generation while its
+  // replay is complete, 0 otherwise: a snapshot of a partition this broker has not loaded (being
+  // replayed, or its replay failed) would hold no or part of its groups and, once trimmed below,
+  // lose the rest for good. Unset (a single broker): every partition is compacted once the
+  // whole topic is loaded. Set before the ticker starts; called without any lock of this log.
+  using CompactionGuard = std::function<uint64_t(int32_t index)>;
+  void set_compaction_guard(CompactionGuard guard) { guard_ = std::move(guard); }
+
   // A write held back while its partition drains for a snapshot.
   struct Queued {
     Buf batch;
@@ -102,6 +112,8 @@ class OffsetsLog final : public GroupStore {
   void issue(int32_t index, Buf batch, std::function<void(bool)> done);  // counted in inflight
   // Ends a drain: issues the held writes, in order.
   void release_held(int32_t index);
+  // Ends a drain of a partition that is not loaded here: fails the held writes.
+  void fail_held(int32_t index);
   // Marks `slot` done and runs every completed write at the head of the partition's queue.
   static void complete(const std::shared_ptr<State>& state, int32_t index,
                        const std::shared_ptr<Slot>& slot, bool ok);
@@ -110,6 +122,7 @@ class OffsetsLog final : public GroupStore {
   std::atomic<int32_t> partitions_;
   const int64_t compact_min_records_;
   std::shared_ptr<State> state_ = std::make_shared<State>();
+  CompactionGuard guard_;
 };
 
 }  // namespace shale::coord

@@ -87,7 +87,8 @@ class StreamStore {
   virtual Status close(StreamId id) = 0;
   // Deletes the stream; its objects are garbage-collected after a grace period.
   virtual Status remove(StreamId id) = 0;
-  // Moves the start offset forward to `new_start` (DeleteRecords). Never moves it back.
+  // Moves the start offset forward to `new_start` (DeleteRecords). Never moves it back. Only the
+  // owner may: Errc::kFenced when the stream is not open here or its epoch moved on.
   virtual Status trim(StreamId id, Offset new_start) = 0;
   virtual Status set_retention(StreamId id, const RetentionPolicy& policy) = 0;
   virtual Result<StreamInfo> info(StreamId id) const = 0;

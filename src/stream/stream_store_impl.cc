@@ -279,6 +279,7 @@ Status StreamStoreImpl::remove(StreamId id) {
 Status StreamStoreImpl::trim(StreamId id, Offset new_start) {
   if (dead()) return dead_status();
   std::set<ObjectId> candidates;
+  Epoch epoch{0};
   {
     std::lock_guard mk(meta_mu_);
     StreamPtr s;
@@ -288,6 +289,12 @@ Status StreamStoreImpl::trim(StreamId id, Offset new_start) {
       if (!s || s->rec.state == StreamState::kDeleted) {
         return Status(Errc::kNotFound, fmt::format("stream {} not found", id));
       }
+      // Only the owner moves the start: a node that released the stream (or was deposed) and
+      // trims late would move it under the new owner, whose in-memory start stays behind.
+      if (!s->open_here || s->broken) {
+        return Status(Errc::kFenced, fmt::format("trim of stream {}: not its owner here", id));
+      }
+      epoch = s->open_epoch;
       if (new_start <= s->rec.start) return Status();
       if (new_start > std::max(s->durable, s->rec.committed_end)) {
         return Status(Errc::kOutOfRange, fmt::format("trim of stream {} to {} beyond end {}", id,
@@ -296,6 +303,9 @@ Status StreamStoreImpl::trim(StreamId id, Offset new_start) {
     }
     if (crash_at("trim.before_commit")) return dead_status();
     SHALE_RETURN_IF_ERROR(write_stream_record(s, [&](StreamRecord& r) -> Status {
+      if (r.epoch != epoch) {
+        return Status(Errc::kFenced, fmt::format("stream {} is owned at epoch {}", id, r.epoch));
+      }
       r.start = std::max(r.start, new_start);
       return Status();
     }));

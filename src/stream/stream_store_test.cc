@@ -288,6 +288,27 @@ TEST_F(StreamStoreTest, TrimMovesStartAndDeletesDeadObjectsAfterGrace) {
   expect_all(id, Offset(20), keep);
 }
 
+// Only the owner moves a stream's start. A node that released the stream (a __consumer_offsets
+// snapshot's trim completing after the partition moved) must not trim it under the new owner:
+// that owner's reads from its log start would then fail (the objects below the new start are
+// collected), and its group coordinator could not replay the partition.
+TEST_F(StreamStoreTest, TrimByANodeThatReleasedTheStreamIsFenced) {
+  StreamId id = open_new();
+  append_n(id, 10);
+  ASSERT_OK(s().close(id));
+  EXPECT_EQ(s().trim(id, Offset(4)).code(), Errc::kFenced);  // released: not the owner
+  Node other(w_.fs, small_options(), NodeId(2), "/wal2");
+  ASSERT_OK(other.boot(*w_.objects, *w_.meta, w_.clock));
+  auto info = other.store().open(id, Epoch(2));
+  ASSERT_TRUE(info.ok()) << info.status().to_string();
+  EXPECT_EQ(s().trim(id, Offset(6)).code(), Errc::kFenced);  // deposed
+  EXPECT_EQ(other.store().info(id)->start, Offset(0));
+  auto r = other.store().read_sync(id, Offset(0), 100);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_OK(other.store().trim(id, Offset(6)));  // the owner may
+  EXPECT_EQ(other.store().info(id)->start, Offset(6));
+}
+
 TEST_F(StreamStoreTest, SizeAndTimeRetention) {
   StreamId id = open_new();
   ASSERT_OK(s().set_retention(id, RetentionPolicy{-1, 3000}));

@@ -37,6 +37,10 @@ class Workload:
         # read exactly once, an unanswered one at most once
         self.probes = {}
         self.phase = "warm-up"
+        # committed offsets: the highest seen per partition, and every decrease seen (phase,
+        # partition, before, after); -1 (none) after an offset counts as a decrease
+        self.committed_high = {}
+        self.committed_drops = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = []
@@ -153,7 +157,9 @@ class Workload:
     # ---- observations
     def committed(self, timeout=30):
         """Sum over the partitions of the group's committed offsets (OffsetFetch; retried while
-        the coordinator moves)."""
+        the coordinator moves). Books any partition whose committed offset went below the
+        highest one read before in committed_drops: a coordinator never serves less than what
+        it acknowledged."""
         c = Consumer({"bootstrap.servers": self.bootstrap(), "group.id": self.group,
                       "enable.auto.commit": False})
         deadline = time.time() + timeout
@@ -163,6 +169,7 @@ class Workload:
                     tps = c.committed([TopicPartition(self.topic, p)
                                        for p in range(self.partitions)], timeout=5)
                     if all(tp.error is None for tp in tps):
+                        self._note_committed(tps)
                         return sum(max(tp.offset, 0) for tp in tps)
                 except Exception:  # noqa: BLE001 - coordinator moving
                     pass
@@ -171,6 +178,15 @@ class Workload:
                 time.sleep(0.2)
         finally:
             c.close()
+
+    def _note_committed(self, tps):
+        with self._lock:
+            for tp in tps:
+                high = self.committed_high.get(tp.partition)
+                if high is not None and tp.offset < high:
+                    self.committed_drops.append((self.phase, tp.partition, high, tp.offset))
+                high = tp.offset if high is None else max(high, tp.offset)
+                self.committed_high[tp.partition] = high
 
     def acks_since(self, t):
         with self._lock:

@@ -10,7 +10,7 @@ add broker 4 (the balancer moves partitions to it); decommission broker 4; SIGKI
 leader (restart it later); cut the namespaced broker off the network, then heal it.
 The checker (scenario_workload.check_records) reads every partition from offset 0 with a fresh
 consumer: every acked record exactly once, no duplicate, producer-sequence order; and the group's
-committed offsets advanced after every scenario.
+committed offsets advanced after every scenario and never decreased on any partition.
 
 Env: SHALE_SCENARIO_MINUTES=N loops the scenario list until N minutes have passed (default: one
 pass, about 1 minute). SHALE_SCENARIO_STRICT=1 fails on any fatal producer error.
@@ -287,6 +287,8 @@ def test_cluster_scenarios(tmp_path, request):
               f"{sum(len(v) for v in read.values())}, probes {len(w.probes)}, "
               f"errors by phase {json.dumps(errors)}")
         assert not problems, problems
+        # committed offsets per partition never decrease (read before and after each scenario)
+        assert not w.committed_drops, f"committed offsets went backwards: {w.committed_drops}"
         stuck = [r["name"] for r in run.results if not r["progressed"]]
         assert not stuck, f"the group made no progress in {stuck}"
         # A fatal idempotent-producer error (librdkafka: OUT_OF_ORDER_SEQUENCE_NUMBER, "rewound

@@ -610,5 +610,31 @@ TEST(CoordOwnership, LostPartitionAnswersNotCoordinatorAndDropsItsGroups) {
   EXPECT_TRUE(gc.fetch_offsets("g", std::nullopt).offsets.empty());
 }
 
+// Cluster mode: a commit accepted before its partition moved away and came back, that becomes
+// durable only after the regained partition was replayed, does not overwrite the replayed state
+// (the log holds the commit, in its place: a later owner's commits come after it).
+TEST(CoordOwnership, ALateCommitOfAnEarlierOwnershipDoesNotOverwriteTheReplay) {
+  ManualClock clock;
+  DeferredStore store;
+  GroupCoordinator gc(CoordinatorOptions{}, clock, &store);
+  std::atomic<uint64_t> gen{1};
+  gc.set_gate([](const std::string&) { return err::kNone; });
+  gc.set_load_generation([&](const std::string&) { return gen.load(); });
+  std::vector<int16_t> ce;
+  auto commit = [&](int64_t offset) {
+    gc.commit_offsets({"g", -1, "", std::nullopt, -1, {{{"t", 0}, {offset}}}},
+                      [&](std::vector<int16_t> e) { ce = std::move(e); });
+  };
+  commit(5);
+  gen = 3;  // lost (2), regained and replayed (3): the replay restored offset 9
+  gc.restore_offsets("g", {"t", 0}, OffsetAndMetadata{9});
+  store.pending.at(0)(true);                        // the commit of generation 1 lands now
+  EXPECT_EQ(ce, std::vector<int16_t>{err::kNone});  // durable: its client is told OK
+  EXPECT_EQ(gc.fetch_offsets("g", std::nullopt).offsets.at(0).offset, 9);
+  commit(10);  // a commit of the current generation applies
+  store.pending.at(1)(true);
+  EXPECT_EQ(gc.fetch_offsets("g", std::nullopt).offsets.at(0).offset, 10);
+}
+
 }  // namespace
 }  // namespace shale::coord
