@@ -1,7 +1,5 @@
 // CatchUpReader internals: fetching blocks (with an in-flight table so each block is fetched
 // once), read-ahead state and prefetch planning/execution.
-#include <pthread.h>
-
 #include <algorithm>
 
 #include "base/log.h"
@@ -175,7 +173,7 @@ size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, const std::vector<Obj
 }
 
 void CatchUpReader::Impl::fetcher() {
-  pthread_setname_np(pthread_self(), "cold-fetch");
+  name_this_thread("cold-fetch");
   std::unique_lock lk(fetch_mu);
   for (;;) {
     fetch_cv.wait(lk, [&] { return fetch_stopped || !fetch_jobs.empty(); });

@@ -25,15 +25,19 @@ size_t avg_batch_size(const BlockIndexEntry& e) {
 // ---------------------------------------------------------------------------------------------
 // Pool
 
-void CatchUpReader::Impl::worker() {
-  pthread_setname_np(pthread_self(), "cold-read");
+void CatchUpReader::Impl::name_this_thread(const char* name) const {
+  pthread_setname_np(pthread_self(), name);
   if (opts.thread_nice != 0) {
     // Linux: a thread id names one thread, so only this pool thread changes priority.
     if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), opts.thread_nice) != 0) {
-      SHALE_LOG_WARN("objfmt", "cold-read thread: setpriority({}) failed: {}", opts.thread_nice,
+      SHALE_LOG_WARN("objfmt", "{} thread: setpriority({}) failed: {}", name, opts.thread_nice,
                      std::strerror(errno));
     }
   }
+}
+
+void CatchUpReader::Impl::worker() {
+  name_this_thread("cold-read");
   std::unique_lock lk(mu);
   for (;;) {
     work_cv.wait(lk, [&] { return stopped || !reads.empty() || !prefetches.empty(); });

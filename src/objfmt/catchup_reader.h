@@ -83,7 +83,7 @@ struct CatchUpReaderOptions {
   size_t position_entries = 4096;  // remembered (stream, position) read-ahead states
   // Added to each pool thread's nice value (Linux setpriority on the thread): > 0 makes catch-up
   // reads yield the CPU to the event loops and the WAL writer when cores are short. Pool threads
-  // are named "cold-read" (visible in top -H, perf).
+  // are named "cold-read", fetch helpers "cold-fetch" (visible in top -H, perf); both are niced.
   int thread_nice = 0;
 };
 

@@ -123,6 +123,8 @@ struct CatchUpReader::Impl {
   std::atomic<uint64_t> n_reads{0}, n_seq{0}, n_hits{0}, n_misses{0}, n_gets{0}, n_pf_gets{0},
       n_pf_blocks{0}, n_pf_dropped{0}, n_last_window{0};
 
+  // Names the calling thread and applies opts.thread_nice (pool threads and fetch helpers).
+  void name_this_thread(const char* name) const;
   void worker();
   void fetcher();
   Status enqueue(std::function<void(bool)> task);
