@@ -3,14 +3,17 @@
 in one run, with ratios. Not a test; writes a Markdown section to --out (and stdout).
 
   /usr/bin/python3 bench/s3_bench.py [--shale-bin build/shale] [--raw-bin build/bench/s3_raw]
-      [--rgw-uri URI --rgw-dir DIR] [--mib 256] [--runs 3] [--out FILE]
+      [--rgw-uri URI --rgw-dir DIR] [--mib 256] [--runs 3] [--out FILE] [--only-latency]
+      [--shale-arg=--wal-object-commit=sequential ...]
 
 Without --rgw-uri it starts scripts/rgw.sh (memstore) on free ports and stops it at the end.
 The raw side is build/bench/s3_raw: the same libcurl S3 client (s3::S3ObjectStore) Shale uses.
 Pairs measured per run (Shale vs raw, same RGW, same client machine), each run on a fresh prefix
 that is deleted afterwards:
  1. produce latency, one 1 KiB message at a time, acks=all, --wal object --wal-flush-ms 0
-    vs a raw PUT of an object of the WAL objects' median size;
+    vs a raw PUT of an object of the WAL objects' mean size, plain and conditional
+    (If-None-Match: *, what the object WAL sends); the broker's own split of an ack (PUT,
+    index commit, ...) is printed from its log;
  2. produce throughput, 64 KiB messages, acks=all, object WAL (default flush settings; stream
     objects uploaded while producing) vs one raw multipart PUT of the same bytes (8 MiB parts,
     4 in flight); with RGW's admin socket (--rgw-dir, or the RGW this tool starts) also the
@@ -78,6 +81,10 @@ class Broker:
         self.proc.wait(60)
         self.log.close()
 
+    def logs(self):
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -89,6 +96,11 @@ def main():
     ap.add_argument("--latency-n", type=int, default=300)
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--only-latency", action="store_true",
+                    help="measure pair 1 only (produce latency vs PUT)")
+    ap.add_argument("--shale-arg", action="append", default=[],
+                    help="extra `shale serve` argument (repeatable), e.g. "
+                         "--shale-arg=--wal-object-commit=sequential")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="shale-s3-bench-")
     rgw_dir = None
@@ -213,7 +225,7 @@ def listed(raw, prefix, min_bytes=0):
 def run(a, work, raw, store, cfg):
     os.makedirs(work)
     rows = []
-    common = ["--object-store", store, "--config", cfg, "--wal", "object"]
+    common = ["--object-store", store, "--config", cfg, "--wal", "object", *a.shale_arg]
     # 1. Latency: object WAL produce vs raw PUT of the WAL object's size.
     b = Broker(a.shale_bin, work, common + ["--wal-flush-ms", "0", "--meta-dir",
                                             os.path.join(work, "m1"),
@@ -232,12 +244,23 @@ def run(a, work, raw, store, cfg):
                 lat.append((time.perf_counter() - t0) * 1000)
     finally:
         b.stop()
+    timing = re.findall(r"medians: (wait .*)$", b.logs(), re.M)
+    if timing:
+        print("broker's object WAL timings:", timing[-1], file=sys.stderr, flush=True)
     objs, size = listed(raw, "wal/")
     wal_obj = size // max(objs, 1) or 1200
     put = raw("put", "--size", str(wal_obj), "--count", str(a.latency_n))
     rows.append((f"1 KiB produce (object WAL) vs PUT of {wal_obj} B (mean WAL object), p50 ms",
                  pct(lat, 50), put["p50_ms"], ".2f"))
     rows.append(("the same, p99 ms", pct(lat, 99), put["p99_ms"], ".2f"))
+    # The object WAL PUTs with If-None-Match: * where the store supports it (fencing); on RGW
+    # that costs more than a plain PUT, so compare with the same conditional PUT too.
+    cput = raw("put", "--size", str(wal_obj), "--count", str(a.latency_n), "--if-none-match", "1")
+    rows.append((f"the same vs conditional PUT (If-None-Match: *) of {wal_obj} B, p50 ms",
+                 pct(lat, 50), cput["p50_ms"], ".2f"))
+    rows.append(("the same, p99 ms", pct(lat, 99), cput["p99_ms"], ".2f"))
+    if a.only_latency:
+        return rows
 
     # 2. Throughput: 64 KiB messages through the object WAL vs raw multipart PUT.
     b = Broker(a.shale_bin, work, common + ["--meta-dir", os.path.join(work, "m2")])

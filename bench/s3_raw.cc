@@ -2,7 +2,9 @@
 // that bench/s3_bench.py compares Shale against the store itself and not against another HTTP
 // client. Prints one JSON object per run on stdout. Not a test.
 //
-//   s3_raw URI put     --size BYTES --count N             PUT latency, p50/p99/max ms
+//   s3_raw URI put     --size BYTES --count N [--if-none-match 1]
+//                                                         PUT latency, p50/p99/max ms
+//                                                         (conditional, as the object WAL)
 //   s3_raw URI upload  --mib M --part-mib P --parallel N  one multipart PUT, MiB/s
 //   s3_raw URI get     --prefix KEYPREFIX --range-mib R --readers N [--min-bytes B]
 //                                                         ranged GETs of every object, MiB/s
@@ -70,13 +72,14 @@ int run_put(objstore::ObjectStore& store, const std::string& dir, int argc, char
   const size_t size = num(argc, argv, "--size", 1024);
   const size_t count = num(argc, argv, "--count", 300);
   const size_t warmup = 20;
+  const objstore::PutOptions opts{.if_none_match = num(argc, argv, "--if-none-match", 0) != 0};
   Buf body = random_buf(size);
   std::vector<double> lat;
   std::vector<std::string> keys;
   for (size_t i = 0; i < count + warmup; i++) {
     keys.push_back(dir + "put/" + std::to_string(i));
     auto t0 = Clock::now();
-    Status st = store.put(keys.back(), {body});
+    Status st = store.put(keys.back(), {body}, opts);
     if (!st.ok()) return fail("put", st);
     if (i >= warmup) lat.push_back(ms_since(t0));
   }
@@ -86,9 +89,9 @@ int run_put(objstore::ObjectStore& store, const std::string& dir, int argc, char
     (void)store.remove(batch);
   }
   std::printf(
-      "{\"op\":\"put\",\"size\":%zu,\"count\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
-      "\"max_ms\":%.3f}\n",
-      size, count, pct(lat, 50), pct(lat, 99), pct(lat, 100));
+      "{\"op\":\"put\",\"size\":%zu,\"count\":%zu,\"if_none_match\":%d,\"p50_ms\":%.3f,"
+      "\"p99_ms\":%.3f,\"max_ms\":%.3f}\n",
+      size, count, opts.if_none_match ? 1 : 0, pct(lat, 50), pct(lat, 99), pct(lat, 100));
   return 0;
 }
 

@@ -47,6 +47,10 @@ const std::vector<SettingDesc>& setting_table() {
        &Settings::wal_flush_bytes},
       {"wal-flush-ms", "Object WAL: ... or when the oldest pending append is this old",
        &Settings::wal_flush_ms},
+      {"wal-object-commit",
+       "Object WAL: 'parallel' issues the PUT and the index commit at once (needs conditional "
+       "PUT), 'sequential' commits after the PUT; 'auto' = parallel when the store supports it",
+       &Settings::wal_object_commit},
       {"s3-access-key", "S3 access key (else AWS_ACCESS_KEY_ID, else the credentials file)",
        &Settings::s3_access_key},
       {"s3-secret-key", "S3 secret key (prefer the config file or AWS_SECRET_ACCESS_KEY)",

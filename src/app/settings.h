@@ -47,6 +47,7 @@ struct Settings {
   // Object WAL.
   int64_t wal_flush_bytes = 8ll << 20;
   int64_t wal_flush_ms = 50;
+  std::string wal_object_commit = "auto";  // auto | parallel | sequential (PUT vs index commit)
   // File WAL.
   int64_t wal_segment_bytes = 64ll << 20;
   int64_t wal_max_bytes = 1ll << 30;

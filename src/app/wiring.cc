@@ -80,6 +80,9 @@ wal::ObjectWalOptions object_wal_options(const Settings& s) {
   wo.next_epoch = true;  // every start fences the previous incarnation of this node
   wo.flush_bytes = static_cast<uint64_t>(s.wal_flush_bytes);
   wo.flush_delay = std::chrono::milliseconds(s.wal_flush_ms);
+  wo.commit_order = s.wal_object_commit == "parallel"     ? wal::CommitOrder::kParallel
+                    : s.wal_object_commit == "sequential" ? wal::CommitOrder::kSequential
+                                                          : wal::CommitOrder::kAuto;
   return wo;
 }
 
@@ -302,6 +305,10 @@ Result<StoragePlan> plan_storage(const Settings& s) {
   }
   if (p.object_wal && (s.wal_flush_bytes <= 0 || s.wal_flush_ms < 0))
     return Error{Errc::kInvalidArgument, "--wal-flush-bytes must be > 0, --wal-flush-ms >= 0"};
+  if (s.wal_object_commit != "auto" && s.wal_object_commit != "parallel" &&
+      s.wal_object_commit != "sequential")
+    return Error{Errc::kInvalidArgument,
+                 "--wal-object-commit must be auto, parallel or sequential"};
   return p;
 }
 

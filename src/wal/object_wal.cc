@@ -17,43 +17,6 @@ uint64_t encoded_size(const WalRecord& r) {
   return kObjRecordHeaderSize + r.payload.size();
 }
 
-// Decodes one object; visit(pos, record) for each record. kCorruption on any mismatch.
-Status decode_object(const Buf& data, uint64_t start, Epoch epoch, NodeId node,
-                     const std::function<void(uint64_t, WalRecord)>& visit) {
-  const uint8_t* p = data.data();
-  if (data.size() < kObjHeaderSize || load_le<uint32_t>(p) != kObjMagic ||
-      load_le<uint32_t>(p + 4) != 1 || load_le<int32_t>(p + 8) != node.value() ||
-      load_le<int64_t>(p + 16) != epoch.value() || load_le<uint64_t>(p + 24) != start)
-    return Status(Errc::kCorruption, fmt::format("object wal: bad header at {}", start));
-  const uint32_t count = load_le<uint32_t>(p + 12);
-  size_t off = kObjHeaderSize;
-  for (uint32_t i = 0; i < count; ++i) {
-    if (data.size() - off < kObjRecordHeaderSize)
-      return Status(Errc::kCorruption,
-                    fmt::format("object wal: truncated record at {}", start + off));
-    const uint8_t* h = p + off;
-    const uint32_t len = load_le<uint32_t>(h + 4);
-    if (data.size() - off - kObjRecordHeaderSize < len)
-      return Status(Errc::kCorruption,
-                    fmt::format("object wal: truncated payload at {}", start + off));
-    const uint32_t crc =
-        crc32c_extend(crc32c(h + 4, kObjRecordHeaderSize - 4), h + kObjRecordHeaderSize, len);
-    if (crc != load_le<uint32_t>(h))
-      return Status(Errc::kCorruption, fmt::format("object wal: bad crc at {}", start + off));
-    WalRecord r;
-    r.stream = StreamId(load_le<uint64_t>(h + 8));
-    r.epoch = Epoch(load_le<int64_t>(h + 16));
-    r.base = Offset(load_le<int64_t>(h + 24));
-    r.count = load_le<int32_t>(h + 32);
-    r.payload = data.slice(off + kObjRecordHeaderSize, len);
-    visit(start + off, std::move(r));
-    off += kObjRecordHeaderSize + len;
-  }
-  if (off != data.size())
-    return Status(Errc::kCorruption, fmt::format("object wal: trailing bytes at {}", start));
-  return Status();
-}
-
 // Failures of an upload that a later attempt may fix (the store retried already; this is the
 // outer loop that outlasts an outage).
 bool retryable(Errc c) {
@@ -63,21 +26,48 @@ bool retryable(Errc c) {
 
 }  // namespace
 
-// After a retried conditional put got kAlreadyExists: OK if the stored object holds our bytes
-// (an earlier attempt landed although it reported failure), else the conflict stands.
+// After a conditional put got kAlreadyExists: OK if the stored object holds our bytes (an
+// earlier attempt landed although it reported failure); kFenced if it is a tombstone (a newer
+// writer's recover() found our index entry without its object and closed the key); else the
+// conflict stands.
 Status ObjectWal::same_object(const std::string& key, const Buf& data) {
   auto got = store_.get(key);
   if (!got.ok()) return got.status();
   if (got->data.view() == data.view()) return Status();
+  if (got->data.size() == kTombstoneSize)
+    return Status(Errc::kFenced, "object wal: " + key + " was tombstoned by a newer writer");
   return Status(Errc::kAlreadyExists, "object wal: " + key + " exists with other bytes");
 }
+
+namespace {
+
+ObjectWalOptions resolve(ObjectWalOptions o) {
+  // A tombstone must outlive every PUT its writer could still acknowledge without reading the
+  // epoch (README: "Parallel PUT and index commit"); a 10x margin absorbs clock-rate drift.
+  o.tombstone_keep = std::max(o.tombstone_keep, 10 * o.put_ack_deadline);
+  return o;
+}
+
+bool resolve_parallel(const ObjectWalOptions& o, const objstore::ObjectStore& store) {
+  const bool cond = store.capabilities().conditional_put;
+  if (o.commit_order == CommitOrder::kParallel && !cond)
+    SHALE_LOG_WARN("wal", "object wal: parallel commit needs conditional PUT; running sequential");
+  return cond && o.commit_order != CommitOrder::kSequential;
+}
+
+int64_t micros(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
+
+}  // namespace
 
 ObjectWal::ObjectWal(objstore::ObjectStore& store, meta::MetaStore& meta, ObjectWalOptions opts)
     : store_(store),
       meta_(meta),
-      opts_(std::move(opts)),
+      opts_(resolve(std::move(opts))),
       early_flush_bytes_(opts_.early_flush_bytes ? opts_.early_flush_bytes
                                                  : std::max<uint64_t>(opts_.flush_bytes / 2, 1)),
+      parallel_(resolve_parallel(opts_, store)),
       epoch_key_(fmt::format("{}{:010}/epoch", opts_.meta_prefix, opts_.node.value())),
       trim_key_(fmt::format("{}{:010}/trim", opts_.meta_prefix, opts_.node.value())),
       epoch_(opts_.epoch) {}
@@ -95,83 +85,6 @@ std::string ObjectWal::index_key(uint64_t start) const {
   return fmt::format("{}{:010}/idx/{:020}", opts_.meta_prefix, opts_.node.value(), start);
 }
 
-Status ObjectWal::claim_epoch() {
-  SHALE_ASSIGN_OR_RETURN(auto cur, meta_.get(epoch_key_));
-  meta::Txn t;
-  if (!cur.kvs.empty()) {
-    int64_t stored = 0;
-    const std::string& v = cur.kvs[0].value;
-    std::from_chars(v.data(), v.data() + v.size(), stored);
-    if (opts_.next_epoch) epoch_ = Epoch(stored + 1);
-    if (stored >= epoch_.value())
-      return Status(Errc::kFenced, fmt::format("object wal: node {} epoch {} <= stored epoch {}",
-                                               opts_.node.value(), epoch_.value(), stored));
-    t.compares.push_back(meta::Compare::mod_rev(epoch_key_, cur.kvs[0].mod_revision));
-  } else {
-    if (opts_.next_epoch) epoch_ = Epoch(1);
-    t.compares.push_back(meta::Compare::absent(epoch_key_));
-  }
-  for (const auto& c : opts_.claim_guard) t.compares.push_back(c);
-  t.success.push_back(meta::PutOp{epoch_key_, std::to_string(epoch_.value())});
-  SHALE_ASSIGN_OR_RETURN(auto r, meta_.txn(t));
-  if (!r.succeeded) return Status(Errc::kFenced, "object wal: lost the epoch claim race");
-  return Status();
-}
-
-Status ObjectWal::recover(const std::function<void(WalPos, const WalRecord&)>& visit) {
-  SHALE_RETURN_IF_ERROR(claim_epoch());
-  SHALE_ASSIGN_OR_RETURN(auto trim, meta_.get(trim_key_));
-  uint64_t trim_pos = 0;
-  if (!trim.kvs.empty()) trim_pos = std::stoull(trim.kvs[0].value);
-  const std::string idx_prefix =
-      fmt::format("{}{:010}/idx/", opts_.meta_prefix, opts_.node.value());
-  SHALE_ASSIGN_OR_RETURN(auto idx, meta_.get(idx_prefix, meta::prefix_end(idx_prefix)));
-  std::map<uint64_t, Committed> committed;
-  uint64_t end = trim_pos;
-  for (const auto& kv : idx.kvs) {
-    const uint64_t start = std::stoull(kv.key.substr(idx_prefix.size()));
-    std::istringstream in(kv.value);
-    int64_t epoch = 0;
-    Committed c;
-    if (!(in >> epoch >> c.end >> c.key))
-      return Status(Errc::kCorruption, "object wal: bad index entry " + kv.key);
-    SHALE_ASSIGN_OR_RETURN(auto obj, store_.get(c.key));
-    SHALE_RETURN_IF_ERROR(
-        decode_object(obj.data, start, Epoch(epoch), opts_.node, [&](uint64_t pos, WalRecord r) {
-          if (pos >= trim_pos) visit(WalPos(pos), r);
-        }));
-    if (start + obj.data.size() != c.end)
-      return Status(Errc::kCorruption, "object wal: size mismatch for " + c.key);
-    end = std::max(end, c.end);
-    committed.emplace(start, std::move(c));
-  }
-  // Garbage: this node's objects that no committed index entry references (uploads whose
-  // commit never happened, or a fenced writer's).
-  std::set<std::string> live;
-  for (const auto& [s, c] : committed) live.insert(c.key);
-  std::vector<std::string> garbage;
-  std::string token;
-  do {
-    SHALE_ASSIGN_OR_RETURN(
-        auto page,
-        store_.list(fmt::format("{}{:010}/", opts_.key_prefix, opts_.node.value()), token));
-    for (const auto& o : page.objects)
-      if (!live.count(o.key)) garbage.push_back(o.key);
-    token = page.next_token;
-  } while (!token.empty());
-  if (!garbage.empty()) {
-    SHALE_LOG_INFO("wal", "object wal node {}: deleting {} uncommitted object(s)",
-                   opts_.node.value(), garbage.size());
-    SHALE_RETURN_IF_ERROR(store_.remove(garbage));
-  }
-  std::lock_guard lk(mu_);
-  committed_ = std::move(committed);
-  trim_pos_ = trim_pos;
-  next_pos_ = durable_end_ = end;
-  recovered_ = true;
-  return Status();
-}
-
 Status ObjectWal::start() {
   std::lock_guard lk(mu_);
   if (!recovered_) return Status(Errc::kInvalidArgument, "object wal: recover() before start()");
@@ -180,6 +93,8 @@ Status ObjectWal::start() {
   writer_ = std::thread([this] { writer_loop(); });
   for (int i = 0; i < std::max(1, opts_.max_inflight_uploads); ++i)
     uploaders_.emplace_back([this] { upload_loop(); });
+  SHALE_LOG_INFO("wal", "object wal node {} epoch {}: {} PUT and index commit", opts_.node.value(),
+                 epoch_.value(), parallel_ ? "parallel" : "sequential");
   return Status();
 }
 
@@ -206,6 +121,13 @@ void ObjectWal::stop() {
     pending_bytes_ = 0;
   }
   for (auto& p : left) p.cb(Status(Errc::kClosed, "object wal stopped"));
+  const ObjectWalTimings t = timings();
+  if (t.objects > 0)
+    SHALE_LOG_INFO("wal",
+                   "object wal node {}: {} objects ({}); medians: wait {} us, put {} us, "
+                   "commit {} us, built->ack {} us (p99 {} us)",
+                   opts_.node.value(), t.objects, parallel_ ? "parallel" : "sequential",
+                   t.wait_p50_us, t.put_p50_us, t.commit_p50_us, t.ack_p50_us, t.ack_p99_us);
 }
 
 void ObjectWal::append(WalRecord rec, WalAppendCallback cb) {
@@ -215,10 +137,11 @@ void ObjectWal::append(WalRecord rec, WalAppendCallback cb) {
     cb(Status(Errc::kClosed, "object wal stopped"));
     return;
   }
-  if (pending_.empty()) oldest_ = std::chrono::steady_clock::now();
+  const auto now = std::chrono::steady_clock::now();
+  if (pending_.empty()) oldest_ = now;
   pending_bytes_ += encoded_size(rec);
   stats_.appended_bytes += rec.payload.size();
-  pending_.push_back({std::move(rec), std::move(cb)});
+  pending_.push_back({std::move(rec), std::move(cb), now});
   if (pending_bytes_ >= opts_.flush_bytes || pending_.size() == 1 ||
       pending_bytes_ >= early_flush_bytes_)
     cv_.notify_all();
@@ -226,6 +149,7 @@ void ObjectWal::append(WalRecord rec, WalAppendCallback cb) {
 
 std::shared_ptr<ObjectWal::Batch> ObjectWal::build_batch_locked() {
   auto b = std::make_shared<Batch>();
+  b->first_append = pending_.front().at;
   size_t n = 0;
   uint64_t size = kObjHeaderSize;
   while (n < pending_.size() &&
@@ -263,7 +187,8 @@ std::shared_ptr<ObjectWal::Batch> ObjectWal::build_batch_locked() {
   next_pos_ = b->end;
   b->key = object_key(epoch_, b->start);
   b->data = Buf::take(std::move(out));
-  if (!pending_.empty()) oldest_ = std::chrono::steady_clock::now();
+  b->built = std::chrono::steady_clock::now();
+  if (!pending_.empty()) oldest_ = b->built;
   return b;
 }
 
@@ -283,12 +208,25 @@ void ObjectWal::writer_loop() {
     if (due && slot) {
       auto b = build_batch_locked();
       inflight_.push_back(b);
-      if (failed_.ok()) {
-        upload_q_.push_back(b);
-        cv_.notify_all();
-      } else {  // never upload past a failure
-        b->done = true;
-        b->status = failed_;
+      if (!failed_.ok() || !commit_failed_.ok()) {  // never upload or commit past a failure
+        b->put_done = b->commit_done = true;
+        b->put_status = b->commit_status = failed_.ok() ? commit_failed_ : failed_;
+        lk.unlock();
+        commit_ready();
+        lk.lock();
+        continue;
+      }
+      upload_q_.push_back(b);
+      cv_.notify_all();
+      if (parallel_) {
+        // The index commit runs here while an uploader PUTs the object; commits stay in
+        // append order (this thread builds batches in order) and stop after a failed one.
+        lk.unlock();
+        Status cs = commit_index(*b);
+        lk.lock();
+        b->commit_done = true;
+        b->commit_status = cs;
+        if (!cs.ok() && commit_failed_.ok()) commit_failed_ = cs;
         lk.unlock();
         commit_ready();
         lk.lock();
@@ -302,6 +240,31 @@ void ObjectWal::writer_loop() {
   }
 }
 
+// PUTs b (lk held on entry and exit, released during I/O). A store outage must not break the
+// WAL for good: re-put the same bytes under the same key (idempotent; a landed earlier attempt
+// is recognised by its bytes) until it works or the WAL stops. Appends meanwhile wait in memory
+// (back-pressure), none is acknowledged early.
+Status ObjectWal::put_object(Batch& b, const objstore::PutOptions& o,
+                             std::unique_lock<std::mutex>& lk) {
+  lk.unlock();
+  Status st = store_.put(b.key, b.data, o);
+  if (st.code() == Errc::kAlreadyExists) st = same_object(b.key, b.data);
+  lk.lock();
+  for (int64_t wait_ms = std::max<int64_t>(1, opts_.retry_base.count());
+       !st.ok() && retryable(st.code()) && !stopping_;
+       wait_ms = std::min<int64_t>(wait_ms * 2, opts_.retry_cap.count())) {
+    ++upload_retries_;
+    SHALE_LOG_WARN("wal", "object wal {}: {}; retrying in {} ms", b.key, st.to_string(), wait_ms);
+    cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
+    if (stopping_) break;
+    lk.unlock();
+    st = store_.put(b.key, b.data, o);
+    if (st.code() == Errc::kAlreadyExists) st = same_object(b.key, b.data);
+    lk.lock();
+  }
+  return st;
+}
+
 void ObjectWal::upload_loop() {
   const objstore::PutOptions put_opts{.if_none_match = store_.capabilities().conditional_put};
   std::unique_lock lk(mu_);
@@ -310,77 +273,92 @@ void ObjectWal::upload_loop() {
     if (upload_q_.empty()) return;
     auto b = upload_q_.front();
     upload_q_.pop_front();
-    lk.unlock();
-    Status st = store_.put(b->key, b->data, put_opts);
-    lk.lock();
-    // A store outage must not break the WAL for good: re-put the same bytes under the same key
-    // (idempotent; a landed earlier attempt is recognised by the store) until it works or the
-    // WAL stops. Appends meanwhile wait in memory (back-pressure), none is acknowledged early.
-    for (int64_t wait_ms = std::max<int64_t>(1, opts_.retry_base.count());
-         !st.ok() && retryable(st.code()) && !stopping_;
-         wait_ms = std::min<int64_t>(wait_ms * 2, opts_.retry_cap.count())) {
-      ++upload_retries_;
-      SHALE_LOG_WARN("wal", "object wal {}: {}; retrying in {} ms", b->key, st.to_string(),
-                     wait_ms);
-      cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
-      if (stopping_) break;
-      lk.unlock();
-      st = store_.put(b->key, b->data, put_opts);
-      if (st.code() == Errc::kAlreadyExists) st = same_object(b->key, b->data);
-      lk.lock();
-    }
-    b->done = true;
-    b->status = st;
+    Status st = put_object(*b, put_opts, lk);
+    b->put_done = true;
+    b->put_status = st;
+    b->put_end = std::chrono::steady_clock::now();
     lk.unlock();
     commit_ready();
     lk.lock();
   }
 }
 
+// The index entry of b, under the epoch compare. A metadata outage (the etcd member in use
+// died: its client does not repeat conditional txns) must not break the WAL for good: every
+// later commit would fail too. Repeating is safe: the same put under the same compare; a landed
+// earlier attempt is simply rewritten, and if the WAL was fenced meanwhile the compare fails.
+Status ObjectWal::commit_index(Batch& b) {
+  b.commit_start = std::chrono::steady_clock::now();
+  meta::Txn t;
+  t.compares.push_back(meta::Compare::value_eq(epoch_key_, std::to_string(epoch_.value())));
+  t.success.push_back(
+      meta::PutOp{index_key(b.start), fmt::format("{} {} {}", epoch_.value(), b.end, b.key)});
+  auto r = meta_.txn(t);
+  for (int64_t wait_ms = std::max<int64_t>(1, opts_.retry_base.count());
+       !r.ok() && retryable(r.status().code());
+       wait_ms = std::min<int64_t>(wait_ms * 2, opts_.retry_cap.count())) {
+    std::unique_lock lk(mu_);
+    b.commit_ambiguous = true;
+    ++commit_retries_;
+    const bool stop =
+        cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
+    lk.unlock();
+    if (stop) break;
+    SHALE_LOG_WARN("wal", "object wal {}: index commit: {}; retried", b.key,
+                   r.status().to_string());
+    r = meta_.txn(t);
+  }
+  b.commit_end = std::chrono::steady_clock::now();
+  if (!r.ok()) return r.status();
+  if (!r->succeeded)
+    return Status(Errc::kFenced, fmt::format("object wal: node {} epoch {} fenced",
+                                             opts_.node.value(), epoch_.value()));
+  return Status();
+}
+
+// Parallel order, both halves done: the append's result. Called without mu_.
+Status ObjectWal::settle(Batch& b) {
+  if (!b.commit_status.ok()) return b.commit_status;
+  // The commit landed; a failed PUT leaves an index entry naming a missing object, which the
+  // next recover() tombstones and drops (nothing of it was acknowledged).
+  if (!b.put_status.ok()) return b.put_status;
+  // A PUT that succeeded late may have landed after a newer writer tombstoned and then (after
+  // tombstone_keep) deleted the tombstone at this key, and dropped our entry: ack only if the
+  // epoch is still ours, i.e. no newer writer has begun recovering (README).
+  if (b.put_end - b.built > opts_.put_ack_deadline) {
+    auto e = stored_epoch();
+    if (!e.ok()) return e.status();
+    if (*e != epoch_)
+      return Status(Errc::kFenced, fmt::format("object wal: node {} epoch {} fenced (late PUT)",
+                                               opts_.node.value(), epoch_.value()));
+  }
+  return Status();
+}
+
 void ObjectWal::commit_ready() {
   std::unique_lock lk(mu_);
   if (committing_) return;  // the active committer re-checks under the lock before leaving
   committing_ = true;
-  while (!inflight_.empty() && inflight_.front()->done) {
+  while (!inflight_.empty() && inflight_.front()->put_done &&
+         (inflight_.front()->commit_done || !parallel_)) {
     auto b = inflight_.front();
-    Status st = failed_.ok() ? b->status : failed_;
+    const Status failed = failed_;
     lk.unlock();
-    if (st.ok()) {
-      meta::Txn t;
-      t.compares.push_back(meta::Compare::value_eq(epoch_key_, std::to_string(epoch_.value())));
-      t.success.push_back(meta::PutOp{index_key(b->start),
-                                      fmt::format("{} {} {}", epoch_.value(), b->end, b->key)});
-      auto r = meta_.txn(t);
-      bool ambiguous = false;  // an attempt may have landed though it reported a failure
-      // A metadata outage (the etcd member in use died: its client does not repeat
-      // conditional txns) must not break the WAL for good: every later commit would fail too.
-      // Repeating is safe: the same put under the same compare; a landed earlier attempt is
-      // simply rewritten, and if the WAL was fenced meanwhile the compare fails (kFenced).
-      for (int64_t wait_ms = std::max<int64_t>(1, opts_.retry_base.count());
-           !r.ok() && retryable(r.status().code());
-           wait_ms = std::min<int64_t>(wait_ms * 2, opts_.retry_cap.count())) {
-        ambiguous = true;
-        lk.lock();
-        ++commit_retries_;
-        const bool stop =
-            cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
-        lk.unlock();
-        if (stop) break;
-        SHALE_LOG_WARN("wal", "object wal {}: index commit: {}; retried", b->key,
-                       r.status().to_string());
-        r = meta_.txn(t);
-      }
-      if (!r.ok()) {
-        st = r.status();
-      } else if (!r->succeeded) {
-        st = Status(Errc::kFenced, fmt::format("object wal: node {} epoch {} fenced",
-                                               opts_.node.value(), epoch_.value()));
-        // Uncommitted, so ours to delete, unless an earlier attempt landed before the fence:
-        // then the index names the object (until trimmed) and the next recovery's sweep
-        // deletes it only once nothing references it.
-        if (!ambiguous) (void)store_.remove({b->key});
-      }
+    Status st;
+    if (!failed.ok()) {
+      st = failed;  // never acknowledge past a hole
+    } else if (!parallel_) {
+      st = b->put_status.ok() ? commit_index(*b) : b->put_status;
+      b->commit_status = st;
+    } else {
+      st = settle(*b);
     }
+    // A fenced commit: uncommitted, so the object is ours to delete, unless an earlier attempt
+    // landed before the fence: then the index names the object (until trimmed) and the next
+    // recovery's sweep deletes it only once nothing references it. (Parallel order: the PUT
+    // has returned, so a deleted object cannot land again afterwards.)
+    if (b->commit_status.code() == Errc::kFenced && !b->commit_ambiguous && b->put_status.ok())
+      (void)store_.remove({b->key});
     if (!st.ok()) SHALE_LOG_WARN("wal", "object wal {}: {}", b->key, st.to_string());
     lk.lock();
     inflight_.pop_front();
@@ -389,6 +367,7 @@ void ObjectWal::commit_ready() {
       durable_end_ = b->end;
       ++stats_.commits;
       stats_.acked_appends += b->acks.size();
+      record_timing_locked(*b, std::chrono::steady_clock::now());
     } else {
       if (failed_.ok()) failed_ = st;
       stats_.failed_appends += b->acks.size();
@@ -404,6 +383,33 @@ void ObjectWal::commit_ready() {
     lk.lock();
   }
   committing_ = false;
+}
+
+void ObjectWal::record_timing_locked(const Batch& b, TimePoint acked) {
+  if (samples_.size() < kTimingSamples) samples_.resize(kTimingSamples);
+  samples_[timed_++ % kTimingSamples] = {
+      micros(b.built - b.first_append), micros(b.put_end - b.built),
+      micros(b.commit_end - b.commit_start), micros(acked - b.built)};
+}
+
+ObjectWalTimings ObjectWal::timings() const {
+  std::lock_guard lk(mu_);
+  ObjectWalTimings t;
+  t.objects = timed_;
+  const size_t n = std::min<uint64_t>(timed_, kTimingSamples);
+  if (n == 0) return t;
+  auto pct = [&](int64_t Sample::*f, double p) {
+    std::vector<int64_t> xs;
+    for (size_t i = 0; i < n; ++i) xs.push_back(samples_[i].*f);
+    std::sort(xs.begin(), xs.end());
+    return static_cast<double>(xs[std::min(n - 1, static_cast<size_t>(p * n))]);
+  };
+  t.wait_p50_us = pct(&Sample::wait_us, 0.5);
+  t.put_p50_us = pct(&Sample::put_us, 0.5);
+  t.commit_p50_us = pct(&Sample::commit_us, 0.5);
+  t.ack_p50_us = pct(&Sample::ack_us, 0.5);
+  t.ack_p99_us = pct(&Sample::ack_us, 0.99);
+  return t;
 }
 
 Status ObjectWal::trim(WalPos upto) {

@@ -10,12 +10,19 @@
 // A stale writer (older epoch) can neither overwrite objects (its keys carry its own epoch) nor
 // commit index entries (the compare fails: it gets Errc::kFenced and stops).
 //
+// Commit order (CommitOrder): sequential = PUT, then index commit (an ack costs their sum);
+// parallel = both at once (an ack costs their max), only on stores with conditional PUT. Then
+// an index entry may name an object that never lands: recover() conditionally PUTs a tombstone
+// at such a key, and drops the entry (and every later one) if the tombstone wins. The argument
+// is in README.md ("Parallel PUT and index commit").
+//
 // Positions: an object covering [start, end) holds its records at start + their byte offset in
 // the object; end = start + object size. Positions increase, but are not dense across restarts.
 //
 // Ownership: borrows the ObjectStore and MetaStore (both must outlive the WAL).
-// Threading: append() never blocks; callbacks run on the WAL's committer (one uploader thread at
-// a time), in append order. recover() once, before start(); trim() and stats() thread-safe.
+// Threading: append() never blocks; callbacks run on the WAL's committer (one uploader or the
+// writer thread at a time), in append order. recover() once, before start(); trim() and stats()
+// thread-safe.
 // Durability: an acknowledged record is in a stored object referenced by a committed index.
 // Back-pressure: at most max_inflight_uploads objects are in flight; further appends wait in
 // memory and are flushed when a slot frees up. Failure: a failed upload is retried until it
@@ -28,9 +35,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,6 +65,19 @@ inline constexpr size_t kObjRecordHeaderSize = 36;
 inline constexpr size_t kMaxTrimDeletesPerTxn = 100;
 static_assert(kObjHeaderSize == 4 + 4 + 4 + 4 + 8 + 8);
 static_assert(kObjRecordHeaderSize == 4 + 4 + 8 + 8 + 8 + 4);
+// Tombstone (kTombstoneSize bytes), PUT by recover() with If-None-Match at the key of an index
+// entry whose object is missing (parallel commit order):
+//   0 u32 magic kTombstoneMagic ("SOWT")   4 u32 version (1)   8 i64 epoch of the recovering
+//   writer   16 i64 creation time, ms since the Unix epoch (its writer's wall clock)
+// Smaller than any WAL object (header + one record), so a listing tells tombstones by size.
+inline constexpr uint32_t kTombstoneMagic = 0x54574F53;  // "SOWT"
+inline constexpr size_t kTombstoneSize = 24;
+static_assert(kTombstoneSize == 4 + 4 + 8 + 8);
+static_assert(kTombstoneSize < kObjHeaderSize + kObjRecordHeaderSize);
+
+// Sequential: PUT, then the index commit. Parallel: both at once (needs conditional PUT).
+// Auto: parallel when the store's capabilities().conditional_put, else sequential.
+enum class CommitOrder { kAuto, kSequential, kParallel };
 
 struct ObjectWalOptions {
   NodeId node{0};
@@ -81,6 +103,26 @@ struct ObjectWalOptions {
   // with doubling waits from retry_base up to retry_cap until it succeeds or stop().
   std::chrono::milliseconds retry_base{100};
   std::chrono::milliseconds retry_cap{2000};
+  // kParallel on a store without conditional PUT runs sequentially (and logs why).
+  CommitOrder commit_order = CommitOrder::kAuto;
+  // Parallel order: a PUT that succeeds later than this after its batch was built is
+  // acknowledged only after a read shows the stored epoch is still ours; recover() keeps a
+  // tombstone at least tombstone_keep (>= 10 x put_ack_deadline, enforced) before deleting it.
+  // Together they make "a late PUT landed after its tombstone was deleted" impossible to ack.
+  std::chrono::milliseconds put_ack_deadline{10'000};
+  std::chrono::milliseconds tombstone_keep{3'600'000};
+  // Wall clock for tombstone ages (ms since the Unix epoch); null: the system clock.
+  std::function<int64_t()> wall_ms;
+};
+
+// Where an ack's time went (since start(); medians over the last kTimingSamples objects).
+struct ObjectWalTimings {
+  uint64_t objects = 0;
+  double wait_p50_us = 0;    // first append of the object -> object built
+  double put_p50_us = 0;     // object built -> PUT returned (incl. the hop to an uploader)
+  double commit_p50_us = 0;  // index commit started -> returned
+  double ack_p50_us = 0;     // object built -> its callbacks run
+  double ack_p99_us = 0;
 };
 
 class ObjectWal final : public Wal {
@@ -107,19 +149,33 @@ class ObjectWal final : public Wal {
   uint64_t upload_retries() const;  // uploads repeated after a failed put
   uint64_t commit_retries() const;  // index commits repeated after a metadata outage
   std::string index_key(uint64_t start) const;
+  bool parallel_commit() const { return parallel_; }  // the resolved CommitOrder
+  ObjectWalTimings timings() const;
+  // The entries recover() dropped because their object never landed (tombstoned), and the
+  // tombstones it deleted (older than tombstone_keep).
+  uint64_t dropped_entries() const { return dropped_entries_; }
+  uint64_t tombstones_deleted() const { return tombstones_deleted_; }
+
+  static constexpr size_t kTimingSamples = 4096;
 
  private:
+  using TimePoint = std::chrono::steady_clock::time_point;
   struct Pending {
     WalRecord rec;
     WalAppendCallback cb;
+    TimePoint at;
   };
   struct Batch {
     uint64_t start = 0, end = 0;
     std::string key;
     Buf data;
     std::vector<std::pair<uint64_t, WalAppendCallback>> acks;  // position, callback
-    bool done = false;
-    Status status;
+    TimePoint first_append, built, put_end, commit_start, commit_end;
+    bool put_done = false;
+    Status put_status;
+    bool commit_done = false;
+    Status commit_status;
+    bool commit_ambiguous = false;  // an attempt may have landed though it reported failure
   };
   struct Committed {
     uint64_t end = 0;
@@ -128,15 +184,27 @@ class ObjectWal final : public Wal {
 
   void writer_loop();
   void upload_loop();
-  void commit_ready();  // commits finished batches in order and runs their callbacks
+  // Commits (sequential order) and settles finished batches in order; runs their callbacks.
+  void commit_ready();
+  Status settle(Batch& b);        // parallel order: both halves done -> the append's result
+  Status commit_index(Batch& b);  // the index txn, repeated through a metadata outage
+  Status put_object(Batch& b, const objstore::PutOptions& o, std::unique_lock<std::mutex>& lk);
   std::shared_ptr<Batch> build_batch_locked();
   Status claim_epoch();
   Status same_object(const std::string& key, const Buf& data);
+  // recover(): the entry's object, or nullopt when it never landed (tombstoned now or before).
+  Result<std::optional<Buf>> object_or_tombstone(const std::string& key);
+  Status drop_entries(const std::vector<uint64_t>& starts);
+  Status sweep(const std::map<uint64_t, Committed>& live);
+  Buf tombstone() const;
+  int64_t wall_now_ms() const;
+  void record_timing_locked(const Batch& b, TimePoint acked);
 
   objstore::ObjectStore& store_;
   meta::MetaStore& meta_;
   const ObjectWalOptions opts_;
   const uint64_t early_flush_bytes_;  // resolved opts_.early_flush_bytes
+  const bool parallel_;               // resolved opts_.commit_order
   const std::string epoch_key_, trim_key_;
   Epoch epoch_;  // opts_.epoch, or the one claimed by recover() with next_epoch; then constant
 
@@ -159,6 +227,14 @@ class ObjectWal final : public Wal {
   WalStats stats_;
   uint64_t upload_retries_ = 0;
   uint64_t commit_retries_ = 0;
+  uint64_t dropped_entries_ = 0;     // set by recover()
+  uint64_t tombstones_deleted_ = 0;  // set by recover()
+  Status commit_failed_;             // parallel order: no index commit after a failed one
+  struct Sample {
+    int64_t wait_us, put_us, commit_us, ack_us;
+  };
+  std::vector<Sample> samples_;  // ring of kTimingSamples
+  uint64_t timed_ = 0;
   std::thread writer_;
   std::vector<std::thread> uploaders_;
 };

@@ -4,7 +4,8 @@ librdkafka clients.
 
 - produce (acks=all) / consume, then a clean restart, then consume again (from objects);
 - SIGKILL in object-WAL mode, restart with an EMPTY data directory (only --meta-dir kept):
-  every acknowledged record is there, in order, exactly once;
+  every acknowledged record is there, in order, exactly once (PUT and index commit in parallel,
+  and on RGW also in sequence);
 - the object WAL's object count stays bounded under steady load (WAL objects are deleted once
   the uploader has put their data into stream objects).
 """
@@ -123,14 +124,17 @@ def test_produce_consume_restart(backend, wal, tmp_path, request):
         stop_ok(s2)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_sigkill_object_wal_then_empty_data_dir(backend, tmp_path, request, c_client,
+# Both stores have conditional PUT, so "auto" issues the PUT and the index commit in parallel
+# (src/wal/README.md); "sequential" is today's other order.
+@pytest.mark.parametrize("backend,order", [("file", "auto"), ("s3", "auto"),
+                                           ("s3", "sequential")])
+def test_sigkill_object_wal_then_empty_data_dir(backend, order, tmp_path, request, c_client,
                                                 monkeypatch):
     exe = c_client("ack_producer")
     # Large upload interval: acknowledged data lives only in the object WAL when the kill comes.
     args = storage_args(backend, "object", tmp_path, request) + [
         "--meta-dir", str(tmp_path / "meta"), "--upload-interval-ms", "60000",
-        "--upload-threshold-bytes", str(64 << 20)]
+        "--upload-threshold-bytes", str(64 << 20), "--wal-object-commit", order]
     port, http_port = conftest.free_port(), conftest.free_port()
     ports = iter([port, http_port, port, http_port])
     monkeypatch.setattr(conftest, "free_port", lambda: next(ports))
@@ -147,6 +151,8 @@ def test_sigkill_object_wal_then_empty_data_dir(backend, tmp_path, request, c_cl
         time.sleep(0.01)
     acked_before_kill = sum(1 for ln in lines if ln[0] == "ack")
     assert acked_before_kill >= n // 3, s.logs()[-2000:]
+    expected = "sequential" if order == "sequential" else "parallel"
+    assert f"{expected} PUT and index commit" in s.logs()
     os.kill(s.proc.pid, signal.SIGKILL)  # by PID: the broker this test started
     s.proc.wait()
     s.log.close()
@@ -179,7 +185,7 @@ def test_sigkill_object_wal_then_empty_data_dir(backend, tmp_path, request, c_cl
 
 
 def test_object_wal_object_count_stays_bounded(tmp_path, request, rgw):
-    """Steady produce for ~8 s with a WAL object every ~10 ms: WAL objects are deleted once the
+    """Steady produce for ~14 s with a WAL object every ~10 ms: WAL objects are deleted once the
     uploader (--upload-interval-ms 300) has put their data into stream objects, so the live
     count stays bounded while hundreds are written (no separate WAL compaction is needed)."""
     prefix = new_prefix()
@@ -202,7 +208,7 @@ def test_object_wal_object_count_stays_bounded(tmp_path, request, rgw):
     th.start()
     live, seen = [], set()
     try:
-        end = time.time() + 8
+        end = time.time() + 14
         while time.time() < end:
             keys = [k for k in rgw.list_keys(prefix + "wal/")]
             live.append(len(keys))
@@ -215,13 +221,19 @@ def test_object_wal_object_count_stays_bounded(tmp_path, request, rgw):
     print(f"sent {sent[0]}, WAL objects seen {len(seen)}, live max {max(live)}, samples {live}")
     assert sent[0] > 1000
     # A sawtooth: WAL objects accumulate between upload rounds (one per ~10 ms flush) and are
-    # deleted after each round. Bounded: every 3 s the count falls back near zero, and the
-    # peak stays far below what was written.
-    # (The peak depends on how slow the store is that second: 185 of 480 was seen on a loaded
-    # machine, so the test asserts only that more were written than were ever alive at once.)
-    assert len(seen) > 2 * max(live) and max(live) <= 200
-    for i in range(len(live) - 12):
-        assert min(live[i:i + 12]) <= 20, live
+    # deleted after each round. How high a tooth grows depends on how slow the store and the
+    # machine are that second (a CI run's first round took 3.3 s: 230 objects before the first
+    # delete), so the test asserts the shape, not a peak: far more objects were written than
+    # were ever alive at once, and from the first delete on, every ~6 s window (24 samples) falls
+    # back below a third of the peak. A WAL that never deleted would fail both (its count only
+    # grows).
+    assert len(seen) > 2 * max(live), live
+    first_drop = next((i for i in range(1, len(live)) if live[i] < live[i - 1]), None)
+    assert first_drop is not None, live
+    after = live[first_drop:]
+    assert len(after) >= 24, live  # the uploader began deleting within the first ~7 s
+    for i in range(len(after) - 24 + 1):
+        assert min(after[i:i + 24]) <= max(live) / 3, live
     assert len(rgw.list_keys(prefix + "wal/")) <= 200  # what the stop left for the next start
 
 
@@ -229,6 +241,7 @@ def test_object_wal_object_count_stays_bounded(tmp_path, request, rgw):
     ("--wal", "bogus", "--wal must be file://DIR, 'object' or 's3'"),
     ("--object-store", "ftp://x", "--object-store must be file://DIR or s3://"),
     ("--object-store", "s3://b?nope=1", "unknown s3 URI parameter 'nope'"),
+    ("--wal-object-commit", "both", "--wal-object-commit must be auto, parallel or sequential"),
 ])
 def test_bad_storage_choice_is_a_clear_startup_error(tmp_path, flag, value, message):
     out = subprocess.run([conftest.SHALE_BIN, "serve", "--data-dir", str(tmp_path / "d"),
