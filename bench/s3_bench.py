@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -165,6 +166,46 @@ class Raw:
         return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def self_cpu_s(who=resource.RUSAGE_SELF):
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def rgw_pid(rgw_dir):
+    """radosgw's pid (scripts/rgw.sh writes DIR/rgw.pid), or None."""
+    try:
+        with open(os.path.join(rgw_dir or "", "rgw.pid")) as f:
+            pid = int(f.read().strip())
+        cpu_s(pid)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+class CpuMeter:
+    """CPU seconds per GiB moved, of: the broker (by pid), this process (the consumer; its
+    librdkafka threads count), child processes that ended (s3_raw) and radosgw."""
+
+    def __init__(self, broker_pid, rgw):
+        self.broker, self.rgw = broker_pid, rgw
+        self.t0 = self.sample()
+
+    def sample(self):
+        return (cpu_s(self.broker) if self.broker else 0.0, self_cpu_s(),
+                self_cpu_s(resource.RUSAGE_CHILDREN), cpu_s(self.rgw) if self.rgw else 0.0)
+
+    def per_gib(self, nbytes):
+        gib = nbytes / float(1 << 30)
+        return [(b - a) / gib for a, b in zip(self.t0, self.sample())]
+
+
 def rgw_put_bytes(rgw_dir):
     """Bytes RGW received in PUTs so far (its perf counter rgw.put_b), or None."""
     asok = os.path.join(rgw_dir or "", "run", "client.rgw.a.asok")
@@ -261,12 +302,21 @@ def run(a, work, raw, store, cfg):
                      (io1 - io0) / mib, (io2 - io1) / mib, ".2f"))
 
     # 3. Catch-up read after a restart (cold) vs raw ranged GETs of the stream objects.
+    # The consumer is set up not to be the bottleneck: 16 MiB partition fetches (the broker's
+    # read-ahead covers at least one more), up to 64 MiB per response, and 256 MiB of local
+    # queue (librdkafka stops fetching above queued.max.messages.kbytes, 64 MiB by default,
+    # i.e. four fetches). The raw side has no consumer at all: its bytes go nowhere. The CPU
+    # rows are per GiB moved: the broker (from /proc), this process (the consumer, with its
+    # librdkafka threads), s3_raw (as a finished child) and radosgw (with --rgw-dir).
+    rgw = rgw_pid(a.rgw_dir)
     b = Broker(a.shale_bin, work, common + ["--meta-dir", os.path.join(work, "m2")])
     try:
         c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "bench",
                       "enable.auto.commit": False, "fetch.max.bytes": 64 << 20,
-                      "max.partition.fetch.bytes": 16 << 20})
+                      "max.partition.fetch.bytes": 16 << 20,
+                      "queued.max.messages.kbytes": 256 << 10})
         c.assign([TopicPartition("tput", 0, 0)])
+        meter = CpuMeter(b.proc.pid, rgw)
         got, t0 = 0, time.perf_counter()
         while got < n:
             # Never ask for more than what is left: consume() waits for its count or timeout.
@@ -274,16 +324,25 @@ def run(a, work, raw, store, cfg):
                 if m.error() is None:
                     got += 1
         read_mib_s = a.mib / (time.perf_counter() - t0)
+        cpu_broker, cpu_consumer, _, cpu_rgw = meter.per_gib(n * len(msg))
         c.close()
     finally:
         b.stop()
+    meter = CpuMeter(None, rgw)
     get8 = raw("get", "--prefix", "shale/", "--range-mib", "2", "--readers", "8")
+    _, _, cpu_raw, cpu_rgw_raw = meter.per_gib(get8["bytes"])
     get1 = raw("get", "--prefix", "shale/", "--range-mib", "1", "--readers", "1")
     rows.append((f"catch-up consume of {a.mib} MiB after restart vs ranged GET of the "
                  f"{get8['objects']} stream objects, 2 MiB x 8 readers, MiB/s", read_mib_s,
                  get8["mib_s"], ".0f"))
     rows.append(("the same vs ranged GET 1 MiB x 1 reader, MiB/s", read_mib_s, get1["mib_s"],
                  ".0f"))
+    rows.append(("CPU s per GiB read: broker vs s3_raw (2 MiB x 8)", cpu_broker, cpu_raw, ".2f"))
+    rows.append(("CPU s per GiB read: broker + consumer vs s3_raw", cpu_broker + cpu_consumer,
+                 cpu_raw, ".2f"))
+    if rgw:
+        rows.append(("CPU s per GiB read: radosgw, serving the broker vs serving s3_raw",
+                     cpu_rgw, cpu_rgw_raw, ".2f"))
     return rows
 
 

@@ -29,6 +29,8 @@ class Buf {
   static Buf take(std::vector<uint8_t>&& v) {
     return Buf(std::make_shared<std::vector<uint8_t>>(std::move(v)));
   }
+  // Adopts shared storage, e.g. a vector whose deleter recycles it (s3::RecvBufferPool).
+  static Buf share(std::shared_ptr<std::vector<uint8_t>> v) { return Buf(std::move(v)); }
   static Buf zeros(size_t n) { return take(std::vector<uint8_t>(n)); }
   // n bytes that are NOT initialised: the creator must fill all of them (mutable_data()) before
   // anyone reads the Buf. For receive buffers, where zero-filling cost as much as the recv.

@@ -172,16 +172,45 @@ size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, const std::vector<Obj
   return blocks;
 }
 
+void CatchUpReader::Impl::fetcher() {
+  name_this_thread("cold-fetch");
+  std::unique_lock lk(fetch_mu);
+  for (;;) {
+    fetch_cv.wait(lk, [&] { return fetch_stopped || !fetch_jobs.empty(); });
+    if (fetch_jobs.empty()) return;  // stopped
+    auto job = std::move(fetch_jobs.front());
+    fetch_jobs.pop_front();
+    lk.unlock();
+    job();
+    lk.lock();
+  }
+}
+
+namespace {
+
+// One fetch_runs() call shared with the helpers that join it. The caller marks it closed when
+// its own loop ends and then waits for the helpers that already started; a helper job that
+// starts later sees `closed` and returns without touching the caller's runs.
+struct FetchBatch {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool closed = false;
+  size_t active = 0;
+  std::function<void()> work;
+};
+
+}  // namespace
+
 void CatchUpReader::Impl::fetch_runs(const std::vector<Run>& runs, bool readahead,
                                      FetchedBlocks* out) {
   if (runs.empty()) return;
-  // The calling pool thread fetches too; helpers are short-lived (a GET takes milliseconds,
-  // a thread start microseconds) so the pool stays small while one read or window keeps
-  // fetch_parallelism GETs in flight.
+  // The calling pool thread fetches too; up to fetch_parallelism - 1 helpers join it, so one
+  // read or window keeps fetch_parallelism GETs in flight.
   const size_t n = std::min(runs.size(), std::max<size_t>(opts.fetch_parallelism, 1));
   std::atomic<size_t> next{0};
   std::mutex out_mu;
-  auto work = [&] {
+  auto batch = std::make_shared<FetchBatch>();
+  batch->work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < runs.size();) {
       auto got = run_prefetch(runs[i], readahead);
       if (!out) continue;
@@ -189,10 +218,32 @@ void CatchUpReader::Impl::fetch_runs(const std::vector<Run>& runs, bool readahea
       for (auto& b : got) out->emplace(BlockKey{runs[i].key, b->entry.position}, std::move(b));
     }
   };
-  std::vector<std::thread> helpers;
-  for (size_t t = 1; t < n; t++) helpers.emplace_back(work);
-  work();
-  for (auto& t : helpers) t.join();
+  if (n > 1 && !fetchers.empty()) {
+    std::lock_guard lk(fetch_mu);
+    for (size_t t = 1; t < n; t++) {
+      auto job = [batch] {
+        {
+          std::lock_guard bl(batch->mu);
+          if (batch->closed) return;
+          batch->active++;
+        }
+        batch->work();
+        std::lock_guard bl(batch->mu);
+        if (--batch->active == 0) batch->cv.notify_all();
+      };
+      // A read waits for its blocks: its helpers go before queued read-ahead helpers.
+      if (readahead) {
+        fetch_jobs.emplace_back(std::move(job));
+      } else {
+        fetch_jobs.emplace_front(std::move(job));
+      }
+    }
+    fetch_cv.notify_all();
+  }
+  batch->work();
+  std::unique_lock bl(batch->mu);
+  batch->closed = true;
+  batch->cv.wait(bl, [&] { return batch->active == 0; });
 }
 
 std::vector<BlockPtr> CatchUpReader::Impl::run_prefetch(const Run& run, bool readahead) {

@@ -25,15 +25,19 @@ size_t avg_batch_size(const BlockIndexEntry& e) {
 // ---------------------------------------------------------------------------------------------
 // Pool
 
-void CatchUpReader::Impl::worker() {
-  pthread_setname_np(pthread_self(), "cold-read");
+void CatchUpReader::Impl::name_this_thread(const char* name) const {
+  pthread_setname_np(pthread_self(), name);
   if (opts.thread_nice != 0) {
     // Linux: a thread id names one thread, so only this pool thread changes priority.
     if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), opts.thread_nice) != 0) {
-      SHALE_LOG_WARN("objfmt", "cold-read thread: setpriority({}) failed: {}", opts.thread_nice,
+      SHALE_LOG_WARN("objfmt", "{} thread: setpriority({}) failed: {}", name, opts.thread_nice,
                      std::strerror(errno));
     }
   }
+}
+
+void CatchUpReader::Impl::worker() {
+  name_this_thread("cold-read");
   std::unique_lock lk(mu);
   for (;;) {
     work_cv.wait(lk, [&] { return stopped || !reads.empty() || !prefetches.empty(); });
@@ -79,6 +83,10 @@ CatchUpReader::CatchUpReader(objstore::ObjectStore& store, BlockCache& cache, Op
     : impl_(std::make_unique<Impl>(store, cache, opts)) {
   const size_t n = std::max<size_t>(opts.threads, 1);
   for (size_t i = 0; i < n; i++) impl_->threads.emplace_back([this] { impl_->worker(); });
+  // Each pool thread may run a fetch_runs() at once, each with fetch_parallelism - 1 helpers.
+  for (size_t i = n; i < n * std::max<size_t>(opts.fetch_parallelism, 1); i++) {
+    impl_->fetchers.emplace_back([this] { impl_->fetcher(); });
+  }
 }
 
 CatchUpReader::~CatchUpReader() {
@@ -95,6 +103,14 @@ void CatchUpReader::stop() {
   }
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  {
+    // After the pool: a read in fetch_runs() may still be waiting for a helper.
+    std::lock_guard lk(impl_->fetch_mu);
+    impl_->fetch_stopped = true;
+    impl_->fetch_cv.notify_all();
+  }
+  for (auto& t : impl_->fetchers) t.join();
+  impl_->fetchers.clear();
   std::lock_guard lk(impl_->mu);
   impl_->joined = true;
   impl_->idle_cv.notify_all();

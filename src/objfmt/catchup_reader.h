@@ -75,14 +75,15 @@ struct CatchUpReaderOptions {
   // Read-ahead windows (and the blocks one read fetches in parallel) stop at this many bytes.
   size_t max_readahead_bytes = 32 * 1024 * 1024;
   // GETs in flight for one read's missing blocks or one read-ahead window (each GET is one run
-  // of adjacent blocks, at most 2 MiB). The pool thread fetches too; the others are helpers
-  // started for that read or window.
+  // of adjacent blocks, at most 2 MiB). The pool thread fetches too; the others are long-lived
+  // helper threads ("cold-fetch", fetch_parallelism - 1 per pool thread), so each
+  // keeps its store connections warm.
   size_t fetch_parallelism = 8;
   size_t layout_cache_entries = 1024;
   size_t position_entries = 4096;  // remembered (stream, position) read-ahead states
   // Added to each pool thread's nice value (Linux setpriority on the thread): > 0 makes catch-up
   // reads yield the CPU to the event loops and the WAL writer when cores are short. Pool threads
-  // are named "cold-read" (visible in top -H, perf).
+  // are named "cold-read", fetch helpers "cold-fetch" (visible in top -H, perf); both are niced.
   int thread_nice = 0;
 };
 

@@ -104,6 +104,17 @@ struct CatchUpReader::Impl {
   std::mutex inflight_mu;
   std::unordered_map<BlockKey, BlockFuture, BlockKeyHash> inflight;
 
+  // Fetch helpers: threads x (fetch_parallelism - 1) long-lived threads ("cold-fetch") that
+  // join a read's or a window's fetch_runs(); a read's helper jobs are queued first. Long-lived
+  // because the S3 client keeps its connections per thread: a helper started per window opened a
+  // new connection (and a new curl handle) for every GET. Jobs are guarded by fetch_mu; a job that
+  // starts after its fetch_runs() has returned does nothing (see FetchBatch).
+  std::mutex fetch_mu;
+  std::condition_variable fetch_cv;
+  std::deque<std::function<void()>> fetch_jobs;
+  bool fetch_stopped = false;
+  std::vector<std::thread> fetchers;  // written by the constructor and stop() (under join_mu)
+
   // Read-ahead states; guarded by ra_mu. ra_order is FIFO for the bound.
   std::mutex ra_mu;
   std::map<PosKey, RaState> ra;
@@ -112,7 +123,10 @@ struct CatchUpReader::Impl {
   std::atomic<uint64_t> n_reads{0}, n_seq{0}, n_hits{0}, n_misses{0}, n_gets{0}, n_pf_gets{0},
       n_pf_blocks{0}, n_pf_dropped{0}, n_last_window{0};
 
+  // Names the calling thread and applies opts.thread_nice (pool threads and fetch helpers).
+  void name_this_thread(const char* name) const;
   void worker();
+  void fetcher();
   Status enqueue(std::function<void(bool)> task);
   Result<CatchUpResult> serve(StreamId stream, Offset from, size_t max_bytes,
                               const std::vector<ObjectSlice>& slices);

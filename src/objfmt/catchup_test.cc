@@ -6,6 +6,7 @@
 #include <future>
 #include <latch>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "objfmt/catchup_reader.h"
@@ -450,6 +451,54 @@ TEST_F(CatchUpTest, LargeColdReadFetchesInParallelAndNextReadIsPrefetched) {
   expect_batches(second, from, kRead);
   EXPECT_EQ(r.stats().block_misses, s.block_misses);
   EXPECT_GE(r.stats().prefetch_blocks, 62u);
+}
+
+// Records which threads (Linux thread ids, not reused soon) issued GETs, and their names.
+class ThreadRecordingStore : public SlowStore {
+ public:
+  using SlowStore::SlowStore;
+  Result<objstore::GetResult> get(const std::string& key,
+                                  const objstore::ByteRange& r = {}) override {
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof(name));
+    {
+      std::lock_guard lk(mu);
+      tids.insert(gettid());
+      names.insert(name);
+    }
+    return SlowStore::get(key, r);
+  }
+  std::mutex mu;
+  std::set<pid_t> tids;
+  std::set<std::string> names;
+};
+
+TEST_F(CatchUpTest, FetchHelpersAreLongLivedThreads) {
+  // 8 sequential cold reads of 2 MiB, each followed by a 4 MiB read-ahead window fetched with
+  // parallel GETs (<= 2 MiB each): the GETs come from the pool and its fixed helpers (the S3
+  // client keeps one connection cache per thread), never from threads started per window.
+  write_objects(8, 32, 64 << 10, 64 << 10);  // 16 MiB
+  ThreadRecordingStore rec(inner_);
+  BlockCache cache(64 << 20);
+  CatchUpReaderOptions opts;
+  opts.threads = 2;
+  opts.fetch_parallelism = 4;
+  opts.max_readahead_bytes = 4 << 20;
+  CatchUpReader r(rec, cache, opts);
+  Offset from = slices_[0].start;
+  int reads = 0;
+  for (; from < slices_.back().end; reads++) {
+    auto res = read(r, from, 2 << 20);
+    expect_batches(res, from, 2 << 20);
+    from = res->next;
+    r.wait_idle();
+  }
+  EXPECT_GE(reads, 8);
+  EXPECT_GE(r.stats().gets, 8u);
+  std::lock_guard lk(rec.mu);
+  EXPECT_GE(rec.tids.size(), 2u);      // fetched in parallel
+  EXPECT_LE(rec.tids.size(), 2u * 4);  // 2 pool threads + 2 x 3 helpers
+  EXPECT_EQ(rec.names, (std::set<std::string>{"cold-read", "cold-fetch"}));
 }
 
 TEST_F(CatchUpTest, ReadAheadStaysWithinItsBoundAheadOfTheConsumer) {

@@ -70,8 +70,14 @@ size_t write_cb(char* src, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+struct HeaderState {
+  HttpResponse* resp;
+  RecvBufferPool* pool;
+};
+
 size_t header_cb(char* src, size_t size, size_t n, void* user) {
-  auto* resp = static_cast<HttpResponse*>(user);
+  auto* hs = static_cast<HeaderState*>(user);
+  HttpResponse* resp = hs->resp;
   std::string_view line(src, size * n);
   if (line.starts_with("HTTP/")) {
     resp->headers.clear();  // a new response (e.g. after 100 Continue)
@@ -87,7 +93,11 @@ size_t header_cb(char* src, size_t size, size_t n, void* user) {
     v.remove_suffix(1);
   if (name == "content-length" && resp->body.capacity() == 0) {
     size_t len = std::strtoull(std::string(v).c_str(), nullptr, 10);
-    if (len <= (size_t{1} << 30)) resp->body.reserve(len);
+    if (hs->pool && len >= (size_t{64} << 10) && len <= (size_t{1} << 30)) {
+      resp->body = hs->pool->take(len);
+    } else if (len <= (size_t{1} << 30)) {
+      resp->body.reserve(len);
+    }
   }
   resp->headers.emplace_back(std::move(name), std::string(v));
   return size * n;
@@ -124,7 +134,8 @@ HttpResponse http_perform(const HttpRequest& req) {
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp.body);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp);
+  HeaderState hs{&resp, req.body_pool};
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &hs);
 
   if (req.method == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/buf.h"
+#include "s3/recv_pool.h"
 
 namespace shale::s3 {
 
@@ -23,6 +24,9 @@ struct HttpRequest {
   // Abort when fewer than low_speed_bytes/s flow for low_speed_secs (stalled peer).
   long low_speed_bytes = 1024;
   long low_speed_secs = 15;
+  // If set, a response body with a Content-Length of at least 64 KiB is received into a buffer
+  // from this pool (GETs; see recv_pool.h).
+  RecvBufferPool* body_pool = nullptr;
 };
 
 struct HttpResponse {

@@ -91,6 +91,7 @@ S3ObjectStore::Sent S3ObjectStore::send(const Call& call) {
   req.connect_timeout_ms = cfg_.connect_timeout_ms;
   req.timeout_ms = cfg_.request_timeout_ms;
   req.low_speed_secs = cfg_.low_speed_secs;
+  if (call.method == "GET") req.body_pool = recv_pool_.get();
   uint64_t body_size = 0;
   std::vector<std::string_view> views;
   for (const auto& b : call.body) {
@@ -230,7 +231,7 @@ Result<objstore::GetResult> S3ObjectStore::get(const std::string& key, const Byt
     if (!t) return fail(c, s, Errc::kCorruption);
     total = *t;
   }
-  Buf data = Buf::take(std::move(s.resp.body));
+  Buf data = recv_pool_->share(std::move(s.resp.body));
   if (s.resp.status == 200 && !whole) {  // the server ignored the range: cut it here
     SHALE_ASSIGN_OR_RETURN(auto rr, objstore::resolve_range(range, total));
     data = data.slice(rr.offset, rr.length);

@@ -20,6 +20,7 @@
 
 #include "objstore/object_store.h"
 #include "s3/http.h"
+#include "s3/recv_pool.h"
 #include "s3/s3_config.h"
 
 namespace shale::s3 {
@@ -87,6 +88,8 @@ class S3ObjectStore final : public objstore::ObjectStore {
   std::string scheme_, host_;  // from the endpoint
   objstore::Capabilities caps_;
   std::counting_semaphore<1 << 16> slots_;
+  // GET bodies are received into recycled buffers (recv_pool.h): 64 MiB idle at most.
+  std::shared_ptr<RecvBufferPool> recv_pool_ = RecvBufferPool::create(64 << 20);
   std::atomic<uint64_t> requests_{0}, retries_{0}, errors_{0}, sent_{0}, received_{0};
 };
 
