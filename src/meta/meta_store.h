@@ -5,11 +5,29 @@
 //
 // Implementations: EmbeddedMetaStore (in memory + fsync'd journal + snapshots in the data
 // directory; single process), MemMetaStore = EmbeddedMetaStore without a journal (tests),
-// FaultyMetaStore (injects errors/latency), and later EtcdMetaStore.
+// FaultyMetaStore (injects errors/latency), and etcd::EtcdMetaStore.
 //
 // Threading: all calls are blocking and thread-safe; they run on the metadata executor.
 // Durability: when a mutating call returns OK, the mutation is durable (journal fsync'd).
 // Watch callbacks run on a store-owned thread, in revision order, and must not block for long.
+//
+// Ambiguous outcomes (networked backends; txn_rules.h has the rules as code). A mutation whose
+// answer was lost may have been applied. A backend repeats (on another server, after a bounded
+// attempt) only what cannot apply twice, and reports the truth:
+// - reads, unconditional put/del and lease keep-alives are repeated freely;
+// - a *self-fencing* txn is repeated: a compare of it checks a key its success branch puts in a
+//   way that put falsifies (version or mod revision EQUAL n, create revision EQUAL 0 = absent,
+//   value EQUAL something other than the value put). If the repeat's compares fail, the backend
+//   reads those keys back in the same txn; if each holds the value and lease the txn put, all
+//   from one revision, and the compare now fails on it, an earlier attempt applied: the result
+//   is succeeded=true at that revision (responses empty). So a caller's value on a fencing key
+//   must identify its write (carry the writer's id, epoch, lease or a fresh number): a different
+//   writer putting the same bytes would be taken for the earlier attempt. A late earlier
+//   attempt that applies after the repeat fails its compare and changes nothing.
+// - every other mutation (txns that are not self-fencing, lease revoke) returns kUnavailable
+//   after one ambiguous attempt; the caller re-reads, or repeats it if repeating is safe for
+//   its keys (e.g. the object WAL's index commit: the same put under the same epoch compare).
+// Txns over etcd's operation limit (kMaxTxnOps per branch) are refused by every backend.
 #pragma once
 
 #include <chrono>
