@@ -120,6 +120,9 @@ class ClusterNode final : public broker::ClusterView {
                 const std::map<PartitionKey, CurrentAssignment>& current);
   bool write_assignment(const PartitionKey& key, const std::optional<Assignment>& value,
                         Revision expected);
+  // Owner side: the stream of a partition assigned here is broken (WAL error): re-assign it to
+  // this broker at epoch + 1 so the next pass reopens it.
+  void reopen_broken(const PartitionKey& key, const CurrentAssignment& cur);
 
   meta::MetaStore& meta_;
   Membership& membership_;

@@ -156,6 +156,8 @@ class StreamStoreImpl final : public StreamStore {
     bool open_here = false;
     Epoch open_epoch{0};
     bool broken = false;           // fenced, deleted or a WAL error: refuses appends until reopened
+    bool wal_error = false;        // broken by a failed WAL append: still ours, and what it
+                                   // acknowledged before (the cache) is still to be uploaded
     Offset next{0};                // next offset to assign
     Offset durable{0};             // high watermark: every offset below is durable and readable
     int inflight = 0;              // appends queued in the WAL, not yet called back

@@ -59,7 +59,9 @@ Status StreamStoreImpl::upload_once() {
   {
     std::lock_guard lk(mu_);
     for (auto& [id, s] : streams_) {
-      if (s->broken || s->uploaded_prefix >= s->cache.size()) continue;
+      // A stream broken by a WAL error is still ours: upload what it acknowledged before.
+      const bool ours = !s->broken || s->wal_error;
+      if (!ours || s->uploaded_prefix >= s->cache.size()) continue;
       Part p{s, s->generation, s->open_here ? s->open_epoch : s->rec.epoch, {}, 0, Offset(0)};
       for (size_t i = s->uploaded_prefix; i < s->cache.size(); ++i) {
         p.entries.push_back(s->cache[i]);
