@@ -119,6 +119,7 @@ Status ClusterNode::pass() {
     meta::Txn t;
     t.compares.push_back(meta::Compare::absent(ck));
     t.success.push_back(meta::PutOp{ck, std::to_string(self_), membership_.lease()});
+    t.repeat_if_lost = true;  // under our lease: identifies the write
     SHALE_ASSIGN_OR_RETURN(meta::TxnResult r, meta_.txn(t));
     if (r.succeeded) {
       controller = self_;
@@ -159,6 +160,9 @@ bool ClusterNode::write_assignment(const PartitionKey& key, const std::optional<
   } else {
     t.success.push_back(meta::DeleteOp{k, {}});
   }
+  // Two writers that put the same record (e.g. the owner's hand-over and the controller's
+  // failover to the same target) mean the same thing: either may take it for its own.
+  t.repeat_if_lost = true;
   auto r = meta_.txn(t);
   if (!r.ok()) {
     SHALE_LOG_WARN("cluster", "writing {}: {}", k, r.error().to_string());
@@ -289,6 +293,14 @@ void ClusterNode::reopen_broken(const PartitionKey& key, const CurrentAssignment
   // Only while serving: a broker whose lease is in doubt leaves it to the controller. The CAS
   // on the record's revision loses to any concurrent move.
   if (!membership_.lease_valid()) return;
+  // A WAL that fails every append (e.g. an object WAL that failed for good) would break the
+  // stream again at once: one reopen per partition per kReopenBrokenEvery, not one per pass.
+  const auto now = std::chrono::steady_clock::now();
+  auto [last, first] = reopened_at_.emplace(key, now);
+  if (!first) {
+    if (now - last->second < kReopenBrokenEvery) return;
+    last->second = now;
+  }
   Assignment next{self_, cur.a.epoch + 1, cur.a.target, cur.a.moved_ms};
   const bool ok = write_assignment(key, next, cur.mod_revision);
   SHALE_LOG_WARN("cluster", "{}-{}: stream broken at epoch {} (WAL error); {}", key.first,

@@ -188,9 +188,8 @@ TEST_F(ClusterNodeTest, OwnerReopensAStreamBrokenByAWalErrorAtTheNextEpoch) {
   const int32_t epoch = a_->agent->owner("t", i)->epoch;
   ASSERT_TRUE(produce(*a_, i).error.ok());
   // The next fdatasync of the segment being written (not of one being prepared).
-  a_wal_fs_.add_fault(io::FsFault{.ops = static_cast<io::FsOpMask>(io::FsOp::kSync),
-                                  .path_contains = "seg-000000",
-                                  .nth = 1});
+  a_wal_fs_.add_fault(io::FsFault{
+      .ops = static_cast<io::FsOpMask>(io::FsOp::kSync), .path_contains = "seg-000000", .nth = 1});
   auto failed = produce(*a_, i);
   EXPECT_FALSE(failed.error.ok());
   EXPECT_EQ(a_wal_fs_.injected(), 1u);

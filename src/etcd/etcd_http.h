@@ -6,9 +6,9 @@
 // Unavailable, e.g. "no leader"), or no answer came within attempt_timeout (a dead or stuck
 // member; every attempt is bounded by it, whatever the request). A request that was sent but
 // got no answer (timeout, reset) has an unknown outcome. Retryable requests (idempotent=true:
-// reads, lease grant/keep-alive, unconditional put/delete, and self-fencing txns, see
+// reads, lease grant/keep-alive, unconditional put/delete, and self-fencing txns that opt in, see
 // meta_store.h) are retried on the next endpoint; `maybe_applied` then tells the caller that
-// an earlier attempt may have been applied. Other mutations (txns that are not self-fencing,
+// an earlier attempt may have been applied. Other mutations (other txns,
 // lease revoke) return Errc::kUnavailable after the one ambiguous attempt, and the caller
 // decides (re-read, or repeat: the next call goes to the next endpoint). "no leader" is safe
 // to retry for every request (etcd did not propose it). Retries stop at the call's deadline;

@@ -96,7 +96,7 @@ Result<meta::TxnResult> EtcdMetaStore::txn(const meta::Txn& t) {
     }
   }
   const std::vector<const meta::PutOp*> fencing =
-      read_only ? std::vector<const meta::PutOp*>{} : meta::fencing_puts(t);
+      read_only || !t.repeat_if_lost ? std::vector<const meta::PutOp*>{} : meta::fencing_puts(t);
   if (fencing.empty() || t.failure.size() + fencing.size() > meta::kMaxTxnOps) {
     // Reads are repeated; other writes get one ambiguous attempt (meta_store.h).
     SHALE_ASSIGN_OR_RETURN(Json resp, http_.post("/v3/kv/txn", encode_txn(t), read_only));

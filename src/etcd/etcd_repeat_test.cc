@@ -49,6 +49,7 @@ meta::Txn create(const std::string& key, const std::string& value) {
   meta::Txn t;
   t.compares.push_back(meta::Compare::absent(key));
   t.success.push_back(meta::PutOp{key, value});
+  t.repeat_if_lost = true;
   return t;
 }
 
@@ -74,6 +75,7 @@ TEST(EtcdRepeat, SelfFencingTxnWhoseAnswerWasLostReportsThatItApplied) {
   meta::Txn cas;
   cas.compares.push_back(meta::Compare::mod_rev(key, now->kvs[0].mod_revision));
   cas.success.push_back(meta::PutOp{key, "mine-2"});
+  cas.repeat_if_lost = true;
   auto [r2, took2] = timed_txn(*s2, cas);
   ASSERT_TRUE(r2.ok()) << r2.status().to_string();
   EXPECT_TRUE(r2->succeeded);
@@ -128,6 +130,15 @@ TEST(EtcdRepeat, OtherWritesReportTheLostAnswerAfterOneAttemptNotTheWholeCall) {
   ASSERT_TRUE(again.ok()) << again.status().to_string();
   EXPECT_TRUE(again->succeeded);
   EXPECT_EQ(s2->get(entry)->kvs.at(0).version, 2);
+
+  // A counter's CAS is self-fencing but does not opt in: its value does not identify the
+  // writer (a competitor's identical "next value" would be taken for ours).
+  auto s3 = store_via(fmt::format("127.0.0.1:{}", proxy.port()));
+  meta::Txn ctr = create(epoch + "/ctr", "1");
+  ctr.repeat_if_lost = false;
+  auto [r3, took3] = timed_txn(*s3, ctr);
+  EXPECT_EQ(r3.code(), Errc::kUnavailable);
+  EXPECT_LT(took3, milliseconds(1500));
 }
 
 }  // namespace
