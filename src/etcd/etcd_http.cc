@@ -156,9 +156,12 @@ Result<Json> EtcdHttp::post(const std::string& path, const Json& body, bool idem
       last = Error{Errc::kUnavailable, fmt::format("{}: {}", url, curl_easy_strerror(rc))};
       const bool not_sent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                             (rc == CURLE_OPERATION_TIMEDOUT && resp.empty() && [&] {
-                              curl_off_t connected = 0;  // did we get past connect()?
-                              curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connected);
-                              return connected == 0;
+                              // Were request bytes written? (Not "did we connect": a reused
+                              // keep-alive connection has no connect time, and a request sent
+                              // on it was taken for unsent and silently repeated.)
+                              long sent = 0;
+                              curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
+                              return sent == 0;
                             }());
       endpoint_failed(base);
       if (not_sent) continue;
