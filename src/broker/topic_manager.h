@@ -125,7 +125,8 @@ class TopicManager {
     std::string topic;
     int32_t index = 0;
     Epoch epoch{0};
-    LoadCounters load;  // the partition's totals since it opened here
+    LoadCounters load;    // the partition's totals since it opened here
+    bool broken = false;  // its stream refuses appends until reopened (StreamInfo::broken)
   };
   std::vector<Owned> owned() const;
   // Called (on the cluster agent's thread, must not block) after acquire() opened a partition;

@@ -139,12 +139,20 @@ void TopicManager::set_release_listener(ReleaseListener l) {
 }
 
 std::vector<TopicManager::Owned> TopicManager::owned() const {
-  std::shared_lock lk(mu_);
-  std::vector<Owned> out;
-  for (const auto& [name, t] : topics_) {
-    for (const auto& p : t->parts) {
-      if (p) out.push_back({name, p->index(), Epoch(p->leader_epoch()), p->load_counters()});
+  std::vector<std::pair<std::string, std::shared_ptr<Partition>>> parts;
+  {
+    std::shared_lock lk(mu_);
+    for (const auto& [name, t] : topics_) {
+      for (const auto& p : t->parts) {
+        if (p) parts.emplace_back(name, p);
+      }
     }
+  }
+  std::vector<Owned> out;
+  for (const auto& [name, p] : parts) {  // store calls outside mu_
+    auto info = store_.info(p->stream_id());
+    out.push_back({name, p->index(), Epoch(p->leader_epoch()), p->load_counters(),
+                   info.ok() && info->broken});
   }
   return out;
 }

@@ -70,8 +70,13 @@ bool is_idle(const BalanceInput& in, const BalancerOptions& opts) {
 BalanceDecision Balancer::step(const BalanceInput& in, TimePoint now) {
   using O = BalanceDecision::Outcome;
   BalanceDecision d;
-  while (!moves_.empty() && now - moves_.front() >= opts_.move_window) moves_.pop_front();
-  std::erase_if(moved_at_, [&](const auto& kv) { return now - kv.second >= opts_.cooldown; });
+  // Persisted moves (e.g. by an earlier controller).
+  for (const auto& [key, at] : in.moved_at) remember(key, at);
+  const auto keep = std::max(opts_.cooldown, opts_.move_window);
+  std::erase_if(moved_at_, [&](const auto& kv) { return now - kv.second >= keep; });
+  const auto moves_in_window =
+      std::count_if(moved_at_.begin(), moved_at_.end(),
+                    [&](const auto& kv) { return now - kv.second < opts_.move_window; });
 
   const PartitionRates total = cluster_total(in);
   const Normaliser share(total, opts_);
@@ -113,17 +118,28 @@ BalanceDecision Balancer::step(const BalanceInput& in, TimePoint now) {
   }
   if (in.fresh) ++over_;
   if (over_ < opts_.sustain) return outcome(O::kHysteresis);
-  if (static_cast<int>(moves_.size()) >= opts_.max_moves) return outcome(O::kRateLimited);
-  d.move = best_move(in, d);
+  if (moves_in_window >= opts_.max_moves) return outcome(O::kRateLimited);
+  d.move = best_move(in, d, now);
   if (!d.move) return outcome(O::kNoGain);
-  over_ = 0;
-  moves_.push_back(now);
-  moved_at_[d.move->partition] = now;
   return outcome(O::kMove);
 }
 
-std::optional<BalanceMove> Balancer::best_move(const BalanceInput& in,
-                                               const BalanceDecision& d) const {
+void Balancer::moved(const BalanceMove& m, TimePoint at) {
+  over_ = 0;  // the next move waits for `sustain` observations after this one
+  remember(m.partition, at);
+}
+
+void Balancer::remember(const PartitionKey& key, TimePoint at) {
+  auto [it, added] = moved_at_.emplace(key, at);
+  if (!added) it->second = std::max(it->second, at);
+}
+
+std::optional<BalanceMove> Balancer::best_move(const BalanceInput& in, const BalanceDecision& d,
+                                               TimePoint now) const {
+  auto cooling = [&](const PartitionKey& key) {
+    auto it = moved_at_.find(key);
+    return it != moved_at_.end() && now - it->second < opts_.cooldown;
+  };
   const Normaliser share(cluster_total(in), opts_);
   const double mean = 1.0 / static_cast<double>(in.eligible.size());
   int32_t src = -1;
@@ -152,7 +168,7 @@ std::optional<BalanceMove> Balancer::best_move(const BalanceInput& in,
   for (const auto& [b, l] : d.load) sq += l * l;
   constexpr double kEps = 1e-12;
   for (const auto& [key, owner] : in.owner) {
-    if (owner != src || moved_at_.count(key)) continue;
+    if (owner != src || cooling(key)) continue;
     auto r = in.rates.find(key);
     if (r == in.rates.end()) continue;
     const double l = share(r->second);

@@ -15,19 +15,25 @@
 //     with a new report from every eligible broker; any balanced observation, any move in
 //     flight and every move made reset the count: the next move waits for `sustain` rounds of
 //     reports measured after the last one settled);
-//   - fewer than max_moves moves in the last move_window;
+//   - fewer than max_moves partitions moved in the last move_window;
 //   - the best move — the (partition on the busiest broker, destination) pair that minimises the
 //     resulting maximum load, skipping partitions moved less than `cooldown` ago — lowers the
 //     maximum load by at least min_gain * mean.
 // Together: a load that flips back and forth never persists long enough, a moved partition
 // cannot come straight back, and a move that would only shift the peak elsewhere is not made.
 //
+// A decided move counts (cool-down, rate limit, hysteresis restart) only once the caller reports
+// that its write landed, with moved(): a move whose compare-and-set lost is no move. Moves are
+// also learnt from BalanceInput::moved_at, the move times persisted in the assignment records,
+// so a new controller keeps the cool-downs and the rate limit of the previous one. The rate
+// limit counts partitions by their last move (with cooldown >= move_window, the default, the
+// same as counting moves).
+//
 // Threading: not thread-safe; the controller's agent thread owns it.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -69,6 +75,8 @@ struct BalanceInput {
   std::set<int32_t> reported;                    // eligible brokers with a load report
   bool fresh = false;           // every eligible broker reported anew since the last observation
   bool move_in_flight = false;  // a move target is set or a failover is pending
+  // Last balancer move of each partition as persisted (Assignment::moved_ms), on step()'s clock.
+  std::map<PartitionKey, std::chrono::steady_clock::time_point> moved_at;
 };
 
 struct BalanceMove {
@@ -107,16 +115,20 @@ class Balancer {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
   explicit Balancer(BalancerOptions opts) : opts_(opts) {}
+  // Decides; a kMove decision changes nothing until moved() reports that it landed.
   BalanceDecision step(const BalanceInput& in, TimePoint now);
+  // The write of a decided move landed at `at`: it cools down and counts against the rate limit.
+  void moved(const BalanceMove& m, TimePoint at);
   const BalancerOptions& options() const { return opts_; }
 
  private:
-  std::optional<BalanceMove> best_move(const BalanceInput& in, const BalanceDecision& d) const;
+  std::optional<BalanceMove> best_move(const BalanceInput& in, const BalanceDecision& d,
+                                       TimePoint now) const;
+  void remember(const PartitionKey& key, TimePoint at);  // keeps the later of two move times
 
   BalancerOptions opts_;
   int over_ = 0;                                // consecutive imbalanced observations
-  std::deque<TimePoint> moves_;                 // times of moves within move_window
-  std::map<PartitionKey, TimePoint> moved_at_;  // cool-downs
+  std::map<PartitionKey, TimePoint> moved_at_;  // last move per partition: cool-down, rate limit
 };
 
 }  // namespace shale::cluster

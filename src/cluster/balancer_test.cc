@@ -64,6 +64,7 @@ TEST(Balancer, SustainedSkewMovesOnePartitionToTheIdlestBroker) {
   // While the move is in flight nothing else moves, and the count starts again after it.
   BalanceInput flying = input(l);
   flying.move_in_flight = true;
+  bal.moved(*d.move, t0 + 3s);  // its record was written
   EXPECT_EQ(bal.step(flying, t0 + 4s).outcome, O::kInFlight);
   hand_over(l, *d.move);
   EXPECT_EQ(bal.step(input(l), t0 + 5s).outcome, O::kHysteresis);
@@ -82,6 +83,7 @@ TEST(Balancer, ConvergesThenStaysPut) {
   for (int i = 0; i < 100; ++i, t += 1s) {
     auto d = bal.step(input(l), t);
     if (d.move) {
+      bal.moved(*d.move, t);
       hand_over(l, *d.move);
       ++moves;
     }
@@ -119,6 +121,7 @@ TEST(Balancer, MovedPartitionCoolsDownBeforeItCanMoveBack) {
   auto d = bal.step(input(l), t0);
   ASSERT_EQ(d.outcome, O::kMove);
   ASSERT_EQ(d.move->partition.first, "p");  // moving "h" would leave a max of 3, not 2.5
+  bal.moved(*d.move, t0);
   hand_over(l, *d.move);
   // The load shifts: broker 2 is now the busy one and the only helpful move is "p" straight
   // back. It is cooling down (5 min): nothing moves until then.
@@ -143,13 +146,61 @@ TEST(Balancer, RateLimitCapsMovesPerWindow) {
   Layout l{{1, {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}, {"e", 1}, {"f", 1}}}, {2, {}}, {3, {}}};
   auto d = bal.step(input(l), t0);
   ASSERT_EQ(d.outcome, O::kMove);
+  bal.moved(*d.move, t0);
   hand_over(l, *d.move);
   d = bal.step(input(l), t0 + 1s);
   ASSERT_EQ(d.outcome, O::kMove);
+  bal.moved(*d.move, t0 + 1s);
   hand_over(l, *d.move);
   EXPECT_EQ(bal.step(input(l), t0 + 2s).outcome, O::kRateLimited);  // 4/1/1 still skewed
   EXPECT_EQ(bal.step(input(l), t0 + 59s).outcome, O::kRateLimited);
   EXPECT_EQ(bal.step(input(l), t0 + 60s).outcome, O::kMove);  // the first move left the window
+}
+
+// A move whose compare-and-set lost (the record changed meanwhile) is no move: it neither cools
+// the partition down nor counts against the rate limit.
+TEST(Balancer, AMoveWhoseWriteLostIsNotCounted) {
+  BalancerOptions o = opts();
+  o.sustain = 1;
+  o.max_moves = 1;
+  Balancer bal(o);
+  Layout l{{1, {{"a", 1}, {"b", 1}, {"c", 1}}}, {2, {}}};
+  auto d = bal.step(input(l), t0);
+  ASSERT_EQ(d.outcome, O::kMove);
+  const auto lost = d.move->partition;
+  // No moved(): the write lost. The next decision may make the same move again.
+  d = bal.step(input(l), t0 + 1s);
+  ASSERT_EQ(d.outcome, O::kMove) << outcome_name(d.outcome);
+  EXPECT_EQ(d.move->partition, lost);
+  bal.moved(*d.move, t0 + 1s);  // this one landed: the limit (1 per window) is reached
+  hand_over(l, *d.move);
+  l[1]["z"] = 3;
+  EXPECT_EQ(bal.step(input(l), t0 + 2s).outcome, O::kRateLimited);
+}
+
+// A new controller starts with a new Balancer: the cool-downs and the rate limit come from the
+// move times persisted in the assignment records (BalanceInput::moved_at).
+TEST(Balancer, PersistedMoveTimesKeepCooldownsAcrossAControllerChange) {
+  BalancerOptions o = opts();
+  o.sustain = 1;
+  o.min_gain = 0.3;
+  o.max_moves = 2;
+  Layout l{{1, {{"h", 0.5}}}, {2, {{"p", 1}, {"q", 3}}}};  // only "p" back to 1 helps
+  BalanceInput in = input(l);
+  in.moved_at[{"p", 0}] = t0;  // the previous controller moved "p" from 1 to 2 at t0
+  Balancer fresh(o);
+  EXPECT_EQ(fresh.step(in, t0 + 10s).outcome, O::kNoGain);  // cooling down (5 min)
+  auto d = fresh.step(in, t0 + 5min);
+  ASSERT_EQ(d.outcome, O::kMove);
+  EXPECT_EQ(d.move->partition.first, "p");
+  // The rate limit too: two persisted moves in the window (10 min) reach max_moves = 2.
+  Layout busy{{1, {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}}}, {2, {}}};
+  BalanceInput in2 = input(busy);
+  in2.moved_at[{"x", 0}] = t0;
+  in2.moved_at[{"y", 0}] = t0 + 1min;
+  Balancer other(o);
+  EXPECT_EQ(other.step(in2, t0 + 2min).outcome, O::kRateLimited);
+  EXPECT_EQ(other.step(in2, t0 + 10min).outcome, O::kMove);  // x left the window
 }
 
 TEST(Balancer, IneligibleBrokerNeitherCountsNorReceives) {

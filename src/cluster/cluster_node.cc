@@ -119,6 +119,7 @@ Status ClusterNode::pass() {
     meta::Txn t;
     t.compares.push_back(meta::Compare::absent(ck));
     t.success.push_back(meta::PutOp{ck, std::to_string(self_), membership_.lease()});
+    t.repeat_if_lost = true;  // under our lease: identifies the write
     SHALE_ASSIGN_OR_RETURN(meta::TxnResult r, meta_.txn(t));
     if (r.succeeded) {
       controller = self_;
@@ -159,6 +160,9 @@ bool ClusterNode::write_assignment(const PartitionKey& key, const std::optional<
   } else {
     t.success.push_back(meta::DeleteOp{k, {}});
   }
+  // Two writers that put the same record (e.g. the owner's hand-over and the controller's
+  // failover to the same target) mean the same thing: either may take it for its own.
+  t.repeat_if_lost = true;
   auto r = meta_.txn(t);
   if (!r.ok()) {
     SHALE_LOG_WARN("cluster", "writing {}: {}", k, r.error().to_string());
@@ -233,8 +237,11 @@ Status ClusterNode::follow(const std::set<int32_t>& live,
   // Release what is no longer ours (or at another epoch) first.
   for (const auto& o : topics_.owned()) {
     auto it = current.find({o.topic, o.index});
-    if (it != current.end() && it->second.a.node == self_ && it->second.a.epoch == o.epoch.value())
+    if (it != current.end() && it->second.a.node == self_ &&
+        it->second.a.epoch == o.epoch.value()) {
+      if (o.broken) reopen_broken(it->first, it->second);
       continue;
+    }
     if (!topics_.release(o.topic, o.index).ok()) retry_soon();
   }
   for (const auto& [key, cur] : current) {
@@ -248,7 +255,7 @@ Status ClusterNode::follow(const std::set<int32_t>& live,
       auto started = std::chrono::steady_clock::now();
       Status st = topics_.release(key.first, key.second);
       if (!st.ok()) SHALE_LOG_WARN("cluster", "release before move: {}", st.to_string());
-      Assignment next{cur.a.target, cur.a.epoch + 1, -1};
+      Assignment next{cur.a.target, cur.a.epoch + 1, -1, cur.a.moved_ms};
       bool ok = write_assignment(key, next, cur.mod_revision);
       SHALE_LOG_INFO("cluster", "handed {}-{} to broker {} at epoch {} in {} ms{}", key.first,
                      key.second, next.node, next.epoch,
@@ -266,7 +273,7 @@ Status ClusterNode::follow(const std::set<int32_t>& live,
       auto info = topics_.stream_info(key.first, key.second);
       int64_t stored = info.ok() ? info->epoch.value() : cur.a.epoch;
       Assignment next{self_, static_cast<int32_t>(std::max<int64_t>(stored, cur.a.epoch) + 1),
-                      cur.a.target};
+                      cur.a.target, cur.a.moved_ms};
       SHALE_LOG_INFO("cluster", "{}-{}: stream epoch {} >= assigned {}; re-assigning at {}",
                      key.first, key.second, stored, cur.a.epoch, next.epoch);
       write_assignment(key, next, cur.mod_revision);
@@ -277,6 +284,30 @@ Status ClusterNode::follow(const std::set<int32_t>& live,
     retry_soon();
   }
   return {};
+}
+
+void ClusterNode::reopen_broken(const PartitionKey& key, const CurrentAssignment& cur) {
+  // A WAL error broke the stream (it refuses appends until reopened): assign the partition to
+  // this broker again at epoch + 1; the pass that sees the new record reopens it (acquire
+  // closes the old stream and opens at the new epoch, which also rebuilds producer state).
+  // Only while serving: a broker whose lease is in doubt leaves it to the controller. The CAS
+  // on the record's revision loses to any concurrent move.
+  if (!membership_.lease_valid()) return;
+  // A WAL that fails every append (e.g. an object WAL that failed for good) would break the
+  // stream again at once: one reopen per partition per kReopenBrokenEvery, not one per pass.
+  const auto now = std::chrono::steady_clock::now();
+  auto [last, first] = reopened_at_.emplace(key, now);
+  if (!first) {
+    if (now - last->second < kReopenBrokenEvery) return;
+    last->second = now;
+  }
+  Assignment next{self_, cur.a.epoch + 1, cur.a.target, cur.a.moved_ms};
+  const bool ok = write_assignment(key, next, cur.mod_revision);
+  SHALE_LOG_WARN("cluster", "{}-{}: stream broken at epoch {} (WAL error); {}", key.first,
+                 key.second, cur.a.epoch,
+                 ok ? fmt::format("reopening at epoch {}", next.epoch)
+                    : std::string("record changed meanwhile; next pass decides"));
+  retry_soon();
 }
 
 std::vector<broker::BrokerEndpoint> ClusterNode::live_brokers() const {

@@ -120,6 +120,9 @@ class ClusterNode final : public broker::ClusterView {
                 const std::map<PartitionKey, CurrentAssignment>& current);
   bool write_assignment(const PartitionKey& key, const std::optional<Assignment>& value,
                         Revision expected);
+  // Owner side: the stream of a partition assigned here is broken (WAL error): re-assign it to
+  // this broker at epoch + 1 so the next pass reopens it.
+  void reopen_broken(const PartitionKey& key, const CurrentAssignment& cur);
 
   meta::MetaStore& meta_;
   Membership& membership_;
@@ -132,6 +135,9 @@ class ClusterNode final : public broker::ClusterView {
   std::vector<broker::BrokerEndpoint> brokers_;
   int32_t controller_ = -1;
   std::map<PartitionKey, Assignment> assignments_;
+  // Agent thread only: when reopen_broken() last re-assigned each partition.
+  static constexpr std::chrono::seconds kReopenBrokenEvery{5};
+  std::map<PartitionKey, std::chrono::steady_clock::time_point> reopened_at_;
   bool stop_ = false;
   bool changed_ = false;            // a watch event arrived since the last pass started
   std::atomic<bool> retry_{false};  // the current/last pass left work for a retry

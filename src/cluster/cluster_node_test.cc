@@ -12,6 +12,7 @@
 #include "broker/tests/test_util.h"
 #include "cluster/load_balancer.h"
 #include "cluster/load_report.h"
+#include "io/faulty_fs.h"
 #include "kafka/records/records.h"
 #include "stream/stream_test_util.h"
 
@@ -30,9 +31,11 @@ Buf batch(int n) {
 
 // One broker process: stream store + Broker (cluster mode) + Membership + ClusterNode.
 struct Member {
-  Member(stream::testing::World& w, int32_t id) {
-    node = std::make_unique<stream::testing::Node>(w.fs, stream::testing::small_options(),
-                                                   NodeId(id), "/wal" + std::to_string(id));
+  // wal_fs: where this member's WAL lives (default: the world's disk).
+  Member(stream::testing::World& w, int32_t id, io::Filesystem* wal_fs = nullptr) {
+    node = std::make_unique<stream::testing::Node>(wal_fs ? *wal_fs : w.fs,
+                                                   stream::testing::small_options(), NodeId(id),
+                                                   "/wal" + std::to_string(id));
     EXPECT_TRUE(node->boot(*w.objects, *w.meta, w.clock).ok());
     membership = std::make_unique<Membership>(
         *w.meta, MembershipOptions{{id, "127.0.0.1", 9000 + id, "r1"}, std::chrono::seconds(30)});
@@ -65,7 +68,7 @@ struct Member {
 class ClusterNodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    a_ = std::make_unique<Member>(w_, 1);
+    a_ = std::make_unique<Member>(w_, 1, &a_wal_fs_);
     b_ = std::make_unique<Member>(w_, 2);
     auto r = run(io_, a_->broker->topics().create_topic({.name = "t", .num_partitions = 4}, false));
     ASSERT_TRUE(r.error.ok()) << r.error.message;
@@ -92,6 +95,7 @@ class ClusterNodeTest : public ::testing::Test {
   }
 
   stream::testing::World w_;
+  io::FaultyFs a_wal_fs_{w_.fs};  // broker 1's WAL disk: tests inject errors here
   asio::io_context io_;
   std::unique_ptr<Member> a_, b_;
 };
@@ -172,6 +176,38 @@ TEST_F(ClusterNodeTest, DeadOwnerFailsOverAndTheDeposedOwnerIsFenced) {
   if (zr.error.ok()) {
     auto again = run(io_, zombie->append({batch(1)}).wait());
     EXPECT_EQ(again.error.code, broker::kerr::kNotLeaderOrFollower);
+  }
+}
+
+// One failed WAL fdatasync fails the appends it covered and breaks the stream (later appends
+// were given offsets after the failed ones). The owner reopens it by itself at epoch + 1 on its
+// next pass instead of refusing every append until the partition moves.
+TEST_F(ClusterNodeTest, OwnerReopensAStreamBrokenByAWalErrorAtTheNextEpoch) {
+  int i = a_->agent->owner("t", 0)->node == 1 ? 0 : 1;
+  ASSERT_EQ(a_->agent->owner("t", i)->node, 1);
+  const int32_t epoch = a_->agent->owner("t", i)->epoch;
+  ASSERT_TRUE(produce(*a_, i).error.ok());
+  // The next fdatasync of the segment being written (not of one being prepared).
+  a_wal_fs_.add_fault(io::FsFault{
+      .ops = static_cast<io::FsOpMask>(io::FsOp::kSync), .path_contains = "seg-000000", .nth = 1});
+  auto failed = produce(*a_, i);
+  EXPECT_FALSE(failed.error.ok());
+  EXPECT_EQ(a_wal_fs_.injected(), 1u);
+  auto broken = produce(*a_, i);  // the WAL works again, the stream still refuses
+  EXPECT_FALSE(broken.error.ok()) << "stream should refuse appends until reopened";
+  settle();
+  EXPECT_EQ(a_->agent->owner("t", i)->node, 1);
+  EXPECT_EQ(a_->agent->owner("t", i)->epoch, epoch + 1);
+  ASSERT_TRUE(a_->part(i));
+  EXPECT_EQ(a_->part(i)->leader_epoch(), epoch + 1);
+  auto r = produce(*a_, i);
+  ASSERT_TRUE(r.error.ok()) << r.error.message;
+  EXPECT_EQ(r.base_offset, 3);  // after the 3 acknowledged records; the failed ones never were
+  EXPECT_EQ(a_->part(i)->high_watermark(), 6);
+  for (int k = 0; k < 4; ++k) {  // nothing else was disturbed
+    if (k != i) {
+      EXPECT_EQ(a_->agent->owner("t", k)->epoch, 1) << k;
+    }
   }
 }
 
@@ -280,9 +316,11 @@ TEST_F(ClusterNodeTest, LoadReportsDriveOneBalancerMove) {
       ClusterNodeOptions{.balance = false,
                          .planner = [&](const PlacementInput& in) { return lb.plan(in); }});
   ASSERT_TRUE(a_->agent->pass().ok());  // the move target is written, broker 1 hands over
-  EXPECT_EQ(lb.moves(), 1);
+  EXPECT_EQ(lb.moves(), 0);             // counted once a record shows that the write landed
   ASSERT_TRUE(b_->agent->pass().ok());  // broker 2 opens it
   EXPECT_EQ(b_->broker->topics().owned().size(), 1u);
+  ASSERT_TRUE(a_->agent->pass().ok());
+  EXPECT_EQ(lb.moves(), 1);
   const std::string m = lb.render_metrics();
   EXPECT_NE(m.find("shale_balancer_moves_total 1\n"), std::string::npos) << m;
   EXPECT_NE(m.find("shale_balancer_enabled{mode=\"load\"} 1\n"), std::string::npos) << m;

@@ -34,8 +34,15 @@ LoadBalancer::LoadBalancer(meta::MetaStore& meta, BalanceMode mode, BalancerOpti
     : meta_(meta), mode_(mode), balancer_(opts) {}
 
 BalanceInput LoadBalancer::load_input(const PlacementInput& in,
-                                      const std::map<int32_t, LoadReport>& reports) {
+                                      const std::map<int32_t, LoadReport>& reports,
+                                      std::chrono::steady_clock::time_point now, int64_t now_ms) {
   BalanceInput bi;
+  for (const auto& [key, cur] : in.assignments) {
+    if (cur.a.moved_ms > 0) {  // persisted move time, wall clock → the balancer's steady clock
+      bi.moved_at[key] =
+          now - std::chrono::milliseconds(std::max<int64_t>(0, now_ms - cur.a.moved_ms));
+    }
+  }
   for (int32_t b : in.live) {
     if (!in.decommissioned.count(b)) bi.eligible.insert(b);
   }
@@ -90,7 +97,11 @@ std::vector<AssignmentWrite> LoadBalancer::plan(PlacementInput in) {
     }
     next_read_ = now + std::chrono::milliseconds(interval / 2);
   }
-  BalanceInput bi = load_input(in, reports_);
+  settle_pending(in);
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  BalanceInput bi = load_input(in, reports_, now, now_ms);
   in.balance = is_idle(bi, balancer_.options());
   std::vector<AssignmentWrite> writes = plan_assignments(in);
   bi.move_in_flight = bi.move_in_flight || !writes.empty();
@@ -105,8 +116,11 @@ std::vector<AssignmentWrite> LoadBalancer::plan(PlacementInput in) {
   if (d.move) {
     const BalanceMove& m = *d.move;
     const CurrentAssignment& cur = in.assignments.at(m.partition);
-    writes.push_back({m.partition, Assignment{m.from, cur.a.epoch, m.to}, cur.mod_revision});
-    moves_.fetch_add(1);
+    writes.push_back(
+        {m.partition, Assignment{m.from, cur.a.epoch, m.to, now_ms}, cur.mod_revision});
+    pending_ = m;  // counted once a record shows it landed (settle_pending)
+    pending_ms_ = now_ms;
+    pending_at_ = now;
     SHALE_LOG_INFO("cluster",
                    "balancer: move {}-{} from {} to {}: load {}→{} {:.2f}→{:.2f} / {:.2f}→{:.2f} "
                    "(partition {:.2f} MB/s in, {:.2f} MB/s out, {:.0f} req/s; imbalance {:.2f})",
@@ -122,6 +136,19 @@ std::vector<AssignmentWrite> LoadBalancer::plan(PlacementInput in) {
                    d.imbalance, loads);
   }
   return writes;
+}
+
+void LoadBalancer::settle_pending(const PlacementInput& in) {
+  if (!pending_) return;
+  auto it = in.assignments.find(pending_->partition);
+  if (it != in.assignments.end() && it->second.a.moved_ms == pending_ms_) {
+    balancer_.moved(*pending_, pending_at_);
+    moves_.fetch_add(1);
+  } else {
+    SHALE_LOG_INFO("cluster", "balancer: move of {}-{} did not land (record changed meanwhile)",
+                   pending_->partition.first, pending_->partition.second);
+  }
+  pending_.reset();
 }
 
 std::string LoadBalancer::render_metrics() const {

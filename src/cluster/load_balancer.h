@@ -10,7 +10,8 @@
 // Every move is logged ("balancer: move t-p from 1 to 3: load 1→3 0.62→0.31 / 0.05→0.36 ...")
 // and counted; render_metrics() gives, in Prometheus text:
 //   shale_balancer_enabled{mode}               1 for the configured mode (off|count|load)
-//   shale_balancer_moves_total                 moves made by this broker as controller
+//   shale_balancer_moves_total                 moves made by this broker as controller (counted
+//                                              when the record shows the move landed)
 //   shale_balancer_skipped_total{reason}       imbalanced observations left alone, by reason
 //                                              (hysteresis, rate_limited, no_gain)
 //   shale_balancer_broker_load{broker}         load share as the controller last saw it
@@ -27,6 +28,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,7 +54,10 @@ class LoadBalancer {
   int64_t moves() const { return moves_.load(); }
 
  private:
-  BalanceInput load_input(const PlacementInput& in, const std::map<int32_t, LoadReport>& reports);
+  BalanceInput load_input(const PlacementInput& in, const std::map<int32_t, LoadReport>& reports,
+                          std::chrono::steady_clock::time_point now, int64_t now_ms);
+  // Reports the last decided move to the balancer once a record shows that it landed.
+  void settle_pending(const PlacementInput& in);
 
   meta::MetaStore& meta_;
   const BalanceMode mode_;
@@ -61,6 +66,11 @@ class LoadBalancer {
   std::chrono::steady_clock::time_point next_read_{};  // agent thread only
   std::map<int32_t, int64_t> observed_seq_;  // agent thread only: report seqs last observed
   BalanceDecision::Outcome logged_ = BalanceDecision::Outcome::kInFlight;  // agent thread only
+  // agent thread only: the last move decided (its record carries moved_ms == pending_ms_),
+  // not yet seen landed; its CAS may have lost.
+  std::optional<BalanceMove> pending_;
+  int64_t pending_ms_ = 0;
+  std::chrono::steady_clock::time_point pending_at_{};
   std::atomic<int64_t> moves_{0};
   mutable std::mutex mu_;  // guards the snapshot below
   std::map<std::string, int64_t> skipped_;

@@ -42,6 +42,7 @@ Status Membership::register_once(SteadyClock::time_point deadline) {
     meta::Txn t;
     t.compares.push_back(meta::Compare::absent(key));
     t.success.push_back(meta::PutOp{key, encode_broker(opts_.self), lease});
+    t.repeat_if_lost = true;  // under a lease just granted to us: identifies the write
     auto r = meta_.txn(t);
     if (r.ok() && r->succeeded) {
       {

@@ -77,18 +77,20 @@ std::vector<AssignmentWrite> plan_assignments(const PlacementInput& in) {
         int32_t b =
             cur.a.target >= 0 && eligible.count(cur.a.target) ? cur.a.target : *loads.least();
         loads.add(b, 1);
-        out.push_back({key, Assignment{b, cur.a.epoch + 1, -1}, cur.mod_revision});
+        out.push_back({key, Assignment{b, cur.a.epoch + 1, -1, cur.a.moved_ms}, cur.mod_revision});
         continue;
       }
       if (cur.a.target >= 0 && !eligible.count(cur.a.target)) {
-        out.push_back({key, Assignment{cur.a.node, cur.a.epoch, -1}, cur.mod_revision});
+        out.push_back(
+            {key, Assignment{cur.a.node, cur.a.epoch, -1, cur.a.moved_ms}, cur.mod_revision});
         continue;
       }
       if (cur.a.target < 0 && in.decommissioned.count(cur.a.node)) {
         int32_t b = *loads.least();
         loads.add(b, 1);
         moving = true;
-        out.push_back({key, Assignment{cur.a.node, cur.a.epoch, b}, cur.mod_revision});
+        out.push_back(
+            {key, Assignment{cur.a.node, cur.a.epoch, b, cur.a.moved_ms}, cur.mod_revision});
       }
     }
   }
@@ -103,7 +105,8 @@ std::vector<AssignmentWrite> plan_assignments(const PlacementInput& in) {
     if (touched.count(key) || cur.a.node != *hi || cur.a.target >= 0) continue;
     auto t = in.topics.find(key.first);
     if (t == in.topics.end() || key.second >= t->second) continue;
-    out.push_back({key, Assignment{cur.a.node, cur.a.epoch, *lo}, cur.mod_revision});
+    out.push_back(
+        {key, Assignment{cur.a.node, cur.a.epoch, *lo, cur.a.moved_ms}, cur.mod_revision});
     break;
   }
   return out;

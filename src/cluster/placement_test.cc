@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cluster/records.h"
+
 namespace shale::cluster {
 namespace {
 
@@ -108,6 +110,25 @@ TEST(Placement, DeletedTopicsLoseTheirAssignmentsAndNoBrokersChangesNothingElse)
   EXPECT_EQ(ws[0].expected, Revision(11));
   EXPECT_FALSE(ws[1].value.has_value());
   EXPECT_EQ(ws[1].partition, (PartitionKey{"t", 1}));
+}
+
+// The load balancer's move time survives every rewrite of the record (failover, cancelled
+// target) so a new controller keeps the cool-down, and old records without it still decode.
+TEST(Placement, MoveTimeIsCarriedForwardAndOptionalInTheRecord) {
+  Assignment a{2, 7, 3, 1764000000123};
+  EXPECT_EQ(decode_assignment(encode_assignment(a)).value(), a);
+  EXPECT_EQ(encode_assignment({2, 7, -1}), R"({"epoch":7,"node":2,"target":-1})");
+  EXPECT_EQ(decode_assignment(R"({"node":2,"epoch":7,"target":-1})")->moved_ms, 0);
+  PlacementInput in;
+  in.live = {1, 3};
+  in.topics = {{"t", 2}};
+  in.assignments[{"t", 0}] = {Assignment{2, 7, -1, 555}, Revision(9)};  // owner 2 is dead
+  in.assignments[{"t", 1}] = {Assignment{1, 4, 2, 777}, Revision(10)};  // target 2 is dead
+  auto ws = plan_assignments(in);
+  ASSERT_EQ(ws.size(), 2u);
+  for (const auto& w : ws) {
+    EXPECT_EQ(w.value->moved_ms, w.partition.second == 0 ? 555 : 777) << w.partition.second;
+  }
 }
 
 }  // namespace

@@ -39,6 +39,7 @@ Result<broker::BrokerEndpoint> decode_broker(std::string_view json) {
 
 std::string encode_assignment(const Assignment& a) {
   nlohmann::json j{{"node", a.node}, {"epoch", a.epoch}, {"target", a.target}};
+  if (a.moved_ms != 0) j["moved_ms"] = a.moved_ms;
   return j.dump();
 }
 
@@ -51,6 +52,7 @@ Result<Assignment> decode_assignment(std::string_view json) {
   a.node = j["node"].get<int32_t>();
   a.epoch = j.value("epoch", 0);
   a.target = j.value("target", -1);
+  a.moved_ms = j.value("moved_ms", int64_t{0});
   return a;
 }
 

@@ -2,7 +2,7 @@
 //
 //   shale/brokers/<id>                 {"id","host","port","rack"}  under the broker's lease
 //   shale/controller                   "<id>"                       under the controller's lease
-//   shale/assignments/<topic>/<index>  {"node","epoch","target"}    written with CAS only
+//   shale/assignments/<topic>/<index>  {"node","epoch","target"[,"moved_ms"]}  CAS only
 //   shale/decommission/<id>            ""                           no new partitions for <id>
 //   shale/load/<id>                    {"seq","interval_ms","p"}    under the broker's lease:
 //                                      its partitions' rates, [[topic,index,in,out,req],...]
@@ -11,6 +11,9 @@
 // An assignment names the partition's owner and owner epoch (the stream epoch it opens at, the
 // leader epoch clients see). target >= 0 asks the owner to hand the partition over: it stops
 // serving it, uploads, releases, and rewrites the record as {target, epoch + 1, -1}.
+// moved_ms (absent = 0) is the wall-clock time (ms since the Unix epoch) at which the load
+// balancer last set a target; every rewrite by an owner carries it forward, so a new controller
+// re-derives the balancer's cool-downs and rate limit from the records (balancer.h).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +34,8 @@ inline constexpr std::string_view kLoadPrefix = "shale/load/";
 struct Assignment {
   int32_t node = -1;
   int32_t epoch = 0;
-  int32_t target = -1;  // >= 0: a move to this broker is in progress
+  int32_t target = -1;   // >= 0: a move to this broker is in progress
+  int64_t moved_ms = 0;  // wall-clock ms of the load balancer's last move; 0 = never
   bool operator==(const Assignment&) const = default;
 };
 

@@ -106,6 +106,15 @@ TEST_F(WalTakeoverTest, AckedUnuploadedRecordsReachTheNextOwnerAndTheZombieIsFen
   EXPECT_EQ(again->uploads, 0u);
 }
 
+// The zombie's uploader keeps running: its first WAL trim is fenced, and it stops trimming
+// (it used to retry and log every tick, hundreds of lines per second, until it exited).
+TEST_F(WalTakeoverTest, AFencedWalIsTrimmedOnceNotInALoop) {
+  auto dead = node_with_acked_wal(2);
+  ASSERT_OK(take_over(2));
+  for (int i = 0; i < 20; ++i) (void)dead->store->upload_once();
+  EXPECT_EQ(dead->store->stats().wal_trim_failures, 1u);
+}
+
 TEST_F(WalTakeoverTest, ARegisteredBrokersWalIsNotTaken) {
   ObjectWalNode live(w_, 4);
   ASSERT_OK(w_.meta->put(broker_key(4), "{}"));

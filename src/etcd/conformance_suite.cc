@@ -9,6 +9,7 @@
 
 #include "etcd/lease_keeper.h"
 #include "meta/test_util.h"
+#include "meta/txn_rules.h"
 
 namespace shale::etcd {
 
@@ -250,6 +251,40 @@ TEST_P(MetaConformance, TxnIsAllOrNothing) {
   EXPECT_EQ(rev(), r0);
   EXPECT_EQ(s().put(k("c"), "1", LeaseId(12345)).code(), Errc::kNotFound);
   EXPECT_EQ(s().put("", "1").code(), Errc::kInvalidArgument);
+}
+
+// etcd's --max-txn-ops (128) counts each branch on its own; over it, nothing applies and the
+// error is the same on both backends (the embedded store enforces it so unit tests catch it).
+TEST_P(MetaConformance, TxnOverTheOpLimitIsRefusedWhole) {
+  const int64_t r0 = rev();
+  auto puts = [&](size_t n) {
+    std::vector<meta::Op> ops;
+    for (size_t i = 0; i < n; ++i) ops.push_back(PutOp{k(fmt::format("op/{:03}", i)), "v"});
+    return ops;
+  };
+  for (int branch = 0; branch < 3; ++branch) {
+    Txn t;
+    if (branch == 0) t.success = puts(meta::kMaxTxnOps + 1);
+    if (branch == 1) t.failure = puts(meta::kMaxTxnOps + 1);
+    for (size_t i = 0; branch == 2 && i <= meta::kMaxTxnOps; ++i) {
+      t.compares.push_back(Compare::absent(k(fmt::format("c/{:03}", i))));
+    }
+    auto r = s().txn(t);
+    EXPECT_EQ(r.code(), Errc::kInvalidArgument) << branch;
+    EXPECT_NE(r.status().to_string().find(meta::kTooManyTxnOpsMessage), std::string::npos)
+        << r.status().to_string();
+  }
+  EXPECT_EQ(rev(), r0);
+  Txn full;
+  full.success = puts(meta::kMaxTxnOps);
+  full.failure = puts(meta::kMaxTxnOps);
+  for (size_t i = 0; i < meta::kMaxTxnOps; ++i) {
+    full.compares.push_back(Compare::absent(k(fmt::format("c/{:03}", i))));
+  }
+  auto r = s().txn(full);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(r->succeeded);
+  EXPECT_EQ(keys(k("op/"), prefix_end(k("op/"))).size(), meta::kMaxTxnOps);
 }
 
 TEST_P(MetaConformance, ConcurrentCompareAndSetCounterIsExact) {

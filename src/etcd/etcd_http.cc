@@ -99,7 +99,9 @@ void EtcdHttp::give_handle(void* h) {
   pool_.push_back(h);
 }
 
-Result<Json> EtcdHttp::post(const std::string& path, const Json& body, bool idempotent) {
+Result<Json> EtcdHttp::post(const std::string& path, const Json& body, bool idempotent,
+                            bool* maybe_applied) {
+  if (maybe_applied != nullptr) *maybe_applied = false;
   const std::string payload = body.dump();
   const Clk::time_point deadline = Clk::now() + opts_.call_timeout;
   CURL* h = static_cast<CURL*>(take_handle());
@@ -136,9 +138,9 @@ Result<Json> EtcdHttp::post(const std::string& path, const Json& body, bool idem
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    // A retryable request gives each endpoint attempt_timeout (a member that lost its leader
-    // can hold a request for etcd's own 5 s request timeout); others get the whole deadline.
-    const auto attempt = idempotent ? std::min(left, opts_.attempt_timeout) : left;
+    // Each endpoint gets attempt_timeout (a member that lost its leader can hold a request for
+    // etcd's own 5 s request timeout): a dead or stuck member costs one attempt, not the call.
+    const auto attempt = std::min(left, opts_.attempt_timeout);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
                      static_cast<long>(std::max<int64_t>(1, attempt.count())));
     curl_easy_setopt(
@@ -154,12 +156,17 @@ Result<Json> EtcdHttp::post(const std::string& path, const Json& body, bool idem
       last = Error{Errc::kUnavailable, fmt::format("{}: {}", url, curl_easy_strerror(rc))};
       const bool not_sent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                             (rc == CURLE_OPERATION_TIMEDOUT && resp.empty() && [&] {
-                              curl_off_t connected = 0;  // did we get past connect()?
-                              curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connected);
-                              return connected == 0;
+                              // Were request bytes written? (Not "did we connect": a reused
+                              // keep-alive connection has no connect time, and a request sent
+                              // on it was taken for unsent and silently repeated.)
+                              long sent = 0;
+                              curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
+                              return sent == 0;
                             }());
       endpoint_failed(base);
-      if (not_sent || idempotent) continue;
+      if (not_sent) continue;
+      if (maybe_applied != nullptr) *maybe_applied = true;
+      if (idempotent) continue;
       return last;  // sent, outcome unknown
     }
     long status = 0;
@@ -170,6 +177,7 @@ Result<Json> EtcdHttp::post(const std::string& path, const Json& body, bool idem
                                                resp.substr(0, 200))};
       if (status >= 500) {  // proxy or server trouble in front of etcd
         endpoint_failed(base);
+        if (maybe_applied != nullptr) *maybe_applied = true;
         if (idempotent) continue;
         last.code = Errc::kUnavailable;
       }
@@ -184,7 +192,9 @@ Result<Json> EtcdHttp::post(const std::string& path, const Json& body, bool idem
       const bool unproposed = msg.find("no leader") != std::string::npos ||
                               msg.find("not capable") != std::string::npos ||
                               msg.find("server stopped") != std::string::npos;
-      if (idempotent || unproposed) continue;
+      if (unproposed) continue;
+      if (maybe_applied != nullptr) *maybe_applied = true;
+      if (idempotent) continue;
     }
     return last;
   }

@@ -2,15 +2,18 @@
 // a deadline on every call and fail-over across several endpoints.
 //
 // Fail-over: the client sticks to one endpoint and moves to the next when a request could not
-// be sent there (connect refused/timed out) or etcd says it cannot serve it now (gRPC
-// Unavailable, e.g. "no leader"). A request that was sent but got no answer (timeout, reset)
-// has an unknown outcome. Retryable requests (idempotent=true: reads, lease grant/keep-alive,
-// and unconditional put/delete, whose repetition leaves the same state) are retried on the next
-// endpoint, each attempt bounded by attempt_timeout. Conditional mutations (txns that write,
-// lease revoke) return Errc::kUnavailable instead, so the caller re-reads before retrying (a
-// retried compare-and-set would report a spurious failure). "no leader" is safe to retry for
-// every request (etcd did not propose it). Retries stop at the call's deadline; the result is
-// then kUnavailable with the last error. No call blocks longer than its deadline (+ ~60 ms).
+// be sent there (connect refused/timed out), etcd says it cannot serve it now (gRPC
+// Unavailable, e.g. "no leader"), or no answer came within attempt_timeout (a dead or stuck
+// member; every attempt is bounded by it, whatever the request). A request that was sent but
+// got no answer (timeout, reset) has an unknown outcome. Retryable requests (idempotent=true:
+// reads, lease grant/keep-alive, unconditional put/delete, and self-fencing txns that opt in, see
+// meta_store.h) are retried on the next endpoint; `maybe_applied` then tells the caller that
+// an earlier attempt may have been applied. Other mutations (other txns,
+// lease revoke) return Errc::kUnavailable after the one ambiguous attempt, and the caller
+// decides (re-read, or repeat: the next call goes to the next endpoint). "no leader" is safe
+// to retry for every request (etcd did not propose it). Retries stop at the call's deadline;
+// the result is then kUnavailable with the last error. No call blocks longer than its deadline
+// (+ ~60 ms).
 //
 // gRPC status codes in gateway error bodies map to Errc: InvalidArgument -> kInvalidArgument,
 // NotFound -> kNotFound, OutOfRange (compacted) -> kOutOfRange, FailedPrecondition ->
@@ -34,7 +37,7 @@ namespace shale::etcd {
 struct EtcdOptions {
   std::chrono::milliseconds call_timeout{5000};     // whole call, all retries included
   std::chrono::milliseconds connect_timeout{1000};  // per connection attempt
-  std::chrono::milliseconds attempt_timeout{1500};  // per endpoint attempt of retryable calls
+  std::chrono::milliseconds attempt_timeout{1500};  // per endpoint attempt, every call
   std::chrono::milliseconds watch_retry_min{50};    // watch reconnect backoff
   std::chrono::milliseconds watch_retry_max{1000};
 };
@@ -49,8 +52,11 @@ class EtcdHttp {
   EtcdHttp(const EtcdHttp&) = delete;
   EtcdHttp& operator=(const EtcdHttp&) = delete;
 
-  // POST body to path (e.g. "/v3/kv/range") and return the parsed JSON answer.
-  Result<Json> post(const std::string& path, const Json& body, bool idempotent);
+  // POST body to path (e.g. "/v3/kv/range") and return the parsed JSON answer. If
+  // maybe_applied is given, it is set when an attempt was sent and left no answer (etcd may
+  // have applied it, or may still apply it).
+  Result<Json> post(const std::string& path, const Json& body, bool idempotent,
+                    bool* maybe_applied = nullptr);
 
   // Base URL ("http://host:port") of the endpoint to use now, and a hint that it failed.
   std::string current_endpoint() const;

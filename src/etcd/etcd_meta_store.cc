@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include "base/log.h"
+#include "meta/txn_rules.h"
 
 namespace shale::etcd {
 namespace {
@@ -94,8 +95,36 @@ Result<meta::TxnResult> EtcdMetaStore::txn(const meta::Txn& t) {
         SHALE_RETURN_IF_ERROR(check_key(p->key, {}));
     }
   }
-  SHALE_ASSIGN_OR_RETURN(Json resp, http_.post("/v3/kv/txn", encode_txn(t), read_only));
-  return decode_txn(resp);
+  const std::vector<const meta::PutOp*> fencing =
+      read_only || !t.repeat_if_lost ? std::vector<const meta::PutOp*>{} : meta::fencing_puts(t);
+  if (fencing.empty() || t.failure.size() + fencing.size() > meta::kMaxTxnOps) {
+    // Reads are repeated; other writes get one ambiguous attempt (meta_store.h).
+    SHALE_ASSIGN_OR_RETURN(Json resp, http_.post("/v3/kv/txn", encode_txn(t), read_only));
+    return decode_txn(resp);
+  }
+  // Self-fencing: repeated after a lost answer. The failure branch reads the fencing keys back,
+  // in the same revision as the compares, to tell "an earlier attempt applied" from "lost".
+  meta::Txn sent = t;
+  for (const meta::PutOp* p : fencing) sent.failure.push_back(meta::GetOp{p->key, {}});
+  bool maybe_applied = false;
+  SHALE_ASSIGN_OR_RETURN(
+      Json resp, http_.post("/v3/kv/txn", encode_txn(sent), /*idempotent=*/true, &maybe_applied));
+  SHALE_ASSIGN_OR_RETURN(meta::TxnResult r, decode_txn(resp));
+  if (r.succeeded) return r;
+  std::vector<meta::KeyValue> now;
+  while (r.responses.size() > t.failure.size()) {
+    for (auto& kv : r.responses.back()) now.push_back(std::move(kv));
+    r.responses.pop_back();
+  }
+  Revision at{0};
+  if (maybe_applied && meta::landed(t, fencing, now, &at)) {
+    SHALE_LOG_INFO("etcd", "txn on {}: an earlier attempt applied at revision {} (answer lost)",
+                   fencing[0]->key, at.value());
+    r.succeeded = true;
+    r.revision = at;
+    r.responses.assign(t.success.size(), {});
+  }
+  return r;
 }
 
 Result<LeaseId> EtcdMetaStore::grant_lease(std::chrono::seconds ttl) {

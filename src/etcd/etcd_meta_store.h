@@ -5,9 +5,11 @@
 // Ownership: owns its HTTP client (pooled keep-alive connections, see etcd_http.h) and one
 // watch thread that owns one long-lived HTTP connection per watch.
 // Durability: a mutation that returns OK was committed by the etcd quorum (etcd fsyncs its WAL).
-// Failure: every call has a deadline (EtcdOptions::call_timeout); when no endpoint answers the
-// call returns Errc::kUnavailable. A mutation whose request was sent but not answered also
-// returns kUnavailable: it may or may not have been applied.
+// Failure: every call has a deadline (EtcdOptions::call_timeout) and each endpoint attempt
+// EtcdOptions::attempt_timeout; when no endpoint answers the call returns Errc::kUnavailable.
+// Lost answers follow meta_store.h ("Ambiguous outcomes"): reads, put/del and self-fencing
+// txns with repeat_if_lost are repeated on the next endpoint (a self-fencing txn whose earlier attempt applied
+// reports succeeded); other mutations return kUnavailable: they may or may not have applied.
 //
 // Watches: callbacks run on the store's watch thread, in revision order per watch, never
 // concurrently with each other. A watch remembers the next revision it needs; when its stream

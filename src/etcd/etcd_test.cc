@@ -184,15 +184,8 @@ TEST(EtcdFailure, UnreachableIsUnavailableWithinTheTimeout) {
   EXPECT_LT(Clk::now() - t0, milliseconds(7 * 300 + 500));
 
   // Black hole: the kernel accepts the connection, nobody ever answers.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  ASSERT_EQ(::listen(fd, 16), 0);
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  auto hole = open_store(fmt::format("etcd://127.0.0.1:{}", ntohs(a.sin_port)), o);
+  BlackHole bh;
+  auto hole = open_store(fmt::format("etcd://127.0.0.1:{}", bh.port()), o);
   for (int i = 0; i < 2; ++i) {
     t0 = Clk::now();
     auto r = i == 0 ? hole->get("k").status() : hole->put("k", "v").status();
@@ -201,8 +194,6 @@ TEST(EtcdFailure, UnreachableIsUnavailableWithinTheTimeout) {
     EXPECT_GE(took, milliseconds(250));
     EXPECT_LT(took, milliseconds(800));
   }
-  hole.reset();
-  ::close(fd);
 }
 
 TEST(EtcdFailure, WatchSurvivesEtcdUnreachableAndLeaseKeeperReportsLoss) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace shale::etcd {
 
@@ -79,6 +80,7 @@ void TcpProxy::pump(int a, int b) {
         done = true;
         break;
       }
+      if (i == 1 && dropping_replies_) continue;  // p[1] is the target's side
       for (ssize_t off = 0; off < n;) {
         ssize_t w = ::send(p[1 - i].fd, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
         if (w <= 0) {
@@ -95,6 +97,23 @@ void TcpProxy::pump(int a, int b) {
                   live_fds_.end());
   ::close(a);
   ::close(b);
+}
+
+BlackHole::BlackHole() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd_, 16) != 0) {
+    std::abort();  // tests only: loopback must work
+  }
+  socklen_t len = sizeof(a);
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+}
+
+BlackHole::~BlackHole() {
+  ::close(fd_);
 }
 
 }  // namespace shale::etcd

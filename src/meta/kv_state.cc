@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "meta/txn_rules.h"
+
 namespace shale::meta {
 
 bool key_in_range(const std::string& k, const std::string& key, const std::string& range_end) {
@@ -67,51 +69,6 @@ class Overlay {
   std::map<std::string, std::optional<KeyValue>> changes_;
 };
 
-bool compare_holds(const Compare& c, const std::optional<KeyValue>& kv) {
-  if (c.target == Compare::Target::kValue) {
-    if (!kv) return false;  // etcd: a value compare on a missing key fails
-    int r = kv->value.compare(c.value);
-    switch (c.op) {
-      case Compare::Op::kEqual:
-        return r == 0;
-      case Compare::Op::kNotEqual:
-        return r != 0;
-      case Compare::Op::kGreater:
-        return r > 0;
-      case Compare::Op::kLess:
-        return r < 0;
-    }
-    return false;
-  }
-  int64_t v = 0;
-  if (kv) {
-    switch (c.target) {
-      case Compare::Target::kVersion:
-        v = kv->version;
-        break;
-      case Compare::Target::kCreateRevision:
-        v = kv->create_revision.value();
-        break;
-      case Compare::Target::kModRevision:
-        v = kv->mod_revision.value();
-        break;
-      case Compare::Target::kValue:
-        break;
-    }
-  }
-  switch (c.op) {
-    case Compare::Op::kEqual:
-      return v == c.number;
-    case Compare::Op::kNotEqual:
-      return v != c.number;
-    case Compare::Op::kGreater:
-      return v > c.number;
-    case Compare::Op::kLess:
-      return v < c.number;
-  }
-  return false;
-}
-
 }  // namespace
 
 RangeResult KvState::range(const std::string& key, const std::string& range_end,
@@ -145,6 +102,7 @@ std::vector<int64_t> KvState::lease_ids() const {
 }
 
 Result<TxnPlan> KvState::plan_txn(const Txn& t) const {
+  SHALE_RETURN_IF_ERROR(check_txn_size(t));  // as etcd: refused whole, nothing applied
   const int64_t rev = revision_ + 1;
   Overlay view(kvs_, rev);
   TxnPlan plan;

@@ -5,11 +5,30 @@
 //
 // Implementations: EmbeddedMetaStore (in memory + fsync'd journal + snapshots in the data
 // directory; single process), MemMetaStore = EmbeddedMetaStore without a journal (tests),
-// FaultyMetaStore (injects errors/latency), and later EtcdMetaStore.
+// FaultyMetaStore (injects errors/latency), and etcd::EtcdMetaStore.
 //
 // Threading: all calls are blocking and thread-safe; they run on the metadata executor.
 // Durability: when a mutating call returns OK, the mutation is durable (journal fsync'd).
 // Watch callbacks run on a store-owned thread, in revision order, and must not block for long.
+//
+// Ambiguous outcomes (networked backends; txn_rules.h has the rules as code). A mutation whose
+// answer was lost may have been applied. A backend repeats (on another server, after a bounded
+// attempt) only what cannot apply twice, and reports the truth:
+// - reads, unconditional put/del and lease keep-alives are repeated freely;
+// - a *self-fencing* txn that opts in (Txn::repeat_if_lost) is repeated: a compare of it checks
+//   a key its success branch puts in a way that put falsifies (version or mod revision EQUAL n,
+//   create revision EQUAL 0 = absent, value EQUAL something other than the value put), so it
+//   can never apply twice. If the repeat's compares fail, the backend reads those keys back in
+//   the same txn; if each holds the value and lease the txn put, all from one revision, and the
+//   compare now fails on it, an earlier attempt applied: the result is succeeded=true at that
+//   revision (responses empty). That is only true if no other writer could have put the same
+//   bytes, hence the opt-in. A late earlier attempt that applies after the repeat fails its
+//   compare and changes nothing.
+// - every other mutation (other txns, lease revoke) returns kUnavailable after one ambiguous
+//   attempt; the caller re-reads, or repeats it if repeating is safe for its keys (e.g. the
+//   object WAL's index commit: the same put under the same epoch compare; a counter's CAS is
+//   re-read and retried).
+// Txns over etcd's operation limit (kMaxTxnOps per branch) are refused by every backend.
 #pragma once
 
 #include <chrono>
@@ -54,7 +73,9 @@ struct Compare {
   int64_t number = 0;  // for version/revisions (0 = absent key)
   std::string value;   // for kValue
 
-  static Compare absent(std::string k) { return {std::move(k), Target::kVersion, Op::kEqual, 0, {}}; }
+  static Compare absent(std::string k) {
+    return {std::move(k), Target::kVersion, Op::kEqual, 0, {}};
+  }
   static Compare mod_rev(std::string k, Revision r) {
     return {std::move(k), Target::kModRevision, Op::kEqual, r.value(), {}};
   }
@@ -82,6 +103,12 @@ struct Txn {
   std::vector<Compare> compares;
   std::vector<Op> success;
   std::vector<Op> failure;
+  // The values this txn puts on its fencing keys identify the write (they carry a lease, or a
+  // record whose every field the writer owns), so a backend may repeat it after a lost answer
+  // and take "my values are there" for "my earlier attempt landed" ("Ambiguous outcomes"
+  // above). Never for counters or bare epochs: a competitor's identical value would be taken
+  // for ours (two owners of one epoch or id).
+  bool repeat_if_lost = false;
 };
 
 struct TxnResult {

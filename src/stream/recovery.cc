@@ -278,6 +278,7 @@ void StreamStoreImpl::fence_locked(Stream& s) {
   SHALE_LOG_WARN("stream", "stream {} fenced: epoch {} replaced ours", s.id, s.rec.epoch);
   s.open_here = false;
   s.broken = true;
+  s.wal_error = false;  // not ours any more: nothing to upload
   drop_unuploaded_locked(s);
 }
 

@@ -48,6 +48,10 @@ struct StreamInfo {
   // that straddles `start` counts in full until retention drops it. Maintained incrementally:
   // info() stays cheap.
   uint64_t size_bytes = 0;
+  // Open here but refusing appends until reopened at a higher epoch: a WAL append failed (every
+  // append after it was failed too, so none may be acked out of order) or another owner
+  // fenced this one. The owner recovers by reopening (cluster: ClusterNode::follow).
+  bool broken = false;
 };
 
 struct AppendResult {

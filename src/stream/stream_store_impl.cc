@@ -220,6 +220,7 @@ Result<StreamInfo> StreamStoreImpl::open(StreamId id, Epoch epoch) {
   s->open_here = true;
   s->open_epoch = epoch;
   s->broken = false;
+  s->wal_error = false;
   if (s->durable != s->rec.committed_end) {
     // Cluster: another node wrote the stream since this node last held it (or this node's
     // un-uploaded tail was fenced off): the local cache is stale, the index is the truth.
@@ -269,6 +270,7 @@ Status StreamStoreImpl::remove(StreamId id) {
     std::lock_guard lk(mu_);
     s->open_here = false;
     s->broken = true;
+    s->wal_error = false;
     drop_unuploaded_locked(*s);
     for (auto& [start, sl] : s->index) candidates.insert(sl.object);
   }
@@ -344,6 +346,7 @@ StreamInfo StreamStoreImpl::info_locked(const Stream& s) const {
   i.retention_ms = s.rec.retention_ms;
   i.retention_bytes = s.rec.retention_bytes;
   i.size_bytes = size_locked(s);
+  i.broken = s.broken && s.open_here;
   return i;
 }
 
@@ -467,6 +470,7 @@ void StreamStoreImpl::on_wal_done(const StreamPtr& s, Offset base, int32_t count
     if (!pos.ok()) {
       // Later appends of this stream were given offsets after this one; none may be acked.
       s->broken = true;
+      s->wal_error = true;
       unuploaded_bytes_ -= batch.size();
       res = Error{pos.error().code, "WAL append failed: " + pos.error().message};
     } else if (s->broken || base != s->durable) {

@@ -94,6 +94,7 @@ struct StoreStats {
   uint64_t compaction_budget_bytes = 0;  // bytes charged to the compaction budget
   uint64_t index_full_reads = 0;         // open() re-read every object record
   uint64_t index_incremental_reads = 0;  // open() read only new objects + pending deletes
+  uint64_t wal_trim_failures = 0;        // failed WAL trims; after kFenced the store stops trimming
 };
 
 class StreamStoreImpl final : public StreamStore {
@@ -156,6 +157,8 @@ class StreamStoreImpl final : public StreamStore {
     bool open_here = false;
     Epoch open_epoch{0};
     bool broken = false;           // fenced, deleted or a WAL error: refuses appends until reopened
+    bool wal_error = false;        // broken by a failed WAL append: still ours, and what it
+                                   // acknowledged before (the cache) is still to be uploaded
     Offset next{0};                // next offset to assign
     Offset durable{0};             // high watermark: every offset below is durable and readable
     int inflight = 0;              // appends queued in the WAL, not yet called back
@@ -256,7 +259,10 @@ class StreamStoreImpl final : public StreamStore {
   int64_t oldest_unuploaded_ms_ = -1;                // guarded by mu_
   int inflight_total_ = 0;                           // guarded by mu_
   WalPos wal_trimmed_{0};                            // guarded by mu_
-  std::deque<WaitingAppend> waiting_;                // guarded by mu_
+  bool wal_fenced_ = false;  // guarded by mu_: a trim was fenced (WAL taken over): no more trims
+  std::chrono::steady_clock::time_point trim_warned_{};  // guarded by mu_: last failure logged
+  uint64_t trim_unlogged_ = 0;         // guarded by mu_: failures since then, not logged
+  std::deque<WaitingAppend> waiting_;  // guarded by mu_
   bool started_ = false, closing_ = false, stopping_ = false;  // guarded by mu_
   bool draining_ = false;          // drain_waiting() is moving an append to the WAL; guarded by mu_
   bool upload_requested_ = false;  // guarded by mu_

@@ -50,7 +50,8 @@ inline Offset base_of(const Buf& b) {
 
 class Node {
  public:
-  explicit Node(io::MemFs& fs, StoreOptions opts = {}, NodeId id = NodeId(1),
+  // fs holds the WAL (a FaultyFs over the world's MemFs to inject WAL errors).
+  explicit Node(io::Filesystem& fs, StoreOptions opts = {}, NodeId id = NodeId(1),
                 std::string wal_dir = "/wal1")
       : fs_(fs), opts_(std::move(opts)), wal_dir_(std::move(wal_dir)) {
     opts_.node = id;
@@ -99,7 +100,7 @@ class Node {
     return true;
   }
 
-  io::MemFs& fs_;
+  io::Filesystem& fs_;
   StoreOptions opts_;
   std::string wal_dir_;
   std::string crash_point_;

@@ -59,7 +59,9 @@ Status StreamStoreImpl::upload_once() {
   {
     std::lock_guard lk(mu_);
     for (auto& [id, s] : streams_) {
-      if (s->broken || s->uploaded_prefix >= s->cache.size()) continue;
+      // A stream broken by a WAL error is still ours: upload what it acknowledged before.
+      const bool ours = !s->broken || s->wal_error;
+      if (!ours || s->uploaded_prefix >= s->cache.size()) continue;
       Part p{s, s->generation, s->open_here ? s->open_epoch : s->rec.epoch, {}, 0, Offset(0)};
       for (size_t i = s->uploaded_prefix; i < s->cache.size(); ++i) {
         p.entries.push_back(s->cache[i]);
@@ -197,11 +199,27 @@ void StreamStoreImpl::trim_wal() {
       if (inflight_total_ != 0) return;
       target = end;
     }
-    if (target <= wal_trimmed_) return;
+    if (target <= wal_trimmed_ || wal_fenced_) return;
   }
   Status st = wal_.trim(target);
   if (!st.ok()) {
-    SHALE_LOG_WARN("stream", "WAL trim to {} failed: {}", target, st.to_string());
+    // The uploader tries every tick: a fenced WAL (taken over by another broker; this one exits
+    // once it notices) is never trimmed again, other failures are logged at most every 10 s.
+    std::lock_guard lk(mu_);
+    ++stats_.wal_trim_failures;
+    const auto now = std::chrono::steady_clock::now();
+    if (st.code() == Errc::kFenced) {
+      wal_fenced_ = true;
+      SHALE_LOG_WARN("stream", "WAL trim to {} failed: {}; the WAL is fenced: no more trims",
+                     target, st.to_string());
+    } else if (now - trim_warned_ >= std::chrono::seconds(10)) {
+      SHALE_LOG_WARN("stream", "WAL trim to {} failed: {} ({} more failures not logged)", target,
+                     st.to_string(), trim_unlogged_);
+      trim_warned_ = now;
+      trim_unlogged_ = 0;
+    } else {
+      ++trim_unlogged_;
+    }
     return;
   }
   std::lock_guard lk(mu_);

@@ -7,7 +7,10 @@ optionally in its own network namespace (netns.py) so a scenario can cut it off.
     c.restart(1)                            # same node id, data directory and ports
     c.etcd.leader() -> 1..3; c.etcd.kill(i); c.etcd.start_member(i)
 
-Every process is stopped by PID (brokers by Shale.stop, etcd by scripts/etcd.sh stop).
+Every process is stopped by PID (brokers by Shale.stop, etcd by scripts/etcd.sh stop, then
+SIGKILL of any member still alive). ScenarioCluster.stop() stops every broker process it ever
+started (restarted ones included) and every etcd member even when one of the stops fails (it
+raises the first failure afterwards), so a failed scenario leaves nothing running.
 """
 import json
 import os
@@ -116,9 +119,25 @@ class Etcd3:
             time.sleep(0.1)
         raise AssertionError(f"etcd m{i} not healthy {timeout}s after its restart")
 
+    def pids(self):
+        """PIDs of the members started by scripts/etcd.sh that are still alive."""
+        out = []
+        for i in self.ports:
+            try:
+                pid = self.pid(i)
+                os.kill(pid, 0)
+            except (OSError, ValueError):
+                continue
+            out.append(pid)
+        return out
+
     def stop(self):
-        subprocess.run([ETCD_SH, "stop", self.dir], env=self.env, check=False,
-                       stdout=subprocess.DEVNULL)
+        try:
+            subprocess.run([ETCD_SH, "stop", self.dir], env=self.env, check=False,
+                           stdout=subprocess.DEVNULL, timeout=60)
+        finally:
+            for pid in self.pids():  # the script failed or timed out: by PID, for good
+                os.kill(pid, signal.SIGKILL)
 
 
 class ScenarioCluster(Cluster):
@@ -137,6 +156,7 @@ class ScenarioCluster(Cluster):
         self.store = store
         self.objects = tmp_path / "objects"
         self.upload_interval_ms = upload_interval_ms
+        self.started = []  # every broker process, restarted ones included
 
     def _args(self, node_id, in_ns):
         if self.store:
@@ -159,6 +179,7 @@ class ScenarioCluster(Cluster):
         else:
             b = Shale(d, self._args(node_id, False))
         self.brokers[node_id] = b
+        self.started.append(b)
         return b
 
     def restart(self, node_id):
@@ -172,7 +193,37 @@ class ScenarioCluster(Cluster):
                   host=old.host, ports=(old.port, old.http_port),
                   prefix=self.ns.prefix() if in_ns else ())
         self.brokers[node_id] = b
+        self.started.append(b)
         return b
+
+    def stop(self):
+        """SIGTERM (after SIGCONT: a paused broker cannot exit) to every broker process ever
+        started, SIGKILL after 15 s, then etcd; returns {node id: exit code} of the current
+        brokers. A failing stop does not keep the rest running: the first error is raised once
+        everything was stopped."""
+        errors = []
+        codes = {}
+        for b in self.started:
+            try:
+                if b.proc.poll() is None:
+                    os.kill(b.proc.pid, signal.SIGCONT)
+                codes[id(b)] = b.stop()[0]
+            except Exception as e:  # noqa: BLE001 - stop the others first, raise below
+                errors.append(e)
+                if b.proc.poll() is None:
+                    b.proc.kill()
+                    b.proc.wait()
+        try:
+            self.etcd.stop()
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+        if errors:
+            raise errors[0]
+        return {i: codes.get(id(b), b.proc.returncode) for i, b in self.brokers.items()}
+
+    def pids(self):
+        """PIDs still alive: brokers (every incarnation) and etcd members."""
+        return [b.proc.pid for b in self.started if b.proc.poll() is None] + self.etcd.pids()
 
     def loopback_ids(self):
         return [i for i, b in self.brokers.items() if b.proc.poll() is None and i not in self.in_ns]

@@ -243,7 +243,43 @@ def rgw_store(request, ns):
     return store, fwd
 
 
-def test_cluster_scenarios(tmp_path, request):
+@pytest.fixture
+def sigterm_unwinds():
+    """A SIGTERM (e.g. a CI timeout) raises SystemExit in the test, so its `finally` stops the
+    cluster by PID instead of the process dying with everything still running."""
+    def handler(signum, frame):
+        raise SystemExit(f"signal {signum}")
+    old = signal.signal(signal.SIGTERM, handler)
+    yield
+    signal.signal(signal.SIGTERM, old)
+
+
+def test_scenario_cluster_stop_leaves_nothing_running_when_a_stop_fails(tmp_path):
+    """The harness itself: a broker whose stop fails (here: raises) must not leave the other
+    brokers, a paused broker or the etcd members running."""
+    c = ScenarioCluster(tmp_path)
+    try:
+        for i in (1, 2):
+            c.start(i)
+        os.kill(c.brokers[2].proc.pid, signal.SIGSTOP)  # paused, as in the sigstop scenario
+        pids = c.pids()
+        assert len(pids) == 5, pids  # 2 brokers + 3 etcd members
+
+        def broken_stop(*a, **k):
+            raise RuntimeError("stop failed")
+        c.brokers[1].stop = broken_stop
+        with pytest.raises(RuntimeError, match="stop failed"):
+            c.stop()
+        deadline = time.time() + 5
+        while time.time() < deadline and c.pids():
+            time.sleep(0.1)
+        assert not c.pids(), f"left running: {c.pids()}"
+    finally:
+        for pid in c.pids():
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_cluster_scenarios(tmp_path, request, sigterm_unwinds):
     minutes = float(os.environ.get("SHALE_SCENARIO_MINUTES", "0"))
     rgw = os.environ.get("SHALE_SCENARIO_STORE") == "rgw"
     ok, why = netns.available()
@@ -304,12 +340,20 @@ def test_cluster_scenarios(tmp_path, request):
         assert not any(e.startswith("delivery") for ph, v in errors.items() if ph not in fatal
                        for e in v), errors
     finally:
-        if w is not None and not w._stop.is_set():
-            w.stop(flush_timeout=5)
-        rcs = c.stop()
-        if fwd is not None:
-            fwd.stop()
-        if ns is not None:
-            ns.close()
+        # Each step runs even if the one before it fails (a workload thread that does not stop
+        # used to skip c.stop() and leave 3 etcd members and the brokers running).
+        try:
+            if w is not None and not w._stop.is_set():
+                w.stop(flush_timeout=5)
+        finally:
+            try:
+                rcs = c.stop()
+            finally:
+                try:
+                    if fwd is not None:
+                        fwd.stop()
+                finally:
+                    if ns is not None:
+                        ns.close()
     bad = {i: rc for i, rc in rcs.items() if rc != 0}
     assert not bad, f"brokers exited badly at the end: {bad}"
