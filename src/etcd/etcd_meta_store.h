@@ -8,8 +8,9 @@
 // Failure: every call has a deadline (EtcdOptions::call_timeout) and each endpoint attempt
 // EtcdOptions::attempt_timeout; when no endpoint answers the call returns Errc::kUnavailable.
 // Lost answers follow meta_store.h ("Ambiguous outcomes"): reads, put/del and self-fencing
-// txns with repeat_if_lost are repeated on the next endpoint (a self-fencing txn whose earlier attempt applied
-// reports succeeded); other mutations return kUnavailable: they may or may not have applied.
+// txns with repeat_if_lost are repeated on the next endpoint (a self-fencing txn whose earlier
+// attempt applied reports succeeded); other mutations return kUnavailable: they may or may not have
+// applied.
 //
 // Watches: callbacks run on the store's watch thread, in revision order per watch, never
 // concurrently with each other. A watch remembers the next revision it needs; when its stream
