@@ -62,7 +62,7 @@ TEST(EtcdRepeat, SelfFencingTxnWhoseAnswerWasLostReportsThatItApplied) {
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_TRUE(r->succeeded);  // the first attempt applied; the repeat's compare failed
   EXPECT_LT(took, milliseconds(1500)) << "one attempt_timeout (300 ms), not the 5 s call";
-  EXPECT_GE(took, kAttempt);
+  EXPECT_GE(took, kAttempt - milliseconds(20));  // curl may fire a ms early; took is truncated
   auto now = s->get(key);
   ASSERT_TRUE(now.ok() && now->kvs.size() == 1);
   EXPECT_EQ(now->kvs[0].version, 1);  // applied once
@@ -124,7 +124,7 @@ TEST(EtcdRepeat, OtherWritesReportTheLostAnswerAfterOneAttemptNotTheWholeCall) {
   auto [r, took] = timed_txn(*s2, t);
   EXPECT_EQ(r.code(), Errc::kUnavailable);
   EXPECT_LT(took, milliseconds(1500));
-  EXPECT_GE(took, kAttempt);
+  EXPECT_GE(took, kAttempt - milliseconds(20));  // curl may fire a ms early; took is truncated
   // It landed; the caller's repeat goes to the next endpoint and answers at once.
   auto again = s2->txn(t);
   ASSERT_TRUE(again.ok()) << again.status().to_string();
