@@ -50,6 +50,11 @@ Status StreamStoreImpl::collect_dead_objects(const std::set<ObjectId>& candidate
 
 Status StreamStoreImpl::gc_once() {
   if (dead()) return dead_status();
+  {
+    // First: a landed compaction must leave the index before gc deletes its inputs.
+    std::lock_guard mk(meta_mu_);
+    SHALE_RETURN_IF_ERROR(retry_unsure_locked());
+  }
   const std::string gp(kGcPrefix);
   SHALE_ASSIGN_OR_RETURN(meta::RangeResult gc, meta_.get(gp, meta::prefix_end(gp)));
   for (const auto& kv : gc.kvs) {
@@ -188,11 +193,25 @@ Status StreamStoreImpl::compact_once() {
   }
   for (const auto& out : outputs) t.success.push_back(meta::PutOp{object_key(out.id), encode(out)});
   Result<meta::TxnResult> res = meta_.txn(t);
-  if (!res.ok() || !res->succeeded) {
-    std::vector<std::string> keys;
+  if (!res.ok()) {
+    // The answer was lost: the swap may have applied (or may still apply) and name the outputs,
+    // so they stay. If it did not land (yet), the inputs stay indexed, and the outputs are
+    // deleted if it has still not landed a grace period later (note_unsure_locked).
+    if (outputs.empty()) return res.status();  // nothing written, so nothing to lose
+    Result<std::optional<Revision>> landed = commit_landed(outputs.front().id);
+    if (!landed.ok() || !*landed) {
+      std::vector<ObjectId> replaced;
+      for (const auto& in : inputs) replaced.push_back(in.id);
+      note_unsure_locked(outputs, std::move(replaced));
+      return res.status();
+    }
+    SHALE_LOG_WARN("stream", "compaction commit answered {} but landed at revision {}",
+                   res.status().to_string(), (*landed)->value());
+  } else if (!res->succeeded) {
+    std::vector<std::string> keys;  // definitely not committed: the outputs are ours to delete
     for (auto& o : outputs) keys.push_back(o.key);
     (void)objects_.remove(keys);
-    return res.ok() ? Status() : res.status();  // lost a race with GC: try again later
+    return Status();  // lost a race with GC: try again later
   }
   if (crash_at("compact.after_commit")) return dead_status();
   std::lock_guard lk(mu_);

@@ -32,6 +32,54 @@ Result<uint64_t> StreamStoreImpl::allocate_ids(std::string_view counter, uint64_
   return Error{Errc::kConflict, fmt::format("id counter {} contended", key)};
 }
 
+Result<std::optional<Revision>> StreamStoreImpl::commit_landed(ObjectId first) {
+  SHALE_ASSIGN_OR_RETURN(meta::RangeResult rr, meta_.get(object_key(first)));
+  if (rr.kvs.empty()) return std::optional<Revision>();
+  return std::optional<Revision>(rr.kvs[0].mod_revision);
+}
+
+void StreamStoreImpl::note_unsure_locked(std::vector<ObjectRecord> created,
+                                         std::vector<ObjectId> replaced) {
+  unsure_.push_back(UnsureCommit{std::move(created), std::move(replaced), now_ms()});
+}
+
+Status StreamStoreImpl::retry_unsure_locked() {
+  // An etcd request whose answer was lost applies within its own timeout or never; a grace
+  // period later, "not landed" is final and the objects are garbage.
+  Status first_error;
+  for (auto it = unsure_.begin(); it != unsure_.end();) {
+    Result<std::optional<Revision>> landed = commit_landed(it->created.front().id);
+    if (!landed.ok()) {
+      if (first_error.ok()) first_error = landed.status();
+      ++it;
+      continue;
+    }
+    if (*landed) {
+      SHALE_LOG_INFO("stream", "a commit whose answer was lost landed at revision {}",
+                     (*landed)->value());
+      std::lock_guard lk(mu_);
+      for (ObjectId id : it->replaced) unindex_object_locked(id);
+      for (const ObjectRecord& r : it->created) {
+        if (!object_records_.count(r.id)) index_object_locked(r);
+      }
+    } else if (now_ms() - it->since_ms >= opts_.delete_grace_ms) {
+      std::vector<std::string> keys;
+      for (const ObjectRecord& r : it->created) keys.push_back(r.key);
+      SHALE_LOG_INFO("stream", "deleting {} object(s) of a commit that never landed", keys.size());
+      if (Status st = objects_.remove(keys); !st.ok()) {
+        if (first_error.ok()) first_error = st;
+        ++it;
+        continue;
+      }
+    } else {
+      ++it;
+      continue;
+    }
+    it = unsure_.erase(it);
+  }
+  return first_error;
+}
+
 Status StreamStoreImpl::load_metadata() {
   const std::string sp(kStreamsPrefix), op(kObjectsPrefix);
   SHALE_ASSIGN_OR_RETURN(meta::RangeResult streams, meta_.get(sp, meta::prefix_end(sp)));

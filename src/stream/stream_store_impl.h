@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -201,6 +202,16 @@ class StreamStoreImpl final : public StreamStore {
 
   // Metadata helpers (callers hold meta_mu_).
   Result<uint64_t> allocate_ids(std::string_view counter, uint64_t n);
+  // After a commit txn whose answer was lost: the revision at which it applied, read from the
+  // record of `first`, an object the txn created (ids are never reused), or nullopt if it has
+  // not applied (yet). Never delete an object whose commit is unknown: it may be named later.
+  Result<std::optional<Revision>> commit_landed(ObjectId first);
+  // A commit whose answer was lost and that had not landed when read back: its objects are
+  // kept (it may still apply). The maintenance thread re-reads it on every pass
+  // (retry_unsure_locked): landed → the index learns it (`created` in, `replaced` out); still
+  // absent delete_grace_ms later → the objects are garbage and deleted.
+  void note_unsure_locked(std::vector<ObjectRecord> created, std::vector<ObjectId> replaced);
+  Status retry_unsure_locked();
   Status load_metadata();
   Status recover_wal();
   Status sweep_orphans();
@@ -280,7 +291,13 @@ class StreamStoreImpl final : public StreamStore {
   // time (-1: never).
   uint64_t index_scan_from_ = 1;
   int64_t index_synced_ms_ = -1;
-  std::mutex upload_mu_;  // one upload at a time
+  struct UnsureCommit {
+    std::vector<ObjectRecord> created;  // the objects the commit names (never empty)
+    std::vector<ObjectId> replaced;     // the objects it retires (compaction inputs)
+    int64_t since_ms;
+  };
+  std::vector<UnsureCommit> unsure_;  // guarded by meta_mu_
+  std::mutex upload_mu_;              // one upload at a time
   std::atomic<bool> dead_{false};
   std::string dead_point_;  // guarded by mu_
   std::thread uploader_, maintenance_;

@@ -142,9 +142,22 @@ Status StreamStoreImpl::upload_once() {
     }
     for (const auto& r : records) t.success.push_back(meta::PutOp{object_key(r.id), encode(r)});
     Result<meta::TxnResult> res = meta_.txn(t);
-    if (!res.ok() || !res->succeeded) {
-      discard();
-      if (!res.ok()) return res.status();
+    if (!res.ok()) {
+      // The answer was lost: the commit may have applied (or may still apply), so the objects
+      // stay. Read back whether it did; if it did not (yet), the next round uploads the same
+      // records again, and the maintenance thread deletes these objects if the commit has still
+      // not landed a grace period later (note_unsure_locked).
+      Result<std::optional<Revision>> landed = commit_landed(records.front().id);
+      if (!landed.ok() || !*landed) {
+        note_unsure_locked(records, {});
+        return res.status();
+      }
+      SHALE_LOG_WARN("stream", "upload commit answered {} but landed at revision {}",
+                     res.status().to_string(), (*landed)->value());
+      res = meta::TxnResult{true, **landed, {}};
+    }
+    if (!res->succeeded) {
+      discard();  // definitely not committed: the objects are ours to delete
       // Someone changed a touched stream: learn who; an epoch change fences that stream.
       for (const Part& p : parts) {
         SHALE_RETURN_IF_ERROR(refresh_stream(p.s));
