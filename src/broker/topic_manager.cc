@@ -26,6 +26,14 @@ std::string collision_form(std::string_view name) {
   return s;
 }
 
+// A topic change that did not commit: a definite compare failure, or an unknown outcome (the
+// write is read back later; a retry sees its effect or redoes it).
+ApiError write_error(const Error& e) {
+  if (e.code == Errc::kConflict)
+    return {kerr::kUnknownServerError, "topic changed concurrently; retry"};
+  return {kerr::kRequestTimedOut, fmt::format("metadata store: {}", e.to_string())};
+}
+
 std::string range_end_of(const std::string& prefix) {
   std::string end = prefix;
   end.back() = static_cast<char>(end.back() + 1);
@@ -312,6 +320,7 @@ CreateTopicResult TopicManager::create_topic_blocking(const TopicSpec& spec, boo
   if (auto e = validate_configs(spec.configs); !e.ok()) return fail(e.code, e.message);
 
   std::lock_guard mlk(mutate_mu_);
+  retry_unsure_locked();
   {
     std::shared_lock lk(mu_);
     if (topics_.count(spec.name)) {
@@ -349,33 +358,14 @@ CreateTopicResult TopicManager::create_topic_blocking(const TopicSpec& spec, boo
     }
     topic->streams.push_back(*id);
   }
-  meta::Txn txn;
-  txn.compares.push_back(meta::Compare::absent(key(spec.name)));
-  txn.success.push_back(meta::PutOp{key(spec.name), encode(*topic), LeaseId(0)});
-  auto tr = meta_.txn(txn);
-  if (!tr.ok() || !tr->succeeded) {
-    remove_streams(topic->streams);
-    if (tr.ok()) {
+  auto committed = commit_write({topic, 0, Revision(0), encode(*topic)});
+  if (!committed.ok()) {
+    if (committed.error().code == Errc::kConflict) {
       return fail(kerr::kTopicAlreadyExists, fmt::format("Topic '{}' already exists.", spec.name));
     }
-    return fail(kerr::kUnknownServerError,
-                fmt::format("metadata store: {}", tr.error().to_string()));
-  }
-  topic->rev = tr->revision;
-  topic->parts.resize(partitions);
-  for (int32_t i = 0; opts_.open_all && i < partitions; ++i) {
-    auto p = open_partition(*topic, i);
-    if (!p.ok()) {
-      SHALE_LOG_ERROR("broker", "created {}-{} but cannot open it: {}", spec.name, i,
-                      p.error().to_string());
-      continue;
-    }
-    topic->parts[i] = *p;
-  }
-  {
-    std::unique_lock lk(mu_);
-    topics_[spec.name] = topic;
-    by_id_[topic->info.id] = topic;
+    // The write may have applied: a retry finds the topic (TOPIC_ALREADY_EXISTS) or creates it.
+    return fail(kerr::kRequestTimedOut,
+                fmt::format("metadata store: {}", committed.error().to_string()));
   }
   SHALE_LOG_INFO("broker", "created topic {} ({} partitions, id {})", spec.name, partitions,
                  topic->info.id.to_base64());
@@ -393,13 +383,14 @@ void TopicManager::remove_streams(const std::vector<StreamId>& ids) {
 
 ApiError TopicManager::delete_topic_blocking(const std::string& name) {
   std::lock_guard mlk(mutate_mu_);
+  retry_unsure_locked();
   TopicPtr t = get(name);
   if (!t) {
     return {kerr::kUnknownTopicOrPartition,
             fmt::format("This server does not host this topic-partition: {}", name)};
   }
   auto r = meta_.del(key(name));
-  if (!r.ok()) {
+  if (!r.ok() && !record_gone(*t)) {  // else the answer was lost but the delete applied
     return {kerr::kUnknownServerError, fmt::format("metadata store: {}", r.error().to_string())};
   }
   {
@@ -418,6 +409,7 @@ ApiError TopicManager::delete_topic_blocking(const std::string& name) {
 ApiError TopicManager::create_partitions_blocking(const std::string& name, int32_t count,
                                                   bool validate_only) {
   std::lock_guard mlk(mutate_mu_);
+  retry_unsure_locked();
   TopicPtr t = get(name);
   if (!t) {
     return {kerr::kUnknownTopicOrPartition, fmt::format("The topic '{}' does not exist.", name)};
@@ -449,24 +441,8 @@ ApiError TopicManager::create_partitions_blocking(const std::string& name, int32
     next->streams.push_back(*id);
   }
   next->info.partitions = count;
-  meta::Txn txn;
-  txn.compares.push_back(meta::Compare::mod_rev(key(name), t->rev));
-  txn.success.push_back(meta::PutOp{key(name), encode(*next), LeaseId(0)});
-  auto tr = meta_.txn(txn);
-  if (!tr.ok() || !tr->succeeded) {
-    remove_streams({next->streams.begin() + cur, next->streams.end()});
-    return {kerr::kUnknownServerError,
-            tr.ok() ? "topic changed concurrently; retry" : tr.error().to_string()};
-  }
-  next->rev = tr->revision;
-  next->parts.resize(count);
-  for (int32_t i = cur; opts_.open_all && i < count; ++i) {
-    auto p = open_partition(*next, i);
-    if (p.ok()) next->parts[i] = *p;
-  }
-  std::unique_lock lk(mu_);
-  topics_[name] = next;
-  by_id_[next->info.id] = next;
+  auto committed = commit_write({next, cur, t->rev, encode(*next)});
+  if (!committed.ok()) return write_error(committed.error());
   return {};
 }
 
@@ -481,29 +457,8 @@ ApiError TopicManager::write_configs(const std::string& name, const ConfigMap& c
   auto next = std::make_shared<Topic>(*t);
   next->info.configs = configs;
   next->config = std::make_shared<const TopicConfig>(TopicConfig::resolve(configs, opts_.defaults));
-  meta::Txn txn;
-  txn.compares.push_back(meta::Compare::mod_rev(key(name), t->rev));
-  txn.success.push_back(meta::PutOp{key(name), encode(*next), LeaseId(0)});
-  auto tr = meta_.txn(txn);
-  if (!tr.ok() || !tr->succeeded) {
-    return {kerr::kUnknownServerError,
-            tr.ok() ? "topic changed concurrently; retry" : tr.error().to_string()};
-  }
-  next->rev = tr->revision;
-  const bool retention_changed = next->config->retention_ms != t->config->retention_ms ||
-                                 next->config->retention_bytes != t->config->retention_bytes;
-  for (auto& p : next->parts) {
-    if (p) p->set_config(next->config);
-  }
-  if (retention_changed) {
-    for (StreamId s : next->streams) {
-      Status st = store_.set_retention(s, retention_of(*next->config));
-      if (!st.ok()) SHALE_LOG_WARN("broker", "set_retention {}: {}", s, st.to_string());
-    }
-  }
-  std::unique_lock lk(mu_);
-  topics_[name] = next;
-  by_id_[next->info.id] = next;
+  auto committed = commit_write({next, next->info.partitions, t->rev, encode(*next)});
+  if (!committed.ok()) return write_error(committed.error());
   return {};
 }
 
@@ -511,6 +466,7 @@ ApiError TopicManager::alter_configs_blocking(const std::string& name, const Con
                                               bool validate_only) {
   if (auto e = validate_configs(configs); !e.ok()) return e;
   std::lock_guard mlk(mutate_mu_);
+  retry_unsure_locked();
   return write_configs(name, configs, validate_only);
 }
 
@@ -518,6 +474,7 @@ ApiError TopicManager::incremental_alter_configs_blocking(const std::string& nam
                                                           const std::vector<AlterOp>& ops,
                                                           bool validate_only) {
   std::lock_guard mlk(mutate_mu_);
+  retry_unsure_locked();
   TopicPtr t = get(name);
   if (!t) {
     return {kerr::kUnknownTopicOrPartition, fmt::format("The topic '{}' does not exist.", name)};

@@ -14,7 +14,9 @@
 // StreamStore, Clock and the control pool.
 // Threading: all methods are thread-safe. Mutations are serialised by mutate_mu_; the in-memory
 // view is guarded by a shared_mutex held only for map lookups.
-// Durability: a mutation that returns without error is durable in the metadata store.
+// Durability: a mutation that returns without error is durable in the metadata store. One that
+// returns an error may still have applied (the store's answer was lost): it is read back, and
+// its new streams are removed only once it is known not to have landed (README "Lost answers").
 // Ownership: on a single broker (open_all, the default) this broker opens every partition. In a
 // cluster (open_all = false) partitions are opened only by acquire() and closed by release(),
 // driven by the cluster agent (src/cluster) from the controller's assignments; sync_topics()
@@ -25,6 +27,7 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/thread_pool.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -61,6 +64,9 @@ struct TopicManagerOptions {
   bool open_all = true;
   // Cluster: false while this broker must not serve (its lease is in doubt). Must be cheap.
   std::function<bool()> serving_guard;
+  // A topic write whose answer was lost and that had not landed when read back: how long its
+  // new streams are kept in case it still applies (README "Lost answers").
+  std::chrono::milliseconds lost_write_grace{30'000};
 };
 
 struct TopicSpec {
@@ -201,6 +207,31 @@ class TopicManager {
   void remove_streams(const std::vector<StreamId>& ids);
   void close_parts(const Topic& t);
 
+  // Lost answers (topic_manager_lost.cc; README "Lost answers"). A topic write: `next` as the
+  // txn put it, under a compare on `expected` (0 = absent). Partitions [from, count) are new
+  // streams it names (from == count: a config change, no new streams).
+  struct TopicWrite {
+    TopicPtr next;
+    int32_t from = 0;
+    Revision expected{0};
+    std::string value;  // the record put
+    std::chrono::steady_clock::time_point lost_at{};
+  };
+  enum class Landed { kYes, kNotYet, kNever, kUnknown };
+  // Reads the record back after the write's txn returned an error; *rev = its mod revision.
+  Landed write_landed(const TopicWrite& w, Revision* rev);
+  // Runs w's txn. OK: committed at the returned revision, installed here. kConflict: a definite
+  // compare failure (new streams removed). Other errors: the outcome is unknown; w is kept in
+  // unsure_ and its streams stay until it is known (retry_unsure_locked).
+  Result<Revision> commit_write(TopicWrite w);
+  // After a delete whose answer was lost: true if t's record is gone (or is another topic's).
+  bool record_gone(const Topic& t);
+  // Makes a committed write the in-memory view (opens new partitions when open_all).
+  void install(const TopicWrite& w, Revision rev);
+  // Re-reads each unsure write: landed → installed; never landed (or not yet, lost_write_grace
+  // after the error) → its new streams are removed. Caller holds mutate_mu_.
+  void retry_unsure_locked();
+
   const TopicManagerOptions opts_;
   meta::MetaStore& meta_;
   stream::StreamStore& store_;
@@ -211,6 +242,7 @@ class TopicManager {
   mutable std::shared_mutex mu_;
   std::map<std::string, TopicPtr, std::less<>> topics_;
   std::unordered_map<Uuid, TopicPtr, UuidHash> by_id_;
+  std::vector<TopicWrite> unsure_;  // guarded by mutate_mu_
   std::mutex listener_mu_;
   AcquireListener on_acquire_;  // guarded by listener_mu_
   ReleaseListener on_release_;  // guarded by listener_mu_

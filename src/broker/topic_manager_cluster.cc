@@ -55,6 +55,7 @@ Status TopicManager::sync_topics() {
     close_parts(*t);
     SHALE_LOG_INFO("broker", "topic {} was deleted by another broker", t->info.name);
   }
+  retry_unsure_locked();  // after the view is current: a landed write is known by now
   return {};
 }
 
