@@ -44,6 +44,11 @@ Status Membership::register_once(SteadyClock::time_point deadline) {
     t.success.push_back(meta::PutOp{key, encode_broker(opts_.self), lease});
     t.repeat_if_lost = true;  // under a lease just granted to us: identifies the write
     auto r = meta_.txn(t);
+    if (!r.ok() && registered_under(lease)) {
+      SHALE_LOG_WARN("cluster", "broker {}: registration answered {} but landed", opts_.self.id,
+                     r.error().to_string());
+      r = meta::TxnResult{true, Revision(0), {}};
+    }
     if (r.ok() && r->succeeded) {
       {
         std::lock_guard lk(mu_);
@@ -71,6 +76,14 @@ Status Membership::register_once(SteadyClock::time_point deadline) {
       return Status(Errc::kClosed, "stopping");
     }
   }
+}
+
+// After a registration txn whose answer was lost: whether it applied. A key under the lease just
+// granted to us can only be our own write.
+bool Membership::registered_under(LeaseId lease) {
+  auto r = meta_.get(broker_key(opts_.self.id));
+  return r.ok() && !r->kvs.empty() && r->kvs[0].lease == lease &&
+         r->kvs[0].value == encode_broker(opts_.self);
 }
 
 Status Membership::start() {

@@ -60,6 +60,7 @@ class Membership {
 
  private:
   Status register_once(std::chrono::steady_clock::time_point deadline);
+  bool registered_under(LeaseId lease);
   void run();
 
   meta::MetaStore& meta_;
