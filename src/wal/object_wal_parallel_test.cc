@@ -291,6 +291,40 @@ TEST(ObjectWalParallel, EntriesAfterAnObjectThatNeverLandedAreDroppedToo) {
   EXPECT_FALSE(b.f.get().ok());
 }
 
+// The takeover's drop txn applies but its answer is lost (recover() fails after the entries are
+// gone); the next takeover finds no entries, starts again at the trim point (positions below
+// the dropped entries' end are reused, under its own epoch's object keys) and works.
+TEST(ObjectWalParallel, DropWhoseAnswerWasLostIsHarmless) {
+  Env env;
+  objstore::FaultyObjectStore faulty(env.store);
+  auto wp = started(faulty, *env.meta, parallel(env, 1));
+  PutGate gate(faulty, "put:before", kFirstKey);
+  Pending a;
+  append_held(env, *wp, gate, a, rec(1, 0, "never landed"));
+  meta::FaultyMetaStore fmeta(*env.meta);
+  fmeta.add_fault({.ops = static_cast<uint32_t>(meta::MetaOp::kTxn),
+                   .nth = 2,  // 1: the epoch claim, 2: the drop
+                   .action = meta::MetaFault::Action::kFailAfter});
+  {
+    ObjectWal lost(env.store, fmeta, parallel(env, 2));
+    Status st;
+    EXPECT_TRUE(replay(lost, &st).empty());
+    EXPECT_FALSE(st.ok());
+    EXPECT_FALSE(has_index(env, 0));  // it applied
+  }
+  gate.open();
+  EXPECT_FALSE(a.f.get().ok());  // the tombstone won: never acknowledged
+  {
+    auto w3 = started(env.store, *env.meta, parallel(env, 3));
+    auto r = append_all(*w3, {rec(1, 0, "after")});
+    ASSERT_TRUE(r[0].ok()) << r[0].error().to_string();
+  }
+  ObjectWal w4(env.store, *env.meta, parallel(env, 4));
+  auto seen = replay(w4);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].second, "1:0:after");
+}
+
 // A writer dies (never to return) with its PUT never issued: the takeover drops the entry;
 // a crash of the takeover after tombstoning but before dropping is finished by the next one.
 TEST(ObjectWalParallel, CrashBetweenCommitAndPutThenRecoveryCrashAfterTombstone) {

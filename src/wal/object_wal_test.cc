@@ -320,6 +320,62 @@ TEST(ObjectWal, TrimDeletesWholeObjectsAndHidesTrimmedRecords) {
   EXPECT_EQ(seen[1].first, *r[2]);
 }
 
+// Lost answers (README): a trim whose txn applied but answered an error deletes no object (the
+// next trim, or the next recovery's sweep, does); an epoch claim whose answer was lost fails
+// recover(), and the retry claims the next epoch: one epoch skipped, never one owned twice.
+TEST(ObjectWal, TrimWhoseAnswerWasLostDeletesOnTheNextTrim) {
+  Env env;
+  meta::FaultyMetaStore faulty(*env.meta);
+  std::vector<Result<WalPos>> r;
+  {
+    ObjectWal w(env.store, faulty, env.opts(1, /*flush_bytes=*/200));
+    replay(w);
+    ASSERT_TRUE(w.start().ok());
+    r = append_all(w, {rec(1, 0, std::string(100, 'a')), rec(1, 1, std::string(100, 'b')),
+                       rec(1, 2, std::string(100, 'c'))});
+    for (auto& x : r) ASSERT_TRUE(x.ok());
+    faulty.add_fault({.ops = static_cast<uint32_t>(meta::MetaOp::kTxn),
+                      .nth = 1,
+                      .action = meta::MetaFault::Action::kFailAfter});
+    EXPECT_FALSE(w.trim(*r[1]).ok());
+    EXPECT_EQ(env.objects(), 3u);  // unknown outcome: nothing deleted
+    ASSERT_TRUE(w.trim(*r[1]).ok());
+    EXPECT_EQ(env.objects(), 2u);
+  }
+  ObjectWal w2(env.store, *env.meta, env.opts(2));
+  auto seen = replay(w2);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].first, *r[1]);
+}
+
+TEST(ObjectWal, EpochClaimWhoseAnswerWasLostIsRetriedAtTheNextEpoch) {
+  Env env;
+  meta::FaultyMetaStore faulty(*env.meta);
+  ObjectWalOptions o = env.opts(0);
+  o.next_epoch = true;
+  {
+    ObjectWal w(env.store, faulty, o);
+    replay(w);
+    ASSERT_TRUE(w.start().ok());
+    ASSERT_TRUE(append_all(w, {rec(1, 0, "x")})[0].ok());
+  }
+  faulty.add_fault({.ops = static_cast<uint32_t>(meta::MetaOp::kTxn),
+                    .nth = 1,
+                    .action = meta::MetaFault::Action::kFailAfter});
+  {
+    ObjectWal lost(env.store, faulty, o);
+    Status st;
+    replay(lost, &st);
+    EXPECT_FALSE(st.ok());  // epoch 2 was claimed, but the claimer cannot know
+  }
+  ObjectWal w(env.store, faulty, o);
+  auto seen = replay(w);
+  EXPECT_EQ(w.epoch().value(), 3);
+  ASSERT_EQ(seen.size(), 1u);
+  ASSERT_TRUE(w.start().ok());
+  ASSERT_TRUE(append_all(w, {rec(1, 1, "y")})[0].ok());
+}
+
 TEST(ObjectWal, TrimOfMoreEntriesThanOneTxnMayDeleteGoesInChunks) {
   Env env;
   const size_t n = 2 * kMaxTrimDeletesPerTxn + 17;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "broker/broker.h"
+#include "broker/producer_ids.h"
 #include "broker/tests/fakes.h"
 #include "meta/faulty_meta_store.h"
 
@@ -131,6 +132,20 @@ TEST_F(TopicLostAnswerTest, DeleteWhoseAnswerWasLostDeletes) {
   EXPECT_FALSE(tm().find("t"));
   EXPECT_FALSE(store.info(s).ok());
   EXPECT_TRUE(tm().create_topic_blocking({.name = "t"}, false).error.ok());
+}
+
+// A block claim is a counter CAS: not repeatable. A lost answer skips the block; it is never
+// handed out, by this broker or another.
+TEST_F(TopicLostAnswerTest, ProducerIdBlockWhoseAnswerWasLostIsSkippedNeverReused) {
+  ProducerIdAllocator a(faulty), b(base);
+  fail(MetaOp::kTxn, 1, MetaFault::Action::kFailAfter);
+  EXPECT_FALSE(a.next_blocking().ok());  // InitProducerId answers an error; the client retries
+  auto id = a.next_blocking();
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(*id, kProducerIdBlock);  // block 0 is skipped
+  auto other = b.next_blocking();
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(*other, 2 * kProducerIdBlock);
 }
 
 }  // namespace
