@@ -135,7 +135,13 @@ void StreamStoreImpl::index_object_locked(const ObjectRecord& r) {
     StreamPtr s = find_locked(rg.stream);
     if (!s) continue;
     auto old = s->index.find(rg.start);
-    if (old != s->index.end()) s->index_bytes -= old->second.bytes;
+    if (old != s->index.end()) {
+      // Two committed copies of records from one start: a commit whose answer was lost landed,
+      // and the records were uploaded again with more after them. The longer copy stays (the
+      // shorter one indexed over it would leave its tail unreachable); its bytes are the same.
+      if (old->second.end > rg.end) continue;
+      s->index_bytes -= old->second.bytes;
+    }
     s->index[rg.start] = IndexedSlice{r.id, rg.end, rg.bytes, rg.max_ts};
     s->index_bytes += rg.bytes;
   }

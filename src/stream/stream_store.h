@@ -85,6 +85,20 @@ class StreamStore {
 
   // Creates an empty stream with a fresh id, owned by nobody.
   virtual Result<StreamId> create(const RetentionPolicy& policy = {}) = 0;
+  // Creates `n` streams at once (a topic's partitions): the implementation may batch the
+  // metadata writes. All or nothing: on an error none of the returned ids exist.
+  virtual Result<std::vector<StreamId>> create_many(size_t n, const RetentionPolicy& policy = {}) {
+    std::vector<StreamId> out;
+    for (size_t i = 0; i < n; ++i) {
+      Result<StreamId> id = create(policy);
+      if (!id.ok()) {
+        for (StreamId c : out) (void)remove(c);
+        return id.error();
+      }
+      out.push_back(*id);
+    }
+    return out;
+  }
   // Takes ownership at `epoch` (must exceed the stored epoch) and makes the stream appendable.
   virtual Result<StreamInfo> open(StreamId id, Epoch epoch) = 0;
   // Uploads the stream's un-uploaded data, commits, and releases ownership.

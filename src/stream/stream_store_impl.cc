@@ -7,6 +7,7 @@
 
 #include "base/endian.h"
 #include "base/log.h"
+#include "meta/txn_rules.h"
 
 namespace shale::stream {
 
@@ -134,23 +135,57 @@ void StreamStoreImpl::stop() {
 }
 
 Result<StreamId> StreamStoreImpl::create(const RetentionPolicy& policy) {
+  SHALE_ASSIGN_OR_RETURN(std::vector<StreamId> ids, create_many(1, policy));
+  return ids.front();
+}
+
+Result<std::vector<StreamId>> StreamStoreImpl::create_many(size_t n,
+                                                           const RetentionPolicy& policy) {
   if (dead()) return dead_status();
+  if (n == 0) return std::vector<StreamId>();
   std::lock_guard mk(meta_mu_);
-  SHALE_ASSIGN_OR_RETURN(uint64_t id, allocate_ids(kStreamIdCounter, 1));
+  SHALE_ASSIGN_OR_RETURN(uint64_t first, allocate_ids(kStreamIdCounter, n));
   StreamRecord rec;
   rec.retention_ms = policy.retention_ms;
   rec.retention_bytes = policy.retention_bytes;
-  meta::Txn t;
-  t.compares.push_back(meta::Compare::absent(stream_key(StreamId(id))));
-  t.success.push_back(meta::PutOp{stream_key(StreamId(id)), encode(rec)});
-  SHALE_ASSIGN_OR_RETURN(meta::TxnResult r, meta_.txn(t));
-  if (!r.succeeded) return Error{Errc::kConflict, fmt::format("stream {} exists", id)};
-  auto s = std::make_shared<Stream>(StreamId(id));
-  s->rec = rec;
-  s->rev = r.revision;
+  const std::string value = encode(rec);
+  const uint64_t end = first + n;
+  std::vector<std::pair<StreamId, Revision>> made;
+  for (uint64_t at = first; at < end; at += meta::kMaxTxnOps) {
+    const uint64_t chunk_end = std::min<uint64_t>(end, at + meta::kMaxTxnOps);
+    meta::Txn t;
+    for (uint64_t id = at; id < chunk_end; ++id) {
+      t.compares.push_back(meta::Compare::absent(stream_key(StreamId(id))));
+      t.success.push_back(meta::PutOp{stream_key(StreamId(id)), value});
+    }
+    // Self-fencing (each compare says "absent", each put creates), and nobody else writes these
+    // freshly allocated ids: a lost answer is settled by the backend's repeat.
+    t.repeat_if_lost = true;
+    Result<meta::TxnResult> r = meta_.txn(t);
+    Status st = !r.ok()        ? r.status()
+                : r->succeeded ? Status()
+                               : Status(Errc::kConflict, fmt::format("stream {} exists", at));
+    if (!st.ok()) {
+      for (const auto& [id, rev] : made) {  // all or nothing (best effort: unopened records)
+        meta::Txn undo;
+        undo.compares.push_back(meta::Compare::mod_rev(stream_key(id), rev));
+        undo.success.push_back(meta::DeleteOp{stream_key(id), {}});
+        (void)meta_.txn(undo);
+      }
+      return st.error();
+    }
+    for (uint64_t id = at; id < chunk_end; ++id) made.emplace_back(StreamId(id), r->revision);
+  }
+  std::vector<StreamId> out;
   std::lock_guard lk(mu_);
-  streams_[s->id] = s;
-  return StreamId(id);
+  for (const auto& [id, rev] : made) {
+    auto s = std::make_shared<Stream>(id);
+    s->rec = rec;
+    s->rev = rev;
+    streams_[id] = s;
+    out.push_back(id);
+  }
+  return out;
 }
 
 Result<StreamInfo> StreamStoreImpl::open(StreamId id, Epoch epoch) {

@@ -107,6 +107,8 @@ class StreamStoreImpl final : public StreamStore {
   Status start() override;
   void stop() override;
   Result<StreamId> create(const RetentionPolicy& policy = {}) override;
+  // One id allocation and one txn per meta::kMaxTxnOps streams.
+  Result<std::vector<StreamId>> create_many(size_t n, const RetentionPolicy& policy = {}) override;
   Result<StreamInfo> open(StreamId id, Epoch epoch) override;
   Status close(StreamId id) override;
   Status remove(StreamId id) override;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 #include "stream/stream_test_util.h"
 
@@ -89,6 +90,27 @@ TEST_F(StreamStoreTest, AppendAssignsContiguousOffsetsAndReadsFromCacheWithoutCo
   auto one = s().read_sync(id, Offset(0), 1);
   ASSERT_TRUE(one.ok());
   EXPECT_EQ(one->batches.size(), 1u);
+}
+
+// A topic's partitions: one id allocation and one txn per 128 streams (etcd's txn limit), so a
+// 300-partition topic costs 4 metadata writes, not 600.
+TEST_F(StreamStoreTest, CreateManyBatchesTheMetadataWrites) {
+  const Revision before = w_.meta->get("/")->revision;
+  auto ids = s().create_many(300, RetentionPolicy{});
+  ASSERT_TRUE(ids.ok()) << ids.status().to_string();
+  EXPECT_EQ(w_.meta->get("/")->revision.value() - before.value(), 4);
+  ASSERT_EQ(ids->size(), 300u);
+  std::set<StreamId> distinct(ids->begin(), ids->end());
+  EXPECT_EQ(distinct.size(), 300u);
+  for (StreamId id : {ids->front(), (*ids)[128], ids->back()}) {
+    auto info = s().open(id, Epoch(1));
+    ASSERT_TRUE(info.ok()) << info.status().to_string();
+    EXPECT_EQ(info->end, Offset(0));
+  }
+  // Another node sees every one.
+  Node other(w_.fs, small_options(), NodeId(2), "/wal2");
+  ASSERT_OK(other.boot(*w_.objects, *w_.meta, w_.clock));
+  EXPECT_TRUE(other.store().open((*ids)[200], Epoch(1)).ok());
 }
 
 TEST_F(StreamStoreTest, AppendRejectsUnknownStreamWrongEpochAndBadInput) {
