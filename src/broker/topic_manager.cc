@@ -348,16 +348,17 @@ CreateTopicResult TopicManager::create_topic_blocking(const TopicSpec& spec, boo
   out.configs = describe_topic_configs(spec.configs, opts_.defaults, {});
   if (validate_only) return out;
 
-  for (int32_t i = 0; i < partitions; ++i) {
-    auto id = store_.create(retention_of(*topic->config));
-    if (!id.ok()) {
-      remove_streams(topic->streams);
-      return fail(
-          kerr::kUnknownServerError,
-          fmt::format("cannot create stream for partition {}: {}", i, id.error().to_string()));
-    }
-    topic->streams.push_back(*id);
+  // Another broker may have created it since this one last synced (clients race to create
+  // __consumer_offsets): one read saves creating and removing a stream per partition.
+  if (auto there = meta_.get(key(spec.name)); there.ok() && !there->kvs.empty()) {
+    return fail(kerr::kTopicAlreadyExists, fmt::format("Topic '{}' already exists.", spec.name));
   }
+  auto ids = store_.create_many(static_cast<size_t>(partitions), retention_of(*topic->config));
+  if (!ids.ok()) {
+    return fail(kerr::kUnknownServerError,
+                fmt::format("cannot create the partitions' streams: {}", ids.error().to_string()));
+  }
+  topic->streams = std::move(*ids);
   auto committed = commit_write({topic, 0, Revision(0), encode(*topic)});
   if (!committed.ok()) {
     if (committed.error().code == Errc::kConflict) {
@@ -432,14 +433,9 @@ ApiError TopicManager::create_partitions_blocking(const std::string& name, int32
   if (validate_only) return {};
 
   auto next = std::make_shared<Topic>(*t);
-  for (int32_t i = cur; i < count; ++i) {
-    auto id = store_.create(retention_of(*t->config));
-    if (!id.ok()) {
-      remove_streams({next->streams.begin() + cur, next->streams.end()});
-      return {kerr::kUnknownServerError, id.error().to_string()};
-    }
-    next->streams.push_back(*id);
-  }
+  auto ids = store_.create_many(static_cast<size_t>(count - cur), retention_of(*t->config));
+  if (!ids.ok()) return {kerr::kUnknownServerError, ids.error().to_string()};
+  next->streams.insert(next->streams.end(), ids->begin(), ids->end());
   next->info.partitions = count;
   auto committed = commit_write({next, cur, t->rev, encode(*next)});
   if (!committed.ok()) return write_error(committed.error());

@@ -67,7 +67,8 @@ TEST_F(TopicLostAnswerTest, CreateWhoseAnswerWasLostIsServed) {
 
 TEST_F(TopicLostAnswerTest, CreateOfUnknownOutcomeKeepsItsStreamsAndIsLearnt) {
   fail(MetaOp::kTxn, 1, MetaFault::Action::kFailAfter);
-  fail(MetaOp::kGet, 1, MetaFault::Action::kFailBefore);  // the read-back fails too
+  // Get 1 is create's "does it exist already?" read; get 2 the read-back, which fails too.
+  fail(MetaOp::kGet, 2, MetaFault::Action::kFailBefore);
   auto r = tm().create_topic_blocking({.name = "t"}, false);
   EXPECT_EQ(r.error.code, kerr::kRequestTimedOut);  // retriable: clients retry
   // The next mutation re-reads it: it landed, so the broker serves it, streams intact.
@@ -82,7 +83,7 @@ TEST_F(TopicLostAnswerTest, CreateOfUnknownOutcomeKeepsItsStreamsAndIsLearnt) {
 TEST_F(TopicLostAnswerTest, CreateThatNeverLandedKeepsItsStreamsForTheGracePeriod) {
   const StreamId first = next_stream_id();
   fail(MetaOp::kTxn, 1, MetaFault::Action::kFailBefore);  // not applied (may still apply)
-  fail(MetaOp::kGet, 1, MetaFault::Action::kFailBefore);
+  fail(MetaOp::kGet, 2, MetaFault::Action::kFailBefore);  // get 1: the existence check
   EXPECT_EQ(tm().create_topic_blocking({.name = "t"}, false).error.code, kerr::kRequestTimedOut);
   EXPECT_TRUE(tm().create_topic_blocking({.name = "a"}, false).error.ok());
   EXPECT_TRUE(store.info(first).ok());  // within the grace period: a late apply finds them
