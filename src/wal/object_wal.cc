@@ -34,7 +34,7 @@ Status ObjectWal::same_object(const std::string& key, const Buf& data) {
   auto got = store_.get(key);
   if (!got.ok()) return got.status();
   if (got->data.view() == data.view()) return Status();
-  if (got->data.size() == kTombstoneSize)
+  if (is_tombstone(got->data))
     return Status(Errc::kFenced, "object wal: " + key + " was tombstoned by a newer writer");
   return Status(Errc::kAlreadyExists, "object wal: " + key + " exists with other bytes");
 }
@@ -246,23 +246,19 @@ void ObjectWal::writer_loop() {
 // (back-pressure), none is acknowledged early.
 Status ObjectWal::put_object(Batch& b, const objstore::PutOptions& o,
                              std::unique_lock<std::mutex>& lk) {
-  lk.unlock();
-  Status st = store_.put(b.key, b.data, o);
-  if (st.code() == Errc::kAlreadyExists) st = same_object(b.key, b.data);
-  lk.lock();
-  for (int64_t wait_ms = std::max<int64_t>(1, opts_.retry_base.count());
-       !st.ok() && retryable(st.code()) && !stopping_;
+  Status st;
+  for (int64_t wait_ms = std::max<int64_t>(1, opts_.retry_base.count());;
        wait_ms = std::min<int64_t>(wait_ms * 2, opts_.retry_cap.count())) {
-    ++upload_retries_;
-    SHALE_LOG_WARN("wal", "object wal {}: {}; retrying in {} ms", b.key, st.to_string(), wait_ms);
-    cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
-    if (stopping_) break;
     lk.unlock();
     st = store_.put(b.key, b.data, o);
     if (st.code() == Errc::kAlreadyExists) st = same_object(b.key, b.data);
     lk.lock();
+    if (st.ok() || !retryable(st.code()) || stopping_) return st;
+    ++upload_retries_;
+    SHALE_LOG_WARN("wal", "object wal {}: {}; retrying in {} ms", b.key, st.to_string(), wait_ms);
+    cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
+    if (stopping_) return st;
   }
-  return st;
 }
 
 void ObjectWal::upload_loop() {

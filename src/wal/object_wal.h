@@ -74,6 +74,8 @@ inline constexpr uint32_t kTombstoneMagic = 0x54574F53;  // "SOWT"
 inline constexpr size_t kTombstoneSize = 24;
 static_assert(kTombstoneSize == 4 + 4 + 8 + 8);
 static_assert(kTombstoneSize < kObjHeaderSize + kObjRecordHeaderSize);
+// True if `data` (an object read back) is a tombstone: its size and its magic.
+bool is_tombstone(const Buf& data);
 
 // Sequential: PUT, then the index commit. Parallel: both at once (needs conditional PUT).
 // Auto: parallel when the store's capabilities().conditional_put, else sequential.

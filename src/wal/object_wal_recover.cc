@@ -51,11 +51,11 @@ Status decode_object(const Buf& data, uint64_t start, Epoch epoch, NodeId node,
   return Status();
 }
 
+}  // namespace
+
 bool is_tombstone(const Buf& data) {
   return data.size() == kTombstoneSize && load_le<uint32_t>(data.data()) == kTombstoneMagic;
 }
-
-}  // namespace
 
 Status ObjectWal::claim_epoch() {
   SHALE_ASSIGN_OR_RETURN(auto cur, meta_.get(epoch_key_));
