@@ -288,6 +288,9 @@ class GroupCoordinator {
   void complete_join(Group& g, Actions& out);
   void remove_member(Group& g, const std::string& member_id, Actions& out);
   void set_assignment_and_stabilise(Group& g, Actions& out);
+  void stabilise(Group& g, Actions& out);
+  // Completion of the write set_assignment_and_stabilise issued (`write` = Group::sync_write).
+  void assignment_written(const std::string& group, uint64_t write, GroupSnapshot snap, bool ok);
   void persist_group(Group& g, Actions& out);
   void expire_offsets(Group& g, Actions& out);
   JoinResult join_result_for(const Group& g, const Member& m) const;
@@ -303,6 +306,7 @@ class GroupCoordinator {
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Group>> groups_;  // guarded by mu_
   uint64_t next_member_seq_ = 0;                          // guarded by mu_
+  uint64_t next_sync_write_ = 0;                          // guarded by mu_
 
   int64_t next_expiry_check_ms_ = 0;  // guarded by mu_
 
