@@ -19,8 +19,9 @@
 // cooperative-sticky assignors need (cooperative rebalances are just two consecutive rounds).
 //
 // Persistence: an optional GroupStore receives every offset commit/deletion and the group
-// metadata after each completed rebalance; callbacks of commit_offsets complete once it has
-// made them durable. Without a store, state is in memory only.
+// metadata after each completed rebalance; callbacks of commit_offsets, and of sync_group for
+// a new generation, complete once it has made them durable (a failed group write answers the
+// syncs COORDINATOR_NOT_AVAILABLE or NOT_COORDINATOR). Without a store, state is in memory only.
 //
 // Threading: thread-safe; one mutex guards all groups. Callbacks (JoinCallback, SyncCallback,
 // CommitCallback) are invoked AFTER the mutex is released, on the thread that caused the
@@ -30,7 +31,8 @@
 // ManualClock.
 // Ownership: borrows the Clock and the GroupStore (both must outlive the coordinator).
 // Shutdown: the destructor stops the ticker and returns at once; store writes still in flight
-// complete later without touching the coordinator (their commit callbacks still get an answer).
+// complete later without touching the coordinator (their commit callbacks still get an answer;
+// syncs parked on a group write are dropped with the coordinator, like parked joins).
 #pragma once
 
 #include <atomic>
