@@ -123,6 +123,9 @@ struct Group {
   // What the store holds for this group's metadata (last write_group / restore_group); what
   // snapshots of __consumer_offsets copy, so a replay rebuilds exactly what was persisted.
   std::optional<GroupSnapshot> persisted;
+  // Non-zero while the leader's assignment is being made durable (the id of that write): the
+  // group stays CompletingRebalance and every SyncGroup waits until the write completes.
+  uint64_t sync_write = 0;
 
   bool has_member(const std::string& id) const { return members.count(id) != 0; }
   // True when the request's instance id maps to another member id (KIP-345 fencing).

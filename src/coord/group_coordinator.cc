@@ -308,6 +308,7 @@ void GroupCoordinator::update_member_and_rebalance(Group& g, Member& m, JoinRequ
 }
 
 void GroupCoordinator::prepare_rebalance(Group& g, Actions& out) {
+  g.sync_write = 0;  // an assignment still being persisted is superseded
   if (g.state == GroupState::kCompletingRebalance) {
     for (auto& [id, m] : g.members) {
       if (!m.awaiting_sync) continue;
@@ -436,7 +437,7 @@ void GroupCoordinator::sync_group(SyncRequest req, SyncCallback cb) {
         out.push_back([cb, r] { cb(r); });
       } else {
         m.awaiting_sync = std::move(cb);
-        if (g->leader == req.member_id) {
+        if (g->leader == req.member_id && !g->sync_write) {  // (a retry while durable: waits)
           for (auto& [id, mm] : g->members) mm.assignment = Buf();
           for (auto& [id, a] : req.assignments) {
             auto it = g->members.find(id);
@@ -448,20 +449,6 @@ void GroupCoordinator::sync_group(SyncRequest req, SyncCallback cb) {
     }
   }
   run(out);
-}
-
-void GroupCoordinator::set_assignment_and_stabilise(Group& g, Actions& out) {
-  g.state = GroupState::kStable;
-  for (auto& [id, m] : g.members) {
-    if (!m.awaiting_sync) continue;
-    SyncResult r;
-    r.protocol_type = g.protocol_type;
-    r.protocol_name = g.protocol_name;
-    r.assignment = m.assignment;
-    out.push_back([f = std::move(m.awaiting_sync), r] { f(r); });
-    m.awaiting_sync = nullptr;
-  }
-  persist_group(g, out);
 }
 
 int16_t GroupCoordinator::heartbeat(const std::string& group_id, const std::string& member_id,

@@ -19,8 +19,9 @@
 // cooperative-sticky assignors need (cooperative rebalances are just two consecutive rounds).
 //
 // Persistence: an optional GroupStore receives every offset commit/deletion and the group
-// metadata after each completed rebalance; callbacks of commit_offsets complete once it has
-// made them durable. Without a store, state is in memory only.
+// metadata after each completed rebalance; callbacks of commit_offsets, and of sync_group for
+// a new generation, complete once it has made them durable (a failed group write answers the
+// syncs COORDINATOR_NOT_AVAILABLE or NOT_COORDINATOR). Without a store, state is in memory only.
 //
 // Threading: thread-safe; one mutex guards all groups. Callbacks (JoinCallback, SyncCallback,
 // CommitCallback) are invoked AFTER the mutex is released, on the thread that caused the
@@ -30,7 +31,8 @@
 // ManualClock.
 // Ownership: borrows the Clock and the GroupStore (both must outlive the coordinator).
 // Shutdown: the destructor stops the ticker and returns at once; store writes still in flight
-// complete later without touching the coordinator (their commit callbacks still get an answer).
+// complete later without touching the coordinator (their commit callbacks still get an answer;
+// syncs parked on a group write are dropped with the coordinator, like parked joins).
 #pragma once
 
 #include <atomic>
@@ -288,6 +290,9 @@ class GroupCoordinator {
   void complete_join(Group& g, Actions& out);
   void remove_member(Group& g, const std::string& member_id, Actions& out);
   void set_assignment_and_stabilise(Group& g, Actions& out);
+  void stabilise(Group& g, Actions& out);
+  // Completion of the write set_assignment_and_stabilise issued (`write` = Group::sync_write).
+  void assignment_written(const std::string& group, uint64_t write, GroupSnapshot snap, bool ok);
   void persist_group(Group& g, Actions& out);
   void expire_offsets(Group& g, Actions& out);
   JoinResult join_result_for(const Group& g, const Member& m) const;
@@ -303,6 +308,7 @@ class GroupCoordinator {
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Group>> groups_;  // guarded by mu_
   uint64_t next_member_seq_ = 0;                          // guarded by mu_
+  uint64_t next_sync_write_ = 0;                          // guarded by mu_
 
   int64_t next_expiry_check_ms_ = 0;  // guarded by mu_
 

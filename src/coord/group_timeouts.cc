@@ -1,5 +1,6 @@
 // Timeouts half of GroupCoordinator: tick() (sessions, pending members, rebalance deadlines,
-// offset retention), the ticker thread, and group-metadata persistence.
+// offset retention), the ticker thread, and group-metadata persistence (SyncGroup answered once
+// the generation is durable).
 #include "base/log.h"
 #include "coord/group_coordinator.h"
 
@@ -11,6 +12,83 @@ void GroupCoordinator::persist_group(Group& g, Actions& out) {
   out.push_back([store = store_, id = g.id, snap = g.persisted]() mutable {
     store->write_group(id, std::move(snap), [](bool) {});
   });
+}
+
+// Kafka answers SyncGroup only once the group record (generation, members, assignment) is
+// durable: a member must never hold a generation that the next coordinator, replaying the log
+// after a move, has not heard of (it would restore the previous generation and, rebalancing from
+// there, hand the same generation number out again with another assignment). The group stays
+// CompletingRebalance meanwhile: SyncGroups park, commits answer REBALANCE_IN_PROGRESS.
+void GroupCoordinator::set_assignment_and_stabilise(Group& g, Actions& out) {
+  if (!store_) {
+    g.persisted = g.snapshot(clock_.wall_ms());
+    stabilise(g, out);
+    return;
+  }
+  const uint64_t write = g.sync_write = ++next_sync_write_;
+  GroupSnapshot snap = g.snapshot(clock_.wall_ms());
+  out.push_back([life = life_, store = store_, id = g.id, write, snap]() mutable {
+    GroupSnapshot copy = snap;
+    store->write_group(id, std::move(snap),
+                       [life, id, write, copy = std::move(copy)](bool ok) mutable {
+                         // A coordinator destroyed meanwhile answered its parked syncs already.
+                         std::lock_guard lk(life->mu);
+                         if (life->gc) life->gc->assignment_written(id, write, std::move(copy), ok);
+                       });
+  });
+}
+
+void GroupCoordinator::assignment_written(const std::string& group, uint64_t write,
+                                          GroupSnapshot snap, bool ok) {
+  // Kafka's storeGroup error mapping, with what our store tells: a group whose partition left
+  // answers NOT_COORDINATOR, any other failure COORDINATOR_NOT_AVAILABLE (both make the client
+  // find the coordinator again and rejoin).
+  const int16_t gate = unavailable(group);
+  Actions out;
+  {
+    std::lock_guard lk(mu_);
+    Group* g = find(group);
+    if (ok && g && (!g->persisted || g->persisted->generation <= snap.generation)) {
+      g->persisted = snap;  // durable, even if the group moved on meanwhile
+    }
+    // Dropped (moved away), rebalancing again, or replaced by a replay meanwhile: its parked
+    // syncs were answered by whatever changed it.
+    if (!g || g->sync_write != write) return;
+    g->sync_write = 0;
+    if (ok) {
+      stabilise(*g, out);
+    } else {
+      const int16_t e =
+          gate == err::kNotCoordinator ? err::kNotCoordinator : err::kCoordinatorNotAvailable;
+      SHALE_LOG_WARN("coord",
+                     "group {} generation {}: persisting the assignment failed; syncs "
+                     "answer {}",
+                     group, g->generation, e);
+      for (auto& [id, m] : g->members) {
+        m.assignment = Buf();
+        if (!m.awaiting_sync) continue;
+        SyncResult r;
+        r.error = e;
+        out.push_back([f = std::move(m.awaiting_sync), r] { f(r); });
+        m.awaiting_sync = nullptr;
+      }
+      prepare_rebalance(*g, out);
+    }
+  }
+  run(out);
+}
+
+void GroupCoordinator::stabilise(Group& g, Actions& out) {
+  g.state = GroupState::kStable;
+  for (auto& [id, m] : g.members) {
+    if (!m.awaiting_sync) continue;
+    SyncResult r;
+    r.protocol_type = g.protocol_type;
+    r.protocol_name = g.protocol_name;
+    r.assignment = m.assignment;
+    out.push_back([f = std::move(m.awaiting_sync), r] { f(r); });
+    m.awaiting_sync = nullptr;
+  }
 }
 
 void GroupCoordinator::tick() {

@@ -12,10 +12,16 @@ writes "<partition>:<seq>" with seq 0, 1, 2, ... per partition, so the checker k
 what each partition must hold and in which order. A delivery callback books every ack (seq and
 time) and every error (by Kafka error name) under the current phase. A fatal producer error
 (the idempotent producer gave up) is booked and a new producer continues the sequence.
-Consumers: one group, subscribed, auto-commit every 200 ms; their errors are booked too.
+Consumers: one group, subscribed, auto-commit every 200 ms; their errors are booked too, and
+every acknowledged commit (on_commit) in the order the acks arrive, so the checker can tell a
+committed offset that went down because a client's commit landed late (librdkafka retries an
+OffsetCommit answered NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS or cut off, and a newer
+auto-commit can overtake the retry: a Kafka broker stores it too) from one the broker lost.
 Threads only; every client is closed by stop().
 """
 import collections
+import logging
+import os
 import threading
 import time
 
@@ -38,9 +44,14 @@ class Workload:
         self.probes = {}
         self.phase = "warm-up"
         # committed offsets: the highest seen per partition, and every decrease seen (phase,
-        # partition, before, after); -1 (none) after an offset counts as a decrease
+        # partition, before, after); -1 (none) after an offset counts as a decrease. A decrease is
+        # "explained" if a commit of the lower offset was acknowledged after one of the higher
+        # (the client wrote it last): see unexplained_drops().
         self.committed_high = {}
         self.committed_drops = []
+        # partition -> {offset: [ack numbers]}, ack numbers counting up over every consumer
+        self.commit_acks = collections.defaultdict(lambda: collections.defaultdict(list))
+        self._acks = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = []
@@ -134,11 +145,15 @@ class Workload:
             self._book(f"producer:unflushed:{left}")
 
     def _consume(self):
-        c = Consumer({"bootstrap.servers": self.bootstrap(), "group.id": self.group,
-                      "enable.auto.commit": True, "auto.commit.interval.ms": 200,
-                      "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
-                      "heartbeat.interval.ms": 1000, "socket.timeout.ms": 10000,
-                      "error_cb": self._error_cb("consumer")})
+        conf = {"bootstrap.servers": self.bootstrap(), "group.id": self.group,
+                "enable.auto.commit": True, "auto.commit.interval.ms": 200,
+                "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 1000, "socket.timeout.ms": 10000,
+                "error_cb": self._error_cb("consumer"), "on_commit": self._on_commit}
+        log_path = os.environ.get("SHALE_SCENARIO_COMMIT_LOG")
+        if log_path:  # librdkafka's own account of every commit, its retries and answers
+            conf.update(debug="cgrp,topic,protocol", logger=_commit_logger(log_path))
+        c = Consumer(conf)
         c.subscribe([self.topic])
         try:
             while not self._stop.is_set():
@@ -153,6 +168,19 @@ class Workload:
                     self.consumed[self.phase] += 1
         finally:
             c.close()
+
+    def _on_commit(self, err, partitions):
+        """Books every partition's acknowledged commit (err None) in ack order."""
+        with self._lock:
+            for tp in partitions or []:
+                # (a partition with nothing to commit is listed too, at offset -1001)
+                if err is None and tp.error is None and tp.topic == self.topic and tp.offset >= 0:
+                    self._acks += 1
+                    self.commit_acks[tp.partition][tp.offset].append(self._acks)
+        if os.environ.get("SHALE_SCENARIO_COMMIT_LOG") and err is None:
+            logging.getLogger("scenario.commits").info(
+                "ACKED [%s] %s", threading.current_thread().name,
+                [(tp.partition, tp.offset) for tp in partitions or [] if tp.offset >= 0])
 
     # ---- observations
     def committed(self, timeout=30):
@@ -187,6 +215,35 @@ class Workload:
                     self.committed_drops.append((self.phase, tp.partition, high, tp.offset))
                 high = tp.offset if high is None else max(high, tp.offset)
                 self.committed_high[tp.partition] = high
+
+    def unexplained_drops(self):
+        """The committed_drops no client write explains: a drop from `high` to `low` is explained
+        if a commit of `low` to that partition was acknowledged after a commit of `high` (the
+        group's last write was the lower offset; Kafka serves that too), or if `high` was never
+        acknowledged (its answer lost, e.g. in a kill) and `low` was: the checker guards
+        acknowledged commits. Call after stop(): an ack reaches on_commit in a later poll()
+        than the broker applied it."""
+        with self._lock:
+            out = []
+            for drop in self.committed_drops:
+                _, p, high, low = drop
+                acks = self.commit_acks[p]
+                if not (acks[low] and (not acks[high] or acks[low][-1] > acks[high][0])):
+                    out.append(drop)
+            return out
+
+    def late_commits(self):
+        """Acknowledged commits that set a partition below an offset acknowledged before it
+        (a client's own late write): [(partition, higher, lower)], in ack order."""
+        with self._lock:
+            out = []
+            for p, by_offset in self.commit_acks.items():
+                high = None
+                for _, off in sorted((n, o) for o, ns in by_offset.items() for n in ns):
+                    if high is not None and off < high:
+                        out.append((p, high, off))
+                    high = off if high is None else max(high, off)
+            return out
 
     def acks_since(self, t):
         with self._lock:
@@ -226,6 +283,21 @@ class Workload:
                 inside = [t0] + [x for x in ts if t0 <= x <= t1] + [t1]
                 worst = max(worst, max(b - a for a, b in zip(inside, inside[1:])))
         return worst
+
+
+def _commit_logger(path):
+    """A logger keeping only librdkafka's lines about OffsetCommit (and coordinator changes)."""
+    log = logging.getLogger("scenario.commits")
+    if not log.handlers:
+        h = logging.FileHandler(path)
+        h.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        h.addFilter(lambda r: any(k in r.getMessage() for k in
+                                  ("OffsetCommit", "COMMIT", "Retrying", "coordinator", "ACKED",
+                                   "OffsetFetch", "ASSIGN", "REVOKE", "generation")))
+        log.addHandler(h)
+        log.setLevel(logging.DEBUG)
+        log.propagate = False
+    return log
 
 
 def check_records(acked, read, probes=None):

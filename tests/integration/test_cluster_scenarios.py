@@ -10,12 +10,14 @@ add broker 4 (the balancer moves partitions to it); decommission broker 4; SIGKI
 leader (restart it later); cut the namespaced broker off the network, then heal it.
 The checker (scenario_workload.check_records) reads every partition from offset 0 with a fresh
 consumer: every acked record exactly once, no duplicate, producer-sequence order; and the group's
-committed offsets advanced after every scenario and never decreased on any partition.
+committed offsets advanced after every scenario and never went below the group's last
+acknowledged write of a partition (scenario_workload.Workload.unexplained_drops).
 
 Env: SHALE_SCENARIO_MINUTES=N loops the scenario list until N minutes have passed (default: one
 pass, about 1 minute). SHALE_SCENARIO_STRICT=1 fails on any fatal producer error.
 SHALE_SCENARIO_STORE=rgw runs against Ceph RGW (the session's `rgw`
-fixture) instead of a shared file:// directory.
+fixture) instead of a shared file:// directory. SHALE_SCENARIO_COMMIT_LOG=PATH writes the
+consumers' librdkafka lines about OffsetCommit (sends, retries, answers) to PATH.
 """
 import json
 import os
@@ -100,7 +102,9 @@ class Run:
                      progressed=after > before,
                      longest_ack_pause=round(self.w.longest_pause(t0, t1), 2),
                      errors=dict(self.w.errors.get(name, {})), sent=self.w.sent[name],
-                     consumed=self.w.consumed[name])
+                     consumed=self.w.consumed[name],
+                     committed_drops=[d[1:] for d in self.w.committed_drops if d[0] == name],
+                     late_commits_so_far=len(self.w.late_commits()))
         self.results.append(facts)
         print(f"\n[scenario] {json.dumps(facts)}", flush=True)
 
@@ -323,14 +327,19 @@ def test_cluster_scenarios(tmp_path, request, sigterm_unwinds):
               f"{sum(len(v) for v in read.values())}, probes {len(w.probes)}, "
               f"errors by phase {json.dumps(errors)}")
         assert not problems, problems
-        # Committed offsets per partition never decrease (read before and after each scenario).
-        # Open (tests/cluster/README.md): an RGW run saw drops of 13-19 records on three
-        # partitions across a decommission (0 in 11 file:// passes). Until that is explained it
-        # fails only strict runs, like the fatal producer error below; others report it.
+        # Committed offsets: OffsetFetch serves the group's last acknowledged write of each
+        # partition. A read below an earlier one is fine only if the client wrote the lower
+        # offset last (librdkafka retries an OffsetCommit answered NOT_COORDINATOR or cut off by
+        # a coordinator move, and a newer auto-commit may land first; Kafka stores the late one
+        # too: tests/cluster/README.md). Any other drop is an acknowledged commit lost.
+        unexplained = w.unexplained_drops()
+        late = w.late_commits()
+        print(f"\n[scenario] commits acknowledged below an earlier acknowledged one (client "
+              f"retries): {len(late)}, first {late[:5]}", flush=True)
         if w.committed_drops:
-            print(f"\n[scenario] KNOWN OPEN: committed offsets went backwards {w.committed_drops}")
-        if os.environ.get("SHALE_SCENARIO_STRICT") == "1":
-            assert not w.committed_drops, f"committed offsets went backwards: {w.committed_drops}"
+            print(f"\n[scenario] committed offsets went backwards {w.committed_drops}; written "
+                  f"last by the client: {len(w.committed_drops) - len(unexplained)}", flush=True)
+        assert not unexplained, f"committed offsets went below the last write: {unexplained}"
         stuck = [r["name"] for r in run.results if not r["progressed"]]
         assert not stuck, f"the group made no progress in {stuck}"
         # A fatal idempotent-producer error (librdkafka: OUT_OF_ORDER_SEQUENCE_NUMBER, "rewound

@@ -507,6 +507,36 @@ class DeferredStore final : public GroupStore {
   std::vector<std::function<void(bool)>> pending;
 };
 
+CoordinatorOptions no_initial_delay() {
+  CoordinatorOptions o;
+  o.initial_rebalance_delay_ms = 0;
+  return o;
+}
+
+// Join and sync of group "g" on `gc`: a parked request's answer lands in its slot later.
+struct GroupDriver {
+  GroupCoordinator& gc;
+  std::shared_ptr<std::optional<JoinResult>> join(const std::string& member) {
+    JoinRequest r;
+    r.group_id = "g";
+    r.member_id = member;
+    r.session_timeout_ms = 10000;
+    r.rebalance_timeout_ms = 30000;
+    r.protocol_type = "consumer";
+    r.protocols.push_back({"range", subscription({"t"})});
+    auto slot = std::make_shared<std::optional<JoinResult>>();
+    gc.join_group(r, [slot](JoinResult res) { *slot = std::move(res); });
+    return slot;
+  }
+  std::shared_ptr<std::optional<SyncResult>> sync(const std::string& member, int32_t gen,
+                                                  std::vector<std::pair<std::string, Buf>> a = {}) {
+    auto slot = std::make_shared<std::optional<SyncResult>>();
+    gc.sync_group({"g", gen, member, std::nullopt, std::nullopt, std::nullopt, std::move(a)},
+                  [slot](SyncResult res) { *slot = std::move(res); });
+    return slot;
+  }
+};
+
 TEST(CoordShutdown, DestructionDoesNotWaitForTheStoreAndLateCompletionsAreSafe) {
   ManualClock clock;
   DeferredStore store;
@@ -536,29 +566,12 @@ TEST(CoordShutdown, DestructionDoesNotWaitForTheStoreAndLateCompletionsAreSafe) 
 TEST(CoordOwnership, LostPartitionAnswersNotCoordinatorAndDropsItsGroups) {
   ManualClock clock;
   DeferredStore store;
-  CoordinatorOptions o;
-  o.initial_rebalance_delay_ms = 0;
-  GroupCoordinator gc(o, clock, &store);
+  GroupCoordinator gc(no_initial_delay(), clock, &store);
   std::atomic<int16_t> verdict{err::kNone};  // the gate's answer for group "g"
   gc.set_gate([&](const std::string& g) { return g == "g" ? verdict.load() : err::kNone; });
-  auto join = [&](const std::string& member) {
-    JoinRequest r;
-    r.group_id = "g";
-    r.member_id = member;
-    r.session_timeout_ms = 10000;
-    r.rebalance_timeout_ms = 30000;
-    r.protocol_type = "consumer";
-    r.protocols.push_back({"range", subscription({"t"})});
-    auto slot = std::make_shared<std::optional<JoinResult>>();
-    gc.join_group(r, [slot](JoinResult res) { *slot = std::move(res); });
-    return slot;
-  };
-  auto sync = [&](const std::string& member, int32_t gen) {
-    auto slot = std::make_shared<std::optional<SyncResult>>();
-    gc.sync_group({"g", gen, member, std::nullopt, std::nullopt, std::nullopt, {}},
-                  [slot](SyncResult res) { *slot = std::move(res); });
-    return slot;
-  };
+  GroupDriver d{gc};
+  auto join = [&](const std::string& member) { return d.join(member); };
+  auto sync = [&](const std::string& member, int32_t gen) { return d.sync(member, gen); };
   std::vector<int16_t> ce;
   auto commit = [&](const std::string& group, int64_t offset) {
     gc.commit_offsets({group, -1, "", std::nullopt, -1, {{{"t", 0}, {offset}}}},
@@ -634,6 +647,104 @@ TEST(CoordOwnership, ALateCommitOfAnEarlierOwnershipDoesNotOverwriteTheReplay) {
   commit(10);  // a commit of the current generation applies
   store.pending.at(1)(true);
   EXPECT_EQ(gc.fetch_offsets("g", std::nullopt).offsets.at(0).offset, 10);
+}
+
+// SyncGroup is answered only once the new generation's group record is durable (Kafka: the
+// GroupMetadata append with acks=all), so no member holds a generation that a coordinator
+// replaying the log after a move has not heard of. Until then the group is CompletingRebalance:
+// followers' syncs park and commits answer REBALANCE_IN_PROGRESS. A failed write answers the
+// parked syncs COORDINATOR_NOT_AVAILABLE and starts a new rebalance.
+TEST(CoordDurability, SyncGroupIsAnsweredOnlyOnceTheGenerationIsDurable) {
+  ManualClock clock;
+  DeferredStore store;
+  GroupCoordinator gc(no_initial_delay(), clock, &store);
+  GroupDriver d{gc};
+  auto join = [&](const std::string& member) { return d.join(member); };
+  auto sync = [&](const std::string& member, int32_t gen,
+                  std::vector<std::pair<std::string, Buf>> a = {}) {
+    return d.sync(member, gen, std::move(a));
+  };
+  std::vector<int16_t> ce;
+  auto commit = [&](const std::string& member, int32_t gen) {
+    gc.commit_offsets({"g", gen, member, std::nullopt, -1, {{{"t", 0}, {5}}}},
+                      [&](std::vector<int16_t> e) { ce = std::move(e); });
+  };
+  const std::string a = (*join(""))->member_id;
+  ASSERT_TRUE(join(a)->has_value());
+  const std::string b = (*join(""))->member_id;
+  auto jb = join(b);
+  auto ja = join(a);
+  ASSERT_TRUE(ja->has_value() && jb->has_value());
+  const int32_t gen = (*ja)->generation;
+  ASSERT_EQ((*ja)->leader, a);
+
+  // Generation `gen`: the leader's sync issues the group write; nobody is answered before it
+  // is durable, a follower's sync parks too, and the group is not Stable yet.
+  const size_t writes = store.pending.size();
+  auto sa = sync(a, gen, {{a, Buf::copy("p0")}, {b, Buf::copy("p1")}});
+  ASSERT_EQ(store.pending.size(), writes + 1);
+  auto sb = sync(b, gen);
+  EXPECT_FALSE(sa->has_value());
+  EXPECT_FALSE(sb->has_value());
+  EXPECT_EQ(gc.describe_group("g").state, "CompletingRebalance");
+  commit(a, gen);
+  EXPECT_EQ(ce, std::vector<int16_t>{err::kRebalanceInProgress});
+  EXPECT_EQ(gc.heartbeat("g", b, std::nullopt, gen), err::kNone);
+  auto sa2 = sync(a, gen, {{a, Buf::copy("p0")}, {b, Buf::copy("p1")}});  // a retry: no 2nd write
+  EXPECT_EQ(store.pending.size(), writes + 1);
+  EXPECT_FALSE(sa2->has_value());
+  store.pending.at(writes)(true);
+  ASSERT_TRUE(sa2->has_value() && sb->has_value());
+  EXPECT_EQ((*sa2)->error, err::kNone);
+  EXPECT_EQ((*sa2)->assignment.view(), "p0");
+  EXPECT_EQ((*sb)->error, err::kNone);
+  EXPECT_EQ((*sb)->assignment.view(), "p1");
+  EXPECT_EQ(gc.describe_group("g").state, "Stable");
+  auto exported = gc.export_state(nullptr);
+  ASSERT_EQ(exported.size(), 1u);
+  ASSERT_TRUE(exported[0].metadata.has_value());
+  EXPECT_EQ(exported[0].metadata->generation, gen);
+
+  // Generation gen + 1 (the leader rejoins): its write fails. The syncs are answered
+  // COORDINATOR_NOT_AVAILABLE (the client re-finds the coordinator and rejoins), no assignment
+  // is handed out, and the group rebalances again; the durable record stays generation `gen`.
+  auto ja2 = join(a);
+  auto jb2 = join(b);
+  ASSERT_TRUE(ja2->has_value() && jb2->has_value());
+  const int32_t gen2 = (*ja2)->generation;
+  ASSERT_EQ(gen2, gen + 1);
+  auto sb2 = sync(b, gen2);
+  auto sa3 = sync(a, gen2, {{a, Buf::copy("p0")}, {b, Buf::copy("p1")}});
+  EXPECT_FALSE(sa3->has_value());
+  store.pending.back()(false);
+  ASSERT_TRUE(sa3->has_value() && sb2->has_value());
+  EXPECT_EQ((*sa3)->error, err::kCoordinatorNotAvailable);
+  EXPECT_EQ((*sb2)->error, err::kCoordinatorNotAvailable);
+  EXPECT_TRUE((*sb2)->assignment.empty());
+  EXPECT_EQ(gc.describe_group("g").state, "PreparingRebalance");
+  EXPECT_EQ(gc.export_state(nullptr).at(0).metadata->generation, gen);
+}
+
+// The group's partition moves away while the leader's assignment is being persisted: the parked
+// syncs answer NOT_COORDINATOR at once, and the write completing later changes nothing.
+TEST(CoordDurability, ASyncParkedOnTheGroupWriteAnswersNotCoordinatorWhenThePartitionMoves) {
+  ManualClock clock;
+  DeferredStore store;
+  GroupCoordinator gc(no_initial_delay(), clock, &store);
+  std::atomic<int16_t> verdict{err::kNone};
+  gc.set_gate([&](const std::string&) { return verdict.load(); });
+  GroupDriver d{gc};
+  const std::string a = (*d.join(""))->member_id;
+  auto j = d.join(a);
+  ASSERT_EQ((*j)->error, err::kNone);
+  auto s = d.sync(a, (*j)->generation, {{a, Buf::copy("p0")}});
+  EXPECT_FALSE(s->has_value());
+  verdict = err::kNotCoordinator;
+  gc.drop_groups([](const std::string&) { return true; });
+  ASSERT_TRUE(s->has_value());
+  EXPECT_EQ((*s)->error, err::kNotCoordinator);
+  store.pending.back()(true);
+  EXPECT_EQ(gc.group_count(), 0u);
 }
 
 }  // namespace
