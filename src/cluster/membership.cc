@@ -87,7 +87,7 @@ bool Membership::registered_under(LeaseId lease) {
 }
 
 Status Membership::start() {
-  SHALE_RETURN_IF_ERROR(register_once(SteadyClock::now() + 2 * opts_.ttl));
+  SHALE_RETURN_IF_ERROR(register_once(SteadyClock::now() + 2 * opts_.ttl + kRegisterPatience));
   thread_ = std::thread([this] { run(); });
   return {};
 }
@@ -118,7 +118,7 @@ void Membership::run() {
     valid_until_ns_.store(0);
     SHALE_LOG_WARN("cluster", "lease {} expired: this broker stopped serving; registering again",
                    lease);
-    st = register_once(SteadyClock::now() + 2 * opts_.ttl);
+    st = register_once(SteadyClock::now() + 2 * opts_.ttl + kRegisterPatience);
     if (!st.ok()) SHALE_LOG_WARN("cluster", "re-registration: {}", st.to_string());
     wait = st.ok() ? period : retry;
   }

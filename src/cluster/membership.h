@@ -2,7 +2,8 @@
 // shale/brokers/<id> (id, advertised host:port, rack) under it with create-if-absent, and keeps
 // the lease alive from its own thread. If the key is taken (another live process with the same
 // id, or this broker's previous incarnation whose lease has not expired yet) start() waits up
-// to two TTLs for it to go away, then fails.
+// to two TTLs plus kRegisterPatience for it to go away, then fails. (etcd renews every lease
+// when it elects a leader, so a dead incarnation's lease may outlive its TTL by a lot.)
 //
 // Lease in doubt: serving() is true only while the last keep-alive that etcd acknowledged was
 // SENT less than (ttl - margin) ago. The lease cannot have expired before send + ttl, and the
@@ -28,6 +29,9 @@
 #include "meta/meta_store.h"
 
 namespace shale::cluster {
+
+// Beyond two TTLs, how long start() waits for a previous registration of its id to expire.
+inline constexpr std::chrono::seconds kRegisterPatience{15};
 
 struct MembershipOptions {
   broker::BrokerEndpoint self;
