@@ -73,6 +73,10 @@ const std::vector<SettingDesc>& setting_table() {
        &Settings::upload_interval_ms},
       {"stream-object-bytes", "A stream with more data in one upload gets its own object",
        &Settings::stream_object_bytes},
+      {"wal-adopt-min-bytes",
+       "Object WAL: index WAL objects of at least this size in place instead of uploading their "
+       "records again (-1: never)",
+       &Settings::wal_adopt_min_bytes},
       {"cold-read-threads", "Threads reading object storage for catch-up consumers",
        &Settings::cold_read_threads},
       {"delete-grace-ms", "Dead objects are deleted this long after they die",

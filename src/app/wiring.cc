@@ -111,6 +111,8 @@ stream::StoreOptions store_options(const Settings& s) {
   so.upload_threshold_bytes = static_cast<size_t>(s.upload_threshold_bytes);
   so.upload_interval_ms = s.upload_interval_ms;
   so.stream_object_bytes = static_cast<size_t>(s.stream_object_bytes);
+  so.adopt_min_bytes =
+      s.wal_adopt_min_bytes < 0 ? UINT64_MAX : static_cast<uint64_t>(s.wal_adopt_min_bytes);
   so.cold_read_threads = static_cast<size_t>(std::max<int64_t>(1, s.cold_read_threads));
   so.delete_grace_ms = s.delete_grace_ms;
   so.cold_read_bytes_per_sec =

@@ -60,6 +60,12 @@ Status StreamStoreImpl::gc_once() {
   for (const auto& kv : gc.kvs) {
     SHALE_ASSIGN_OR_RETURN(PendingDelete pd, decode_pending_delete(kv.value));
     if (pd.deadline_ms > now_ms()) continue;
+    // An adopted WAL object: not while its WAL may still replay it; its keep key goes after it.
+    const std::string keep = wal_.keep_key_for(pd.key);
+    if (!keep.empty()) {
+      SHALE_ASSIGN_OR_RETURN(bool indexed, wal_.still_indexed(pd.key));
+      if (indexed) continue;  // the WAL has not trimmed it yet: a later pass
+    }
     if (crash_at("gc.before_delete")) return dead_status();
     SHALE_RETURN_IF_ERROR(objects_.remove({pd.key}));
     block_cache_.erase_object(pd.key);
@@ -67,6 +73,7 @@ Status StreamStoreImpl::gc_once() {
     meta::Txn t;
     t.compares.push_back(meta::Compare::mod_rev(kv.key, kv.mod_revision));
     t.success.push_back(meta::DeleteOp{kv.key, {}});
+    if (!keep.empty()) t.success.push_back(meta::DeleteOp{keep, {}});
     SHALE_ASSIGN_OR_RETURN(meta::TxnResult r, meta_.txn(t));
     (void)r;
     std::lock_guard lk(mu_);
@@ -120,11 +127,15 @@ Status StreamStoreImpl::compact_once() {
   std::vector<ObjectRecord> inputs;
   std::map<StreamId, objfmt::LiveRange> live;
   const std::string own_prefix = fmt::format("{}/n{}/", opts_.key_prefix, opts_.node.value());
+  const std::string wal_prefix = wal_.own_object_prefix();
   {
     std::lock_guard lk(mu_);
     for (auto& [id, r] : object_records_) {
       if (r.kind != ObjectKind::kStreamSet || r.size >= opts_.compact_small_object_bytes) continue;
-      if (r.key.rfind(own_prefix, 0) != 0) continue;  // only objects this node wrote
+      // Only objects this node wrote: its uploads and the WAL objects it adopted.
+      if (r.key.rfind(own_prefix, 0) != 0 &&
+          (wal_prefix.empty() || r.key.rfind(wal_prefix, 0) != 0))
+        continue;
       inputs.push_back(r);
       if (inputs.size() >= opts_.compact_max_objects) break;
     }

@@ -63,8 +63,10 @@ Status StreamStoreImpl::retry_unsure_locked() {
         if (!object_records_.count(r.id)) index_object_locked(r);
       }
     } else if (now_ms() - it->since_ms >= opts_.delete_grace_ms) {
-      std::vector<std::string> keys;
-      for (const ObjectRecord& r : it->created) keys.push_back(r.key);
+      std::vector<std::string> keys;  // adopted WAL objects are still the WAL's: not ours
+      for (const ObjectRecord& r : it->created) {
+        if (wal_.keep_key_for(r.key).empty()) keys.push_back(r.key);
+      }
       SHALE_LOG_INFO("stream", "deleting {} object(s) of a commit that never landed", keys.size());
       if (Status st = objects_.remove(keys); !st.ok()) {
         if (first_error.ok()) first_error = st;

@@ -483,7 +483,7 @@ void StreamStoreImpl::append_now(WaitingAppend w) {
     w.cb(dead_status());
     return;
   }
-  wal::WalRecord rec{w.id, w.epoch, base, w.count, w.batch};
+  wal::WalRecord rec{w.id, w.epoch, base, w.count, w.batch, max_ts};
   wal_.append(std::move(rec), [this, s, base, count = w.count, batch = w.batch, max_ts,
                                cb = std::move(w.cb)](Result<WalPos> pos) mutable {
     on_wal_done(s, base, count, std::move(batch), max_ts, std::move(pos), std::move(cb));

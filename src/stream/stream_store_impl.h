@@ -54,6 +54,9 @@ struct StoreOptions {
   size_t upload_threshold_bytes = 32 << 20;  // upload when this much is un-uploaded
   int64_t upload_interval_ms = 500;          // ... or when the oldest un-uploaded data is older
   size_t stream_object_bytes = 8 << 20;      // a stream with more data in an upload: own object
+  // Object WAL: a WAL object of at least this size whose records are all in an upload is indexed
+  // in place instead of uploaded again (adoption, wal.h WalObject). UINT64_MAX: never.
+  uint64_t adopt_min_bytes = 1 << 20;
   size_t block_cache_bytes = 64 << 20;
   size_t cold_read_threads = 2;
   int64_t maintenance_interval_ms = 1000;       // retention, GC and compaction cadence
@@ -96,6 +99,8 @@ struct StoreStats {
   uint64_t index_full_reads = 0;         // open() re-read every object record
   uint64_t index_incremental_reads = 0;  // open() read only new objects + pending deletes
   uint64_t wal_trim_failures = 0;        // failed WAL trims; after kFenced the store stops trimming
+  uint64_t adopted_objects = 0;          // WAL objects indexed in place (not uploaded again)
+  uint64_t adopted_bytes = 0;            // their sizes
 };
 
 class StreamStoreImpl final : public StreamStore {
@@ -299,7 +304,10 @@ class StreamStoreImpl final : public StreamStore {
     int64_t since_ms;
   };
   std::vector<UnsureCommit> unsure_;  // guarded by meta_mu_
-  std::mutex upload_mu_;              // one upload at a time
+  // WAL objects named by an upload commit whose answer was lost: never adopted again (a late
+  // landing of that commit would give one object two records). Guarded by upload_mu_.
+  std::set<std::string> adopt_refused_;
+  std::mutex upload_mu_;  // one upload at a time
   std::atomic<bool> dead_{false};
   std::string dead_point_;  // guarded by mu_
   std::thread uploader_, maintenance_;

@@ -3,6 +3,8 @@
 // stream_object_bytes), commits their index in ONE metadata txn fenced on each touched stream's
 // record revision, trims the WAL and lets the cache evict the uploaded batches.
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "base/log.h"
 #include "objfmt/object.h"
@@ -79,6 +81,38 @@ Status StreamStoreImpl::upload_once() {
   std::sort(parts.begin(), parts.end(),
             [](const Part& a, const Part& b) { return a.s->id < b.s->id; });
 
+  // Adoption: a WAL object (wal.h WalObject) whose records are all in this round is indexed in
+  // place; its records are not uploaded again.
+  std::vector<std::vector<const wal::WalObject*>> obj_of(parts.size());
+  std::map<std::string, std::pair<std::shared_ptr<const wal::WalObject>, uint32_t>> seen;
+  if (opts_.adopt_min_bytes != UINT64_MAX) {
+    std::shared_ptr<const wal::WalObject> last;
+    for (size_t pi = 0; pi < parts.size(); ++pi) {
+      for (const CacheEntry& e : parts[pi].entries) {
+        if (!last || e.pos < last->start || e.pos >= last->end) last = wal_.object_at(e.pos);
+        obj_of[pi].push_back(last.get());
+        if (last) {
+          auto& [o, n] = seen[last->key];
+          o = last;
+          ++n;
+        }
+      }
+    }
+  }
+  std::vector<std::shared_ptr<const wal::WalObject>> adopted;
+  std::set<const wal::WalObject*> adopt;
+  for (auto& [key, on] : seen) {
+    const auto& [o, n] = on;
+    if (n == o->records && o->size >= opts_.adopt_min_bytes && !o->keep_key.empty() &&
+        !adopt_refused_.count(key)) {
+      adopted.push_back(o);
+      adopt.insert(o.get());
+    }
+  }
+  auto is_adopted = [&](size_t pi, size_t i) {
+    return !obj_of[pi].empty() && obj_of[pi][i] && adopt.count(obj_of[pi][i]);
+  };
+
   // Build: big streams get their own stream object; the rest share one stream-set object.
   struct Built {
     ObjectKind kind;
@@ -86,33 +120,52 @@ Status StreamStoreImpl::upload_once() {
   };
   std::vector<Built> built;
   objfmt::ObjectBuilder sso;
-  for (const Part& p : parts) {
-    const bool own = p.bytes >= opts_.stream_object_bytes;
+  for (size_t pi = 0; pi < parts.size(); ++pi) {
+    const Part& p = parts[pi];
+    size_t bytes = 0;
+    for (size_t i = 0; i < p.entries.size(); ++i) {
+      if (!is_adopted(pi, i)) bytes += p.entries[i].batch.size();
+    }
+    if (bytes == 0) continue;
+    const bool own = bytes >= opts_.stream_object_bytes;
     objfmt::ObjectBuilder so;
     objfmt::ObjectBuilder& b = own ? so : sso;
-    for (const CacheEntry& e : p.entries) {
+    for (size_t i = 0; i < p.entries.size(); ++i) {
+      const CacheEntry& e = p.entries[i];
+      if (is_adopted(pi, i)) continue;
       SHALE_RETURN_IF_ERROR(b.add(p.s->id, e.base, e.count, e.max_ts, e.batch));
     }
     if (own) built.push_back(Built{ObjectKind::kStream, so.finish()});
   }
   if (!sso.empty()) built.push_back(Built{ObjectKind::kStreamSet, sso.finish()});
 
-  SHALE_ASSIGN_OR_RETURN(uint64_t first_id, allocate_ids(kObjectIdCounter, built.size()));
+  const size_t n_objects = built.size() + adopted.size();
+  SHALE_ASSIGN_OR_RETURN(uint64_t first_id, allocate_ids(kObjectIdCounter, n_objects));
   std::vector<ObjectRecord> records;
-  for (size_t i = 0; i < built.size(); ++i) {
+  for (size_t i = 0; i < n_objects; ++i) {
     ObjectRecord r;
     r.id = ObjectId(first_id + i);
-    r.key = store_key(r.id);
-    r.size = built[i].built.size;
-    r.kind = built[i].kind;
     r.data_time_ms = now_ms();
-    r.ranges = ranges_of(built[i].built.index);
+    if (i < built.size()) {
+      r.key = store_key(r.id);
+      r.size = built[i].built.size;
+      r.kind = built[i].kind;
+      r.ranges = ranges_of(built[i].built.index);
+    } else {
+      const wal::WalObject& o = *adopted[i - built.size()];
+      r.key = o.key;
+      r.size = o.size;
+      r.kind = ObjectKind::kStreamSet;
+      for (const auto& rg : o.ranges)
+        r.ranges.push_back(ObjectRange{rg.stream, rg.start, rg.end, rg.bytes, rg.max_ts});
+    }
     records.push_back(std::move(r));
   }
   auto discard = [&] {
-    std::vector<std::string> keys;
-    for (auto& r : records) keys.push_back(r.key);
-    (void)objects_.remove(keys);  // best effort; the orphan sweep catches the rest
+    std::vector<std::string> keys;  // adopted objects are still the WAL's
+    for (size_t i = 0; i < built.size(); ++i) keys.push_back(records[i].key);
+    if (!keys.empty())
+      (void)objects_.remove(keys);  // best effort; the orphan sweep catches the rest
   };
 
   if (crash_at("upload.before_put")) return dead_status();
@@ -141,6 +194,7 @@ Status StreamStoreImpl::upload_once() {
       }
     }
     for (const auto& r : records) t.success.push_back(meta::PutOp{object_key(r.id), encode(r)});
+    for (const auto& o : adopted) t.success.push_back(meta::PutOp{o->keep_key, o->key});
     Result<meta::TxnResult> res = meta_.txn(t);
     if (!res.ok()) {
       // The answer was lost: the commit may have applied (or may still apply), so the objects
@@ -149,6 +203,7 @@ Status StreamStoreImpl::upload_once() {
       // not landed a grace period later (note_unsure_locked).
       Result<std::optional<Revision>> landed = commit_landed(records.front().id);
       if (!landed.ok() || !*landed) {
+        for (const auto& o : adopted) adopt_refused_.insert(o->key);
         note_unsure_locked(records, {});
         return res.status();
       }
@@ -184,6 +239,10 @@ Status StreamStoreImpl::upload_once() {
       unuploaded_bytes_ -= p.bytes;
     }
     for (const auto& r : records) index_object_locked(r);
+    for (const auto& o : adopted) {
+      stats_.adopted_objects++;
+      stats_.adopted_bytes += o->size;
+    }
     oldest_unuploaded_ms_ = unuploaded_bytes_ == 0 ? -1 : now_ms();
     stats_.uploads++;
     evict_locked();

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -25,6 +27,21 @@ bool retryable(Errc c) {
 }
 
 }  // namespace
+
+std::vector<WalObjectRange> ranges_of_blocks(const std::vector<objfmt::BlockIndexEntry>& index) {
+  std::vector<WalObjectRange> out;
+  for (const auto& e : index) {
+    if (e.stream.value() == 0) continue;  // the WAL header block
+    if (!out.empty() && out.back().stream == e.stream && out.back().end == e.start) {
+      out.back().end = e.end;
+      out.back().bytes += e.size;
+      out.back().max_ts = std::max(out.back().max_ts, e.max_timestamp);
+    } else {
+      out.push_back(WalObjectRange{e.stream, e.start, e.end, e.size, e.max_timestamp});
+    }
+  }
+  return out;
+}
 
 // After a conditional put got kAlreadyExists: OK if the stored object holds our bytes (an
 // earlier attempt landed although it reported failure); kFenced if it is a tombstone (a newer
@@ -147,49 +164,124 @@ void ObjectWal::append(WalRecord rec, WalAppendCallback cb) {
     cv_.notify_all();
 }
 
+// Takes the first records of pending_ that fit flush_bytes (at least one) into an object. A
+// format 2 object holds one epoch per stream and ascending offsets per stream, so a record that
+// breaks either (a stream reopened at a higher epoch) starts the next object.
 std::shared_ptr<ObjectWal::Batch> ObjectWal::build_batch_locked() {
   auto b = std::make_shared<Batch>();
   b->first_append = pending_.front().at;
+  b->start = next_pos_;
   size_t n = 0;
   uint64_t size = kObjHeaderSize;
-  while (n < pending_.size() &&
-         (n == 0 || size + encoded_size(pending_[n].rec) <= opts_.flush_bytes))
+  std::map<StreamId, std::pair<Epoch, Offset>> seen;  // stream -> epoch, end of its last record
+  while (n < pending_.size()) {
+    const WalRecord& r = pending_[n].rec;
+    if (n > 0 && size + encoded_size(r) > opts_.flush_bytes) break;
+    auto [it, fresh] = seen.try_emplace(r.stream, r.epoch, r.base + r.count);
+    if (!fresh) {
+      if (it->second.first != r.epoch || r.base < it->second.second) break;
+      it->second.second = r.base + r.count;
+    }
     size += encoded_size(pending_[n++].rec);
-  std::vector<uint8_t> out(size);
-  uint8_t* p = out.data();
-  b->start = next_pos_;
-  store_le<uint32_t>(p, kObjMagic);
-  store_le<uint32_t>(p + 4, 1);
-  store_le<int32_t>(p + 8, opts_.node.value());
-  store_le<uint32_t>(p + 12, static_cast<uint32_t>(n));
-  store_le<int64_t>(p + 16, epoch_.value());
-  store_le<uint64_t>(p + 24, b->start);
-  size_t off = kObjHeaderSize;
+  }
+  if (!opts_.objfmt_objects || !build_objfmt_locked(*b, n)) {
+    std::vector<uint8_t> out(size);
+    uint8_t* p = out.data();
+    store_le<uint32_t>(p, kObjMagic);
+    store_le<uint32_t>(p + 4, 1);
+    store_le<int32_t>(p + 8, opts_.node.value());
+    store_le<uint32_t>(p + 12, static_cast<uint32_t>(n));
+    store_le<int64_t>(p + 16, epoch_.value());
+    store_le<uint64_t>(p + 24, b->start);
+    size_t off = kObjHeaderSize;
+    for (size_t i = 0; i < n; ++i) {
+      const WalRecord& r = pending_[i].rec;
+      uint8_t* h = p + off;
+      store_le<uint32_t>(h + 4, static_cast<uint32_t>(r.payload.size()));
+      store_le<uint64_t>(h + 8, r.stream.value());
+      store_le<int64_t>(h + 16, r.epoch.value());
+      store_le<int64_t>(h + 24, r.base.value());
+      store_le<int32_t>(h + 32, r.count);
+      if (!r.payload.empty())
+        std::memcpy(h + kObjRecordHeaderSize, r.payload.data(), r.payload.size());
+      store_le<uint32_t>(h, crc32c_extend(crc32c(h + 4, kObjRecordHeaderSize - 4),
+                                          h + kObjRecordHeaderSize, r.payload.size()));
+      b->acks.emplace_back(b->start + off, std::move(pending_[i].cb));
+      off += encoded_size(r);
+    }
+    b->end = b->start + size;
+    b->key = object_key(epoch_, b->start);
+    b->data = Buf::take(std::move(out));
+  }
   for (size_t i = 0; i < n; ++i) {
-    Pending& pe = pending_.front();
-    const WalRecord& r = pe.rec;
-    uint8_t* h = p + off;
-    store_le<uint32_t>(h + 4, static_cast<uint32_t>(r.payload.size()));
-    store_le<uint64_t>(h + 8, r.stream.value());
-    store_le<int64_t>(h + 16, r.epoch.value());
-    store_le<int64_t>(h + 24, r.base.value());
-    store_le<int32_t>(h + 32, r.count);
-    if (!r.payload.empty())
-      std::memcpy(h + kObjRecordHeaderSize, r.payload.data(), r.payload.size());
-    store_le<uint32_t>(h, crc32c_extend(crc32c(h + 4, kObjRecordHeaderSize - 4),
-                                        h + kObjRecordHeaderSize, r.payload.size()));
-    b->acks.emplace_back(b->start + off, std::move(pe.cb));
-    off += encoded_size(r);
-    pending_bytes_ -= encoded_size(r);
+    pending_bytes_ -= encoded_size(pending_.front().rec);
     pending_.pop_front();
   }
-  b->end = b->start + size;
   next_pos_ = b->end;
-  b->key = object_key(epoch_, b->start);
-  b->data = Buf::take(std::move(out));
   b->built = std::chrono::steady_clock::now();
   if (!pending_.empty()) oldest_ = b->built;
   return b;
+}
+
+bool ObjectWal::build_objfmt_locked(Batch& b, size_t n) {
+  // Object order: grouped by stream (ascending id), append order within a stream.
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) {
+    const WalRecord& r = pending_[i].rec;
+    if (r.payload.empty() || r.count <= 0 || r.base.value() < 0 || r.stream.value() == 0)
+      return false;
+    order[i] = i;
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+    return pending_[x].rec.stream < pending_[y].rec.stream;
+  });
+  std::vector<std::pair<StreamId, Epoch>> epochs;
+  for (size_t i : order) {
+    const WalRecord& r = pending_[i].rec;
+    if (epochs.empty() || epochs.back().first != r.stream) epochs.emplace_back(r.stream, r.epoch);
+  }
+  std::vector<uint8_t> hdr(kObj2HeaderSize + epochs.size() * kObj2StreamEntrySize);
+  uint8_t* p = hdr.data();
+  store_le<uint32_t>(p, kObj2Magic);
+  store_le<uint32_t>(p + 4, 2);
+  store_le<int32_t>(p + 8, opts_.node.value());
+  store_le<uint32_t>(p + 12, static_cast<uint32_t>(n));
+  store_le<int64_t>(p + 16, epoch_.value());
+  store_le<uint64_t>(p + 24, b.start);
+  store_le<uint32_t>(p + 32, static_cast<uint32_t>(epochs.size()));
+  for (size_t i = 0; i < epochs.size(); ++i) {
+    store_le<uint64_t>(p + kObj2HeaderSize + i * kObj2StreamEntrySize, epochs[i].first.value());
+    store_le<int64_t>(p + kObj2HeaderSize + i * kObj2StreamEntrySize + 8, epochs[i].second.value());
+  }
+  objfmt::ObjectBuilder builder;
+  if (!builder.add(StreamId(0), Offset(0), 1, -1, Buf::take(std::move(hdr))).ok()) return false;
+  for (size_t i : order) {
+    const WalRecord& r = pending_[i].rec;
+    if (!builder.add(r.stream, r.base, r.count, r.max_ts, r.payload).ok()) return false;
+  }
+  objfmt::ObjectBuilder::Built built = builder.finish();
+  std::vector<uint8_t> out(built.size);
+  size_t off = 0;
+  for (const Buf& part : built.parts) {
+    if (!part.empty()) std::memcpy(out.data() + off, part.data(), part.size());
+    off += part.size();
+  }
+  b.end = b.start + built.size;
+  b.key = object_key(epoch_, b.start);
+  b.data = Buf::take(std::move(out));
+  std::vector<uint64_t> pos(n);
+  for (size_t k = 0; k < n; ++k) pos[order[k]] = b.start + 1 + k;
+  for (size_t i = 0; i < n; ++i) b.acks.emplace_back(pos[i], std::move(pending_[i].cb));
+  auto obj = std::make_shared<WalObject>();
+  obj->key = b.key;
+  obj->size = built.size;
+  obj->start = WalPos(static_cast<int64_t>(b.start));
+  obj->end = WalPos(static_cast<int64_t>(b.end));
+  obj->records = static_cast<uint32_t>(n);
+  obj->ranges = ranges_of_blocks(built.index);
+  obj->keep_key = keep_key_for(b.key);
+  b.obj = std::move(obj);
+  return true;
 }
 
 void ObjectWal::writer_loop() {
@@ -360,6 +452,7 @@ void ObjectWal::commit_ready() {
     inflight_.pop_front();
     if (st.ok()) {
       committed_[b->start] = {b->end, b->key};
+      if (b->obj) adoptable_[b->start] = b->obj;  // before the acks: an upload may follow them
       durable_end_ = b->end;
       ++stats_.commits;
       stats_.acked_appends += b->acks.size();
@@ -439,10 +532,19 @@ Status ObjectWal::trim(WalPos upto) {
     if (!r.succeeded) return Status(Errc::kFenced, "object wal: fenced during trim");
     {
       std::lock_guard lk(mu_);
-      for (uint64_t s : starts) committed_.erase(s);
+      for (uint64_t s : starts) {
+        committed_.erase(s);
+        adoptable_.erase(s);
+      }
       trim_pos_ = std::max<uint64_t>(trim_pos_, to);
     }
-    if (!keys.empty()) SHALE_RETURN_IF_ERROR(store_.remove(keys));
+    if (!keys.empty()) {
+      // Adopted objects belong to the stream store now (their keep keys were committed with
+      // its index, before it asked for this trim): they stay.
+      SHALE_ASSIGN_OR_RETURN(std::set<std::string> kept, kept_objects(keys));
+      std::erase_if(keys, [&](const std::string& k) { return kept.count(k) > 0; });
+      if (!keys.empty()) SHALE_RETURN_IF_ERROR(store_.remove(keys));
+    }
     if (to >= static_cast<uint64_t>(upto.value())) return Status();
   }
 }
@@ -454,6 +556,54 @@ Result<Epoch> ObjectWal::stored_epoch() const {
   const std::string& v = cur.kvs[0].value;
   std::from_chars(v.data(), v.data() + v.size(), stored);
   return Epoch(stored);
+}
+
+std::shared_ptr<const WalObject> ObjectWal::object_at(WalPos pos) const {
+  std::lock_guard lk(mu_);
+  auto it = adoptable_.upper_bound(static_cast<uint64_t>(pos.value()));
+  if (it == adoptable_.begin()) return nullptr;
+  --it;
+  return pos < it->second->end ? it->second : nullptr;
+}
+
+std::string ObjectWal::keep_key_for(const std::string& object_key) const {
+  if (object_key.rfind(opts_.key_prefix, 0) != 0) return {};
+  return opts_.meta_prefix + "keep/" + object_key.substr(opts_.key_prefix.size());
+}
+
+std::string ObjectWal::own_object_prefix() const {
+  return fmt::format("{}{:010}/", opts_.key_prefix, opts_.node.value());
+}
+
+Result<std::set<std::string>> ObjectWal::kept_objects(const std::vector<std::string>& among) const {
+  const std::string prefix = keep_key_for(own_object_prefix());
+  std::string from = prefix, to = meta::prefix_end(prefix);
+  if (!among.empty()) {
+    auto [lo, hi] = std::minmax_element(among.begin(), among.end());
+    from = keep_key_for(*lo);
+    to = keep_key_for(*hi) + '\0';
+  }
+  SHALE_ASSIGN_OR_RETURN(auto rr, meta_.get(from, to));
+  std::set<std::string> out;
+  for (const auto& kv : rr.kvs)
+    out.insert(opts_.key_prefix + kv.key.substr(opts_.meta_prefix.size() + 5));
+  return out;
+}
+
+Result<bool> ObjectWal::still_indexed(const std::string& object_key) const {
+  // <key_prefix><node:010>/<epoch:020>/<start:020>; the index entry of `start` names its key.
+  if (object_key.rfind(opts_.key_prefix, 0) != 0) return false;
+  const std::string rest = object_key.substr(opts_.key_prefix.size());
+  if (rest.size() != 10 + 1 + 20 + 1 + 20)
+    return Error{Errc::kInvalidArgument, "object wal: not a WAL object key: " + object_key};
+  const std::string idx =
+      fmt::format("{}{}/idx/{}", opts_.meta_prefix, rest.substr(0, 10), rest.substr(32));
+  SHALE_ASSIGN_OR_RETURN(auto rr, meta_.get(idx));
+  if (rr.kvs.empty()) return false;
+  const std::string& v = rr.kvs[0].value;
+  return v.size() >= object_key.size() + 1 &&
+         v.compare(v.size() - object_key.size(), object_key.size(), object_key) == 0 &&
+         v[v.size() - object_key.size() - 1] == ' ';
 }
 
 WalPos ObjectWal::end() const {

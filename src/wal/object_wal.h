@@ -40,11 +40,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "meta/meta_store.h"
+#include "objfmt/object.h"
 #include "objstore/object_store.h"
 #include "wal/wal.h"
 
@@ -65,6 +67,22 @@ inline constexpr size_t kObjRecordHeaderSize = 36;
 inline constexpr size_t kMaxTrimDeletesPerTxn = 100;
 static_assert(kObjHeaderSize == 4 + 4 + 4 + 4 + 8 + 8);
 static_assert(kObjRecordHeaderSize == 4 + 4 + 8 + 8 + 8 + 4);
+// Format 2 (ObjectWalOptions::objfmt_objects, the default): the object is a stream-set object
+// in the src/objfmt format (objfmt/format.h), so the stream store can index it in place
+// (adoption, wal.h WalObject). Its first block belongs to stream 0 (never a real stream: ids
+// start at 1) and holds one record (base 0, count 1, max ts -1) whose payload is the WAL header:
+//   0 u32 magic kObj2Magic ("SOW2")   4 u32 version (2)   8 i32 node   12 u32 record count
+//  16 i64 WAL epoch                   24 u64 start_pos    32 u32 stream count n   36 u32 0
+//  40 n x {u64 stream, i64 stream epoch}   (ascending stream; one epoch per stream per object)
+// The data records follow in the object's block order (grouped by stream, ascending offsets);
+// the k-th of them (0-based, in that order) has position start_pos + 1 + k. The objfmt record
+// crc32c covers every header and batch. A batch the objfmt format cannot hold (empty payload,
+// count <= 0, negative base) makes the writer use format 1 for that object.
+inline constexpr uint32_t kObj2Magic = 0x32574F53;  // "SOW2"
+inline constexpr size_t kObj2HeaderSize = 40;
+inline constexpr size_t kObj2StreamEntrySize = 16;
+static_assert(kObj2HeaderSize == 4 + 4 + 4 + 4 + 8 + 8 + 4 + 4);
+// Keep keys (adoption): <meta_prefix>keep/<object key without key_prefix>, any value.
 // Tombstone (kTombstoneSize bytes), PUT by recover() with If-None-Match at the key of an index
 // entry whose object is missing (parallel commit order):
 //   0 u32 magic kTombstoneMagic ("SOWT")   4 u32 version (1)   8 i64 epoch of the recovering
@@ -76,6 +94,10 @@ static_assert(kTombstoneSize == 4 + 4 + 8 + 8);
 static_assert(kTombstoneSize < kObjHeaderSize + kObjRecordHeaderSize);
 // True if `data` (an object read back) is a tombstone: its size and its magic.
 bool is_tombstone(const Buf& data);
+
+// The per-stream ranges of a format 2 object's data blocks (the header block left out); a
+// stream's blocks with adjacent offsets merge into one range.
+std::vector<WalObjectRange> ranges_of_blocks(const std::vector<objfmt::BlockIndexEntry>& index);
 
 // Sequential: PUT, then the index commit. Parallel: both at once (needs conditional PUT).
 // Auto: parallel when the store's capabilities().conditional_put, else sequential.
@@ -115,6 +137,8 @@ struct ObjectWalOptions {
   std::chrono::milliseconds tombstone_keep{3'600'000};
   // Wall clock for tombstone ages (ms since the Unix epoch); null: the system clock.
   std::function<int64_t()> wall_ms;
+  // Format 2 objects (adoptable by the stream store); false: format 1 (not adoptable).
+  bool objfmt_objects = true;
 };
 
 // Where an ack's time went (since start(); medians over the last kTimingSamples objects).
@@ -142,6 +166,10 @@ class ObjectWal final : public Wal {
   Status trim(WalPos upto) override;
   WalPos end() const override;
   WalStats stats() const override;
+  std::shared_ptr<const WalObject> object_at(WalPos pos) const override;
+  std::string keep_key_for(const std::string& object_key) const override;
+  std::string own_object_prefix() const override;
+  Result<bool> still_indexed(const std::string& object_key) const override;
 
   std::string object_key(Epoch epoch, uint64_t start) const;
   Epoch epoch() const { return epoch_; }  // the claimed epoch (after recover())
@@ -177,7 +205,8 @@ class ObjectWal final : public Wal {
     Status put_status;
     bool commit_done = false;
     Status commit_status;
-    bool commit_ambiguous = false;  // an attempt may have landed though it reported failure
+    bool commit_ambiguous = false;         // an attempt may have landed though it reported failure
+    std::shared_ptr<const WalObject> obj;  // format 2 only: published once committed
   };
   struct Committed {
     uint64_t end = 0;
@@ -192,6 +221,11 @@ class ObjectWal final : public Wal {
   Status commit_index(Batch& b);  // the index txn, repeated through a metadata outage
   Status put_object(Batch& b, const objstore::PutOptions& o, std::unique_lock<std::mutex>& lk);
   std::shared_ptr<Batch> build_batch_locked();
+  // Format 2 body of the first n pending records (false: one of them needs format 1).
+  bool build_objfmt_locked(Batch& b, size_t n);
+  // Keys of this node's objects that an adopter holds (their keep keys exist); with `among`
+  // non-empty, only keys between its least and greatest (one bounded range read).
+  Result<std::set<std::string>> kept_objects(const std::vector<std::string>& among = {}) const;
   Status claim_epoch();
   Status same_object(const std::string& key, const Buf& data);
   // recover(): the entry's object, or nullopt when it never landed (tombstoned now or before).
@@ -217,7 +251,8 @@ class ObjectWal final : public Wal {
   std::chrono::steady_clock::time_point oldest_;
   std::deque<std::shared_ptr<Batch>> inflight_;  // append order
   std::deque<std::shared_ptr<Batch>> upload_q_;
-  std::map<uint64_t, Committed> committed_;  // start -> object
+  std::map<uint64_t, Committed> committed_;                         // start -> object
+  std::map<uint64_t, std::shared_ptr<const WalObject>> adoptable_;  // start -> committed format 2
   bool committing_ = false;
   bool stopping_ = false;
   bool started_ = false;

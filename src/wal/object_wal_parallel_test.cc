@@ -264,6 +264,7 @@ TEST(ObjectWalParallel, TakeoverAfterThePutLandedUsesTheObject) {
 // (replaying the second alone would leave a hole before it) and sweeps the second object.
 TEST(ObjectWalParallel, EntriesAfterAnObjectThatNeverLandedAreDroppedToo) {
   Env env;
+  env.format1 = true;  // positions from format 1 sizes
   objstore::FaultyObjectStore faulty(env.store);
   ObjectWalOptions o = parallel(env, 1);
   o.flush_bytes = 100;  // one record per object
@@ -329,6 +330,7 @@ TEST(ObjectWalParallel, DropWhoseAnswerWasLostIsHarmless) {
 // a crash of the takeover after tombstoning but before dropping is finished by the next one.
 TEST(ObjectWalParallel, CrashBetweenCommitAndPutThenRecoveryCrashAfterTombstone) {
   Env env;
+  env.format1 = true;  // positions from format 1 sizes
   objstore::FaultyObjectStore faulty(env.store);
   auto w = std::make_unique<ObjectWal>(faulty, *env.meta, parallel(env, 1));
   replay(*w);

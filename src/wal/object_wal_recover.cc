@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -49,6 +50,69 @@ Status decode_object(const Buf& data, uint64_t start, Epoch epoch, NodeId node,
   if (off != data.size())
     return Status(Errc::kCorruption, fmt::format("object wal: trailing bytes at {}", start));
   return Status();
+}
+
+// Decodes a format 2 object (objfmt layout, WAL header in the stream-0 block); visit(pos,
+// record) in block order. Returns the object's description for adoption.
+Result<std::shared_ptr<WalObject>> decode_object2(
+    const Buf& data, uint64_t start, Epoch epoch, NodeId node,
+    const std::function<void(uint64_t, WalRecord)>& visit) {
+  auto bad = [&](std::string_view what) {
+    return Error{Errc::kCorruption, fmt::format("object wal: {} in object at {}", what, start)};
+  };
+  SHALE_ASSIGN_OR_RETURN(objfmt::ObjectLayout layout, objfmt::parse_layout(data, data.size()));
+  if (layout.index.empty() || layout.index[0].stream.value() != 0) return bad("no header block");
+  std::map<StreamId, Epoch> epochs;
+  uint32_t count = 0;
+  uint64_t k = 0;
+  for (size_t bi = 0; bi < layout.index.size(); ++bi) {
+    const objfmt::BlockIndexEntry& e = layout.index[bi];
+    SHALE_ASSIGN_OR_RETURN(auto batches, objfmt::decode_block(data.slice(e.position, e.size), e));
+    if (bi == 0) {
+      if (batches.size() != 1) return bad("header block");
+      const Buf& h = batches[0].batch;
+      const uint8_t* p = h.data();
+      if (h.size() < kObj2HeaderSize || load_le<uint32_t>(p) != kObj2Magic ||
+          load_le<uint32_t>(p + 4) != 2 || load_le<int32_t>(p + 8) != node.value() ||
+          load_le<int64_t>(p + 16) != epoch.value() || load_le<uint64_t>(p + 24) != start)
+        return bad("bad header");
+      count = load_le<uint32_t>(p + 12);
+      const uint32_t n = load_le<uint32_t>(p + 32);
+      if (h.size() != kObj2HeaderSize + uint64_t{n} * kObj2StreamEntrySize)
+        return bad("bad stream table");
+      for (uint32_t i = 0; i < n; ++i) {
+        const uint8_t* q = p + kObj2HeaderSize + i * kObj2StreamEntrySize;
+        epochs[StreamId(load_le<uint64_t>(q))] = Epoch(load_le<int64_t>(q + 8));
+      }
+      continue;
+    }
+    auto ep = epochs.find(e.stream);
+    if (e.stream.value() == 0 || ep == epochs.end()) return bad("block of an unlisted stream");
+    for (auto& d : batches) {
+      WalRecord r;
+      r.stream = e.stream;
+      r.epoch = ep->second;
+      r.base = d.base;
+      r.count = d.count;
+      r.max_ts = d.max_timestamp;
+      r.payload = std::move(d.batch);
+      visit(start + 1 + k++, std::move(r));
+    }
+  }
+  if (k != count) return bad("record count mismatch");
+  auto obj = std::make_shared<WalObject>();
+  obj->size = data.size();
+  obj->start = WalPos(static_cast<int64_t>(start));
+  obj->end = WalPos(static_cast<int64_t>(start + data.size()));
+  obj->records = count;
+  obj->ranges = ranges_of_blocks(layout.index);
+  return obj;
+}
+
+bool is_format2(const Buf& data) {
+  return data.size() >= objfmt::kFooterSize &&
+         load_le<uint64_t>(data.data() + data.size() - 8) == objfmt::kFooterMagic &&
+         (data.size() < 4 || load_le<uint32_t>(data.data()) != kObjMagic);
 }
 
 }  // namespace
@@ -137,7 +201,9 @@ Status ObjectWal::drop_entries(const std::vector<uint64_t>& starts) {
 // This node's objects that no committed index entry references: uploads whose commit never
 // happened, a fenced writer's, objects of dropped entries. Tombstones are kept tombstone_keep.
 Status ObjectWal::sweep(const std::map<uint64_t, Committed>& live_entries) {
-  std::set<std::string> live;
+  // Read after our epoch claim: an adopter's keep key is committed before the trim that drops
+  // the entry, and trims before the claim are over, so every adopted object is in one of them.
+  SHALE_ASSIGN_OR_RETURN(std::set<std::string> live, kept_objects());
   for (const auto& [s, c] : live_entries) live.insert(c.key);
   std::vector<std::string> garbage;
   std::string token;
@@ -200,10 +266,26 @@ Status ObjectWal::recover(const std::function<void(WalPos, const WalRecord&)>& v
       dropped.push_back(start);
       continue;
     }
-    SHALE_RETURN_IF_ERROR(
-        decode_object(*obj, start, Epoch(epoch), opts_.node, [&](uint64_t pos, WalRecord r) {
-          if (pos >= trim_pos) visit(WalPos(pos), r);
-        }));
+    auto replay = [&](uint64_t pos, WalRecord r) {
+      if (pos >= trim_pos) visit(WalPos(pos), r);
+    };
+    if (is_format2(*obj)) {
+      std::vector<std::pair<uint64_t, WalRecord>> recs;
+      SHALE_ASSIGN_OR_RETURN(
+          std::shared_ptr<WalObject> desc,
+          decode_object2(*obj, start, Epoch(epoch), opts_.node,
+                         [&](uint64_t pos, WalRecord r) { recs.emplace_back(pos, std::move(r)); }));
+      desc->key = c.key;
+      desc->keep_key = keep_key_for(c.key);
+      {
+        // Published before the records are visited: the visitor may look them up (object_at).
+        std::lock_guard lk(mu_);
+        adoptable_[start] = std::move(desc);
+      }
+      for (auto& [pos, r] : recs) replay(pos, std::move(r));
+    } else {
+      SHALE_RETURN_IF_ERROR(decode_object(*obj, start, Epoch(epoch), opts_.node, replay));
+    }
     if (start + obj->size() != c.end)
       return Status(Errc::kCorruption, "object wal: size mismatch for " + c.key);
     committed.emplace(start, std::move(c));

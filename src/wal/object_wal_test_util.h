@@ -24,6 +24,7 @@ inline WalRecord rec(uint64_t stream, int64_t base, std::string payload) {
 struct Env {
   objstore::MemObjectStore store;
   std::unique_ptr<meta::MetaStore> meta = meta::make_mem_meta();
+  bool format1 = false;  // tests that compute positions from format 1's sizes set it
   ObjectWalOptions opts(int64_t epoch, uint64_t flush_bytes = 1 << 20, int delay_ms = 5,
                         CommitOrder order = CommitOrder::kAuto) {
     ObjectWalOptions o;
@@ -32,6 +33,7 @@ struct Env {
     o.epoch = Epoch(epoch);
     o.flush_bytes = flush_bytes;
     o.flush_delay = std::chrono::milliseconds(delay_ms);
+    o.objfmt_objects = !format1;
     return o;
   }
   size_t objects() { return store.list("wal/")->objects.size(); }
