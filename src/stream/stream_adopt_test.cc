@@ -10,6 +10,7 @@
 #include <set>
 
 #include "meta/faulty_meta_store.h"
+#include "meta/txn_rules.h"
 #include "objstore/mem_object_store.h"
 #include "stream/stream_test_util.h"
 #include "wal/object_wal.h"
@@ -152,6 +153,24 @@ TEST_F(AdoptTest, UploadIndexesWholeWalObjectsAndPutsNothingTwice) {
   shutdown();
   boot();
   EXPECT_EQ(stored("wal/"), wal_objects);
+  expect_readable_elsewhere();
+}
+
+// One object per append: more WAL objects than one commit txn may adopt (etcd's 128 ops). The
+// round adopts what fits and uploads the rest again, instead of failing forever.
+TEST_F(AdoptTest, ARoundAdoptsNoMoreObjectsThanOneTxnHolds) {
+  StreamId id = open_new();
+  for (int i = 0; i < 150; ++i) {
+    Buf b = make_batch(rng_, 500, clock_.wall_ms());
+    auto r = s().append_sync(id, Epoch(1), b, 1);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    sent_[id][r->base.value()] = b;
+  }
+  ASSERT_EQ(stored("wal/").size(), 150u);
+  ASSERT_OK(s().upload_once());
+  EXPECT_EQ(s().stats().adopted_objects, (meta::kMaxTxnOps - 3) / 2);
+  EXPECT_FALSE(stored("shale/").empty());
+  EXPECT_EQ(stored("wal/").size(), s().stats().adopted_objects);
   expect_readable_elsewhere();
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "base/log.h"
+#include "meta/txn_rules.h"
 #include "objfmt/object.h"
 #include "stream/stream_store_impl.h"
 
@@ -101,10 +102,14 @@ Status StreamStoreImpl::upload_once() {
   }
   std::vector<std::shared_ptr<const wal::WalObject>> adopted;
   std::set<const wal::WalObject*> adopt;
+  // The commit txn must stay within etcd's op limit: one put per touched stream, per built object
+  // (at most one per stream plus the shared one) and two per adopted object (record, keep key).
+  const size_t fixed_ops = 2 * parts.size() + 1;
+  const size_t max_adopt = meta::kMaxTxnOps > fixed_ops ? (meta::kMaxTxnOps - fixed_ops) / 2 : 0;
   for (auto& [key, on] : seen) {
     const auto& [o, n] = on;
-    if (n == o->records && o->size >= opts_.adopt_min_bytes && !o->keep_key.empty() &&
-        !adopt_refused_.count(key)) {
+    if (adopted.size() < max_adopt && n == o->records && o->size >= opts_.adopt_min_bytes &&
+        !o->keep_key.empty() && !adopt_refused_.count(key)) {
       adopted.push_back(o);
       adopt.insert(o.get());
     }
@@ -239,6 +244,10 @@ Status StreamStoreImpl::upload_once() {
       unuploaded_bytes_ -= p.bytes;
     }
     for (const auto& r : records) index_object_locked(r);
+    if (stats_.adopted_objects == 0 && !adopted.empty()) {
+      SHALE_LOG_INFO("stream", "upload indexed {} WAL object(s) in place (adoption; logged once)",
+                     adopted.size());
+    }
     for (const auto& o : adopted) {
       stats_.adopted_objects++;
       stats_.adopted_bytes += o->size;

@@ -125,16 +125,20 @@ def test_produce_consume_restart(backend, wal, tmp_path, request):
 
 
 # Both stores have conditional PUT, so "auto" issues the PUT and the index commit in parallel
-# (src/wal/README.md); "sequential" is today's other order.
-@pytest.mark.parametrize("backend,order", [("file", "auto"), ("s3", "auto"),
-                                           ("s3", "sequential")])
-def test_sigkill_object_wal_then_empty_data_dir(backend, order, tmp_path, request, c_client,
-                                                monkeypatch):
+# (src/wal/README.md); "sequential" is today's other order. adopt=0: every WAL object is adopted
+# by the upload after the restart (src/wal/README.md, "Adoption"), so the consumer reads the
+# records back from the WAL's own objects; -1: never (records are uploaded again).
+@pytest.mark.parametrize("backend,order,adopt", [("file", "auto", "0"), ("s3", "auto", "0"),
+                                                 ("s3", "auto", "-1"),
+                                                 ("s3", "sequential", "0")])
+def test_sigkill_object_wal_then_empty_data_dir(backend, order, adopt, tmp_path, request,
+                                                c_client, monkeypatch):
     exe = c_client("ack_producer")
     # Large upload interval: acknowledged data lives only in the object WAL when the kill comes.
     args = storage_args(backend, "object", tmp_path, request) + [
         "--meta-dir", str(tmp_path / "meta"), "--upload-interval-ms", "60000",
-        "--upload-threshold-bytes", str(64 << 20), "--wal-object-commit", order]
+        "--upload-threshold-bytes", str(64 << 20), "--wal-object-commit", order,
+        "--wal-adopt-min-bytes", adopt]
     port, http_port = conftest.free_port(), conftest.free_port()
     ports = iter([port, http_port, port, http_port])
     monkeypatch.setattr(conftest, "free_port", lambda: next(ports))
@@ -177,6 +181,8 @@ def test_sigkill_object_wal_then_empty_data_dir(backend, order, tmp_path, reques
             assert by_value.get(i) == [off], (i, off, by_value.get(i))  # there, once, where acked
         ordered = [i for _, v in log for i in [int(v[1:])] if i in acks]
         assert ordered == sorted(acks)
+        # adopt=0: the restart's upload indexed the WAL's objects in place; -1: never.
+        assert ("WAL object(s) in place" in s2.logs()) == (adopt == "0"), s2.logs()[-3000:]
         print(f"acked {len(acks)} (before kill {acked_before_kill}), failed {len(fails)}")
     finally:
         if prod.poll() is None:
