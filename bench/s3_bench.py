@@ -81,6 +81,14 @@ class Broker:
         self.proc.wait(60)
         self.log.close()
 
+    def metric(self, name):
+        """An unlabelled family's value from /metrics (0 if absent)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        return 0.0
+
     def logs(self):
         with open(self.log.name, errors="replace") as f:
             return f.read()
@@ -98,6 +106,8 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--only-latency", action="store_true",
                     help="measure pair 1 only (produce latency vs PUT)")
+    ap.add_argument("--keep-work", action="store_true",
+                    help="keep the work directory (brokers' logs) and print its path")
     ap.add_argument("--shale-arg", action="append", default=[],
                     help="extra `shale serve` argument (repeatable), e.g. "
                          "--shale-arg=--wal-object-commit=sequential")
@@ -133,7 +143,10 @@ def main():
     finally:
         if rgw_dir:
             subprocess.run([os.path.join(REPO, "scripts", "rgw.sh"), "stop", rgw_dir])
-        shutil.rmtree(work, ignore_errors=True)
+        if a.keep_work:
+            print("work directory kept:", work, file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     text = table(runs) + f"\n{a.runs} run(s); 1-minute load average at the end: " \
         f"{os.getloadavg()[0]:.1f}\n"
     print(text)
@@ -274,6 +287,7 @@ def run(a, work, raw, store, cfg):
                       "batch.size": 1 << 20, "message.max.bytes": 8 << 20,
                       "queue.buffering.max.kbytes": 256 << 10})
         io0 = rgw_put_bytes(a.rgw_dir)
+        pmeter = CpuMeter(b.proc.pid, rgw_pid(a.rgw_dir))
         t0 = time.perf_counter()
         for i in range(n):
             while True:
@@ -285,17 +299,35 @@ def run(a, work, raw, store, cfg):
             p.poll(0)
         p.flush(300)
         prod_mib_s = a.mib / (time.perf_counter() - t0)
-        # Wait until every byte is in stream objects (the restart then reads only from S3).
+        pcpu_broker, pcpu_producer, _, pcpu_rgw = pmeter.per_gib(a.mib << 20)
+        io_p = rgw_put_bytes(a.rgw_dir)
+        # Wait until every byte is in objects (the restart then reads only from S3): stream
+        # objects, or WAL objects the stream store adopted in place.
         deadline = time.time() + 60
-        while listed(raw, "shale/", 1 << 20)[1] < (a.mib << 20) and time.time() < deadline:
+        while b.metric("shale_store_unuploaded_bytes") > 0 and time.time() < deadline:
             time.sleep(0.2)
+        time.sleep(2)  # let a compaction round that started finish
         io1 = rgw_put_bytes(a.rgw_dir)
+        adopted = b.metric("shale_store_adopted_bytes_total")
     finally:
         b.stop()
+    mmeter = CpuMeter(None, rgw_pid(a.rgw_dir))
     mp = raw("upload", "--mib", str(a.mib), "--part-mib", "8", "--parallel", "4")
+    _, _, mcpu_raw, mcpu_rgw = mmeter.per_gib(a.mib << 20)
     io2 = rgw_put_bytes(a.rgw_dir)
     rows.append((f"produce {a.mib} MiB of 64 KiB msgs, acks=all (object WAL) vs multipart PUT "
                  "(8 MiB parts, 4 in flight), MiB/s", prod_mib_s, mp["mib_s"], ".0f"))
+    rows.append(("CPU s per GiB produced: broker + producer vs s3_raw (multipart)",
+                 pcpu_broker + pcpu_producer, mcpu_raw, ".2f"))
+    rows.append(("CPU s per GiB produced: broker alone vs s3_raw", pcpu_broker, mcpu_raw, ".2f"))
+    if a.rgw_dir:
+        rows.append(("CPU s per GiB produced: radosgw, serving the broker vs serving s3_raw",
+                     pcpu_rgw, mcpu_rgw, ".2f"))
+    rows.append(("bytes of adopted WAL objects (indexed in place, not PUT again) per byte "
+                 "produced", adopted / float(a.mib << 20), 0.0, ".2f"))
+    if None not in (io0, io_p, io1):
+        rows.append(("bytes PUT to RGW per byte produced, while producing",
+                     (io_p - io0) / float(a.mib << 20), 1.0, ".2f"))
     if None not in (io0, io1, io2):
         mib = float(a.mib << 20)
         rows.append(("bytes PUT to RGW per byte produced (RGW counter put_b)",
@@ -329,11 +361,12 @@ def run(a, work, raw, store, cfg):
     finally:
         b.stop()
     meter = CpuMeter(None, rgw)
-    get8 = raw("get", "--prefix", "shale/", "--range-mib", "2", "--readers", "8")
+    # Every data object of the run (stream objects and adopted WAL objects; >= 1 MiB).
+    get8 = raw("get", "--prefix", "", "--range-mib", "2", "--readers", "8")
     _, _, cpu_raw, cpu_rgw_raw = meter.per_gib(get8["bytes"])
-    get1 = raw("get", "--prefix", "shale/", "--range-mib", "1", "--readers", "1")
+    get1 = raw("get", "--prefix", "", "--range-mib", "1", "--readers", "1")
     rows.append((f"catch-up consume of {a.mib} MiB after restart vs ranged GET of the "
-                 f"{get8['objects']} stream objects, 2 MiB x 8 readers, MiB/s", read_mib_s,
+                 f"{get8['objects']} data objects, 2 MiB x 8 readers, MiB/s", read_mib_s,
                  get8["mib_s"], ".0f"))
     rows.append(("the same vs ranged GET 1 MiB x 1 reader, MiB/s", read_mib_s, get1["mib_s"],
                  ".0f"))

@@ -123,6 +123,32 @@ stream::StoreOptions store_options(const Settings& s) {
 }
 
 // Members are declared in construction order; stop() and the destructor tear down in reverse.
+// The stream store's counters as Prometheus families (scraped from /metrics).
+std::string render_store_metrics(const stream::StoreStats& st) {
+  std::string out;
+  auto family = [&](const char* name, const char* type, const char* help, uint64_t v) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
+  };
+  family("shale_store_unuploaded_bytes", "gauge",
+         "Acknowledged bytes only in the WAL (in flight to it or cached, not yet in objects)",
+         st.unuploaded_bytes);
+  family("shale_store_cache_bytes", "gauge", "Batch bytes in the log cache", st.cache_bytes);
+  family("shale_store_objects", "gauge", "Objects in this broker's index", st.objects);
+  family("shale_store_uploads_total", "counter", "Committed upload rounds", st.uploads);
+  family("shale_store_adopted_objects_total", "counter",
+         "Object WAL objects indexed in place instead of uploaded again", st.adopted_objects);
+  family("shale_store_adopted_bytes_total", "counter", "Bytes of the adopted WAL objects",
+         st.adopted_bytes);
+  family("shale_store_compactions_total", "counter", "Committed compactions", st.compactions);
+  family("shale_store_objects_deleted_total", "counter", "Objects deleted by GC",
+         st.objects_deleted);
+  family("shale_store_cold_reads_total", "counter", "Reads served from object storage",
+         st.cold_reads);
+  family("shale_store_wal_trim_failures_total", "counter", "Failed WAL trims",
+         st.wal_trim_failures);
+  return out;
+}
+
 class ComposedServices final : public Services {
  public:
   explicit ComposedServices(kafka::MetricsRegistry& metrics) : metrics_(&metrics) {}
@@ -153,6 +179,8 @@ class ComposedServices final : public Services {
     // Recovers the WAL (replays what was not uploaded) and starts the uploader.
     SHALE_RETURN_IF_ERROR(context(store_->start(), "stream store"));
     store_started_ = true;
+    store_collector_ = metrics_->add_collector(
+        [st = store_.get()] { return render_store_metrics(st->stats()); });
     if (auto* ow = dynamic_cast<wal::ObjectWal*>(wal_.get())) {
       SHALE_LOG_INFO("app", "object WAL recovered: node {} epoch {}, end {}", s.node_id,
                      ow->epoch().value(), ow->end().value());
@@ -210,6 +238,7 @@ class ComposedServices final : public Services {
     if (agent_) agent_->stop();  // no more ownership changes from this broker
     if (reporter_) reporter_->stop();
     if (metrics_collector_) metrics_->remove_collector(metrics_collector_);
+    if (store_collector_) metrics_->remove_collector(store_collector_);
     if (broker_) broker_->stop();                  // closes partitions: uploads, releases
     if (membership_) membership_->revoke();        // then the controller reassigns at once
     if (store_ && store_started_) store_->stop();  // stops the WAL
@@ -279,6 +308,7 @@ class ComposedServices final : public Services {
   std::unique_ptr<cluster::ClusterNode> agent_;
   kafka::MetricsRegistry* metrics_ = nullptr;
   uint64_t metrics_collector_ = 0;
+  uint64_t store_collector_ = 0;
   bool store_started_ = false;
   bool stopped_ = false;
 };

@@ -594,8 +594,7 @@ Result<bool> ObjectWal::still_indexed(const std::string& object_key) const {
   // <key_prefix><node:010>/<epoch:020>/<start:020>; the index entry of `start` names its key.
   if (object_key.rfind(opts_.key_prefix, 0) != 0) return false;
   const std::string rest = object_key.substr(opts_.key_prefix.size());
-  if (rest.size() != 10 + 1 + 20 + 1 + 20)
-    return Error{Errc::kInvalidArgument, "object wal: not a WAL object key: " + object_key};
+  if (rest.size() != 10 + 1 + 20 + 1 + 20) return false;  // not a WAL object's key
   const std::string idx =
       fmt::format("{}{}/idx/{}", opts_.meta_prefix, rest.substr(0, 10), rest.substr(32));
   SHALE_ASSIGN_OR_RETURN(auto rr, meta_.get(idx));

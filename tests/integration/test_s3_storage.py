@@ -70,6 +70,15 @@ def consume(bootstrap, topic, count, timeout=30):
     return out
 
 
+def store_metric(server, name):
+    """One unlabelled family's value from the broker's /metrics."""
+    _, text = server.http_get("/metrics")
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not on /metrics")
+
+
 def start(tmp_path, name, args):
     d = tmp_path / name
     d.mkdir(exist_ok=True)
@@ -183,6 +192,8 @@ def test_sigkill_object_wal_then_empty_data_dir(backend, order, adopt, tmp_path,
         assert ordered == sorted(acks)
         # adopt=0: the restart's upload indexed the WAL's objects in place; -1: never.
         assert ("WAL object(s) in place" in s2.logs()) == (adopt == "0"), s2.logs()[-3000:]
+        adopted = store_metric(s2, "shale_store_adopted_objects_total")
+        assert (adopted > 0) == (adopt == "0"), adopted
         print(f"acked {len(acks)} (before kill {acked_before_kill}), failed {len(fails)}")
     finally:
         if prod.poll() is None:
