@@ -179,8 +179,8 @@ class ComposedServices final : public Services {
     // Recovers the WAL (replays what was not uploaded) and starts the uploader.
     SHALE_RETURN_IF_ERROR(context(store_->start(), "stream store"));
     store_started_ = true;
-    store_collector_ = metrics_->add_collector(
-        [st = store_.get()] { return render_store_metrics(st->stats()); });
+    store_collector_ =
+        metrics_->add_collector([st = store_.get()] { return render_store_metrics(st->stats()); });
     if (auto* ow = dynamic_cast<wal::ObjectWal*>(wal_.get())) {
       SHALE_LOG_INFO("app", "object WAL recovered: node {} epoch {}, end {}", s.node_id,
                      ow->epoch().value(), ow->end().value());
