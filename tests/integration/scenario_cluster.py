@@ -167,7 +167,8 @@ class ScenarioCluster(Cluster):
         return ("--metadata", f"etcd://{meta}", "--node-id", str(node_id),
                 "--broker-lease-seconds", str(self.lease), "--cluster-tick-ms", "100",
                 "--upload-interval-ms", str(self.upload_interval_ms), "--balance", "true",
-                "--wal", "object", "--object-store", uri, *extra)
+                "--wal", "object", "--object-store", uri, *extra,
+                *os.environ.get("SHALE_SCENARIO_BROKER_ARGS", "").split())
 
     def start(self, node_id, in_ns=False):
         d = self.tmp / f"broker{node_id}"
