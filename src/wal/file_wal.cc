@@ -403,7 +403,6 @@ bool FileWal::recover_from_failure(std::unique_lock<std::mutex>& lk, std::vector
   const Status sync_st = sync_error_;
   cur_ = durable_cur_;
   writer_seq_ = cur_.seq;
-  const uint64_t trim = trim_pos_;
   lk.unlock();
   if (!sync_st.ok()) {
     SHALE_LOG_ERROR("wal", "fdatasync failed; failing {} appends from position {}: {}",
@@ -415,6 +414,13 @@ bool FileWal::recover_from_failure(std::unique_lock<std::mutex>& lk, std::vector
   {
     std::lock_guard<std::mutex> ck(ckpt_mu_);
     if (hook("error_before_checkpoint")) return false;
+    // Read the trim point under ckpt_mu_: a trim() that wrote its CHECKPOINT after mu_ was
+    // released above would otherwise be undone by this write (a durable trim going back).
+    uint64_t trim;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      trim = trim_pos_;
+    }
     Status cst = write_checkpoint(trim, gen_ + 1);
     if (cst.ok()) {
       ++gen_;
