@@ -159,6 +159,7 @@ std::vector<Run> CatchUpReader::Impl::plan_runs(StreamId stream,
 size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, const std::vector<ObjectSlice>& slices,
                                           Offset from, const Window& w, Offset* until) {
   size_t blocks = 0;
+  preload_layouts(slices, from, true);
   std::vector<Run> runs = plan_runs(stream, slices, from, w, &blocks, until);
   if (runs.empty()) return blocks;
   std::lock_guard lk(mu);
@@ -203,20 +204,49 @@ struct FetchBatch {
 
 void CatchUpReader::Impl::fetch_runs(const std::vector<Run>& runs, bool readahead,
                                      FetchedBlocks* out) {
-  if (runs.empty()) return;
-  // The calling pool thread fetches too; up to fetch_parallelism - 1 helpers join it, so one
-  // read or window keeps fetch_parallelism GETs in flight.
-  const size_t n = std::min(runs.size(), std::max<size_t>(opts.fetch_parallelism, 1));
-  std::atomic<size_t> next{0};
   std::mutex out_mu;
+  run_parallel(
+      runs.size(),
+      [&](size_t i) {
+        auto got = run_prefetch(runs[i], readahead);
+        if (!out) return;
+        std::lock_guard lk(out_mu);
+        for (auto& b : got) out->emplace(BlockKey{runs[i].key, b->entry.position}, std::move(b));
+      },
+      readahead);
+}
+
+void CatchUpReader::Impl::preload_layouts(const std::vector<ObjectSlice>& slices, Offset from,
+                                          bool readahead) {
+  std::vector<const ObjectSlice*> missing;
+  const size_t limit = std::max<size_t>(opts.fetch_parallelism, 1);
+  for (const ObjectSlice& sl : slices) {
+    if (sl.end <= from) continue;
+    if (missing.size() >= limit) break;
+    if (!layouts.get(sl.key)) missing.push_back(&sl);
+  }
+  if (missing.size() < 2) return;  // one layout: plan_runs() loads it (nothing to overlap)
+  run_parallel(
+      missing.size(),
+      [&](size_t i) {
+        auto l = layouts.get_or_load(store, missing[i]->key, missing[i]->object_size);
+        if (!l.ok()) {  // plan_runs() or serve() loads it again and reports the error
+          SHALE_LOG_DEBUG("objfmt", "layout of {}: {}", missing[i]->key, l.error().to_string());
+        }
+      },
+      readahead);
+}
+
+void CatchUpReader::Impl::run_parallel(size_t count, const std::function<void(size_t)>& job,
+                                       bool readahead) {
+  if (count == 0) return;
+  // The calling pool thread works too; up to fetch_parallelism - 1 helpers join it, so one
+  // read or window keeps fetch_parallelism GETs in flight.
+  const size_t n = std::min(count, std::max<size_t>(opts.fetch_parallelism, 1));
+  std::atomic<size_t> next{0};
   auto batch = std::make_shared<FetchBatch>();
   batch->work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < runs.size();) {
-      auto got = run_prefetch(runs[i], readahead);
-      if (!out) continue;
-      std::lock_guard lk(out_mu);
-      for (auto& b : got) out->emplace(BlockKey{runs[i].key, b->entry.position}, std::move(b));
-    }
+    for (size_t i; (i = next.fetch_add(1)) < count;) job(i);
   };
   if (n > 1 && !fetchers.empty()) {
     std::lock_guard lk(fetch_mu);

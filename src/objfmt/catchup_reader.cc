@@ -285,6 +285,7 @@ CatchUpReader::Impl::FetchedBlocks CatchUpReader::Impl::fetch_for_read(
   Offset until = from;
   // Bounded by max_readahead_bytes too: a huge max_bytes is served block by block beyond it.
   const uint64_t bound = std::min<uint64_t>(max_bytes, opts.max_readahead_bytes);
+  preload_layouts(slices, from, false);
   std::vector<Run> runs = plan_runs(stream, slices, from, Window{1, bound, bound}, &blocks, &until);
   size_t missing = 0;
   for (const Run& r : runs) missing += r.blocks.size();

@@ -453,6 +453,48 @@ TEST_F(CatchUpTest, LargeColdReadFetchesInParallelAndNextReadIsPrefetched) {
   EXPECT_GE(r.stats().prefetch_blocks, 62u);
 }
 
+// Counts, at once, the GETs that are the first of their object (its layout: footer and index).
+class FirstGetConcurrencyStore : public SlowStore {
+ public:
+  using SlowStore::SlowStore;
+  Result<objstore::GetResult> get(const std::string& key,
+                                  const objstore::ByteRange& r = {}) override {
+    bool first;
+    {
+      std::lock_guard lk(mu);
+      first = seen.insert(key).second;
+    }
+    if (!first) return SlowStore::get(key, r);
+    const int now = ++in_flight;
+    int was = peak.load();
+    while (now > was && !peak.compare_exchange_weak(was, now)) {
+    }
+    auto res = SlowStore::get(key, r);
+    --in_flight;
+    return res;
+  }
+  std::mutex mu;
+  std::set<std::string> seen;
+  std::atomic<int> in_flight{0}, peak{0};
+};
+
+TEST_F(CatchUpTest, LayoutsOfManySmallObjectsLoadInParallel) {
+  // 12 objects holding one small batch of the stream each (WAL objects indexed in place look
+  // like this): one read spans them all, and their layouts are fetched side by side.
+  write_objects(12, 1, 1000, 1000);
+  FirstGetConcurrencyStore slow(inner_);
+  BlockCache cache(64 << 20);
+  CatchUpReaderOptions opts;
+  opts.fetch_parallelism = 4;
+  CatchUpReader r(slow, cache, opts);
+  const Offset from = slices_[0].start;
+  expect_batches(read(r, from, 1 << 20), from, 1 << 20);
+  r.wait_idle();
+  EXPECT_GE(slow.peak.load(), 2);
+  EXPECT_LE(slow.peak.load(), 4 + 4);     // the read's helpers plus one read-ahead window's
+  EXPECT_EQ(r.stats().layout_gets, 12u);  // each layout loaded once
+}
+
 // Records which threads (Linux thread ids, not reused soon) issued GETs, and their names.
 class ThreadRecordingStore : public SlowStore {
  public:

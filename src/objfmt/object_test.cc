@@ -372,8 +372,8 @@ TEST(ObjectFormat, EverySingleBitFlipIsDetected) {
   ObjectBuilder b(600);
   for (int s = 1; s <= 3; s++) {
     for (int i = 0; i < 4; i++) {
-      ASSERT_TRUE(b.add(StreamId(s), Offset(i * 3), 3, i, make_batch(StreamId(s), Offset(i), 200))
-                      .ok());
+      ASSERT_TRUE(
+          b.add(StreamId(s), Offset(i * 3), 3, i, make_batch(StreamId(s), Offset(i), 200)).ok());
     }
   }
   auto built = b.finish();

@@ -78,9 +78,14 @@ asio::awaitable<void> Connection::read_loop() {
   auto self = shared_from_this();
   const size_t max_inflight =
       static_cast<size_t>(std::max(1, server_.config.max_inflight_per_connection));
+  const size_t max_bytes =
+      static_cast<size_t>(std::max<int64_t>(1, server_.config.max_inflight_bytes_per_connection));
+  auto full = [&] {
+    return queue_.size() >= max_inflight || (!queue_.empty() && queued_bytes_ >= max_bytes);
+  };
   uint8_t size_buf[4];
   while (!closed_ && !draining_) {
-    while (queue_.size() >= max_inflight && !closed_ && !draining_) co_await wait(reader_wake_);
+    while (full() && !closed_ && !draining_) co_await wait(reader_wake_);
     if (closed_ || draining_) break;
     auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(size_buf), kAsTuple);
     if (ec) break;  // EOF, reset, or closed by us
@@ -169,6 +174,8 @@ bool Connection::dispatch(Buf frame) {
     return false;
   }
   auto slot = std::make_shared<Slot>();
+  slot->request_bytes = frame.size();
+  queued_bytes_ += slot->request_bytes;
   slot->header = std::move(parsed->header);
   slot->body = std::move(parsed->body);
   slot->handler = handler;
@@ -216,6 +223,7 @@ asio::awaitable<void> Connection::write_loop() {
     if (closed_) co_return;
     std::shared_ptr<Slot> slot = std::move(queue_.front());
     queue_.pop_front();
+    queued_bytes_ -= slot->request_bytes;
     wake(reader_wake_);
     Result<ResponseBody>& res = *slot->result;
     if (!res.ok()) {
