@@ -79,12 +79,19 @@ osd memory target = 1073741824
 rgw frontends = beast endpoint=127.0.0.1:$PORT
 CONF
 C=(-c "$D/ceph.conf")
-fail() { echo "rgw.sh: $*; logs in $D/log" >&2; tail -n 20 "$D"/log/*.out >&2 || true; stop; exit 1; }
+fail() {
+  echo "rgw.sh: $*; logs in $D/log" >&2
+  tail -n 20 "$D"/log/*.out "$D"/log/mon.a.log >&2 2>/dev/null || true
+  df -h "$D" >&2 || true  # a nearly full disk keeps the monitor from starting
+  stop
+  exit 1
+}
 ceph-authtool --create-keyring "$D/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
 monmaptool --create --addv a "[v2:127.0.0.1:$MONPORT]" --fsid "$FSID" "$D/monmap" >/dev/null
 ceph-mon "${C[@]}" --mkfs -i a --monmap "$D/monmap" --keyring "$D/keyring" || fail "mon mkfs failed"
 setsid ceph-mon "${C[@]}" -i a -f > "$D/log/mon.out" 2>&1 < /dev/null & echo $! > "$D/mon.pid"
-timeout 60 ceph "${C[@]}" osd create > /dev/null || fail "osd create failed (mon not up)"
+timeout 60 ceph "${C[@]}" osd create > /dev/null ||
+  fail "osd create failed (mon not up$(kill -0 "$(cat "$D/mon.pid")" 2>/dev/null || echo ': ceph-mon exited'))"
 ceph-osd "${C[@]}" -i 0 --mkfs > "$D/log/osd-mkfs.out" 2>&1 || fail "osd mkfs failed"
 setsid ceph-osd "${C[@]}" -i 0 -f > "$D/log/osd0.out" 2>&1 < /dev/null & echo $! > "$D/osd0.pid"
 setsid radosgw "${C[@]}" -n client.rgw.a -f > "$D/log/rgw.out" 2>&1 < /dev/null & echo $! > "$D/rgw.pid"

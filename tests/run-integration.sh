@@ -12,4 +12,15 @@ if [ ! -x "$SHALE_BIN" ]; then
   echo "run-integration: $SHALE_BIN not found; build it first (scripts/build.sh or ninja -C build shale)" >&2
   exit 2
 fi
-exec /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@"
+# Brokers' data directories (file WAL segments are preallocated) take ~6 GiB per run; pytest
+# would keep the last three runs under /tmp/pytest-of-$USER. Run in a directory of our own and
+# delete it when the run passes (kept, and named, when it fails).
+base=$(mktemp -d "${TMPDIR:-/tmp}/shale-it.XXXXXX")
+rc=0
+/usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$base" tests/integration "$@" || rc=$?
+if [ "$rc" = 0 ]; then
+  rm -rf "$base"
+else
+  echo "run-integration: test directories kept in $base" >&2
+fi
+exit "$rc"
