@@ -75,6 +75,7 @@ int serve(const Settings& s) {
   cfg.max_connections = static_cast<int32_t>(s.max_connections);
   cfg.idle_timeout = std::chrono::milliseconds(s.idle_timeout_ms);
   cfg.max_inflight_per_connection = static_cast<int32_t>(s.max_inflight_per_connection);
+  cfg.max_inflight_bytes_per_connection = s.max_inflight_bytes_per_connection;
   cfg.shutdown_drain = std::chrono::milliseconds(s.shutdown_timeout_ms);
   cfg.allow_auto_create_topics = s.auto_create_topics;
   cfg.default_partitions = static_cast<int32_t>(s.default_partitions);

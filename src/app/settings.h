@@ -29,7 +29,8 @@ struct Settings {
   int64_t max_request_bytes = 100 << 20;
   int64_t max_connections = 10000;
   int64_t idle_timeout_ms = 600000;
-  int64_t max_inflight_per_connection = 16;
+  int64_t max_inflight_per_connection = 64;
+  int64_t max_inflight_bytes_per_connection = 64 << 20;
   int64_t shutdown_timeout_ms = 10000;
   bool auto_create_topics = true;
   int64_t default_partitions = 1;

@@ -1,8 +1,9 @@
 // kafka::Server: the Kafka listener. N event-loop threads, each with its own asio::io_context;
 // the acceptor hands connections out round-robin and a connection lives on one loop for life.
 // Each connection reads framed requests, dispatches them to registered handlers (handler.h) and
-// writes the responses strictly in request order; up to max_inflight_per_connection requests of
-// one connection may be in flight (pipelining), after which it stops reading.
+// writes the responses strictly in request order; up to max_inflight_per_connection requests (and
+// max_inflight_bytes_per_connection request bytes) of one connection may be in flight
+// (pipelining), after which it stops reading.
 //
 // Ownership: the Server borrows the Broker and the MetricsRegistry; both must outlive it.
 // Lifecycle: start() binds and spawns the threads; stop() stops accepting, lets in-flight requests

@@ -24,7 +24,11 @@ struct ServerConfig {
   int64_t max_request_bytes = 100 * 1024 * 1024;  // socket.request.max.bytes
   int32_t max_connections = 10000;                // max.connections
   std::chrono::milliseconds idle_timeout{10 * 60 * 1000};  // connections.max.idle.ms
-  int32_t max_inflight_per_connection = 16;                // pipelined requests per connection
+  // Pipelining per connection: reading pauses while this many requests, or this many request
+  // bytes, await their answer (one request is always let in, whatever its size). The byte bound
+  // keeps a connection's memory bounded when the count is raised for acks=all throughput.
+  int32_t max_inflight_per_connection = 64;
+  int64_t max_inflight_bytes_per_connection = 64 << 20;
   std::chrono::milliseconds shutdown_drain{5000};  // stop(): wait this long for in-flight work
 
   // Topic defaults used by Metadata auto-creation and CreateTopics with -1 values.

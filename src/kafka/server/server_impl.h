@@ -102,6 +102,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool done = false;
     std::optional<Result<ResponseBody>> result;
     std::chrono::steady_clock::time_point started;
+    size_t request_bytes = 0;  // the frame's size: counted in queued_bytes_ until answered
   };
 
   asio::awaitable<void> read_loop();
@@ -122,6 +123,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer writer_wake_;
   asio::steady_timer idle_timer_;
   std::deque<std::shared_ptr<Slot>> queue_;  // requests in arrival order, awaiting their answer
+  size_t queued_bytes_ = 0;                  // sum of queue_'s request_bytes
   std::chrono::steady_clock::time_point last_activity_;
   bool reading_done_ = false;
   bool draining_ = false;

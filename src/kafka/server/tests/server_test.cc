@@ -8,6 +8,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -24,13 +25,21 @@ using testing::RawClient;
 // Test-only handlers on group api keys (this test links only the ApiVersions handler).
 // Heartbeat (12, v4 only, flexible): body = int32 delay ms, int32 tag; answers the tag after the
 // delay.
+// g_running / g_max_running: how many run at once (pipelining limits).
+std::atomic<int> g_running{0};
+std::atomic<int> g_max_running{0};
 asio::awaitable<Result<ResponseBody>> handle_delay_echo(RequestContext& ctx) {
   if (ctx.body.size() < 8) co_return Error{Errc::kInvalidArgument, "short"};
   int32_t delay = load_be<int32_t>(ctx.body.data());
+  const int now = g_running.fetch_add(1) + 1;
+  int seen = g_max_running.load();
+  while (now > seen && !g_max_running.compare_exchange_weak(seen, now)) {
+  }
   if (delay > 0) {
     asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(delay));
     co_await t.async_wait(asio::use_awaitable);
   }
+  g_running.fetch_sub(1);
   ResponseBody r;
   r.parts.push_back(ctx.body.slice(4, 4));
   co_return r;
@@ -178,6 +187,32 @@ TEST_F(ServerTest, PipelineDeeperThanInflightLimitStillAnswersAll) {
     auto r = c.read_frame();
     ASSERT_TRUE(r);
     EXPECT_EQ(be32(*r, 0), i);
+  }
+}
+
+// The byte bound pauses reading like the count bound: with room for one request's bytes, the
+// handlers of one connection run one at a time; with the defaults they overlap.
+TEST_F(ServerTest, InflightByteBoundSerializesBigRequests) {
+  for (const int64_t bound : {int64_t{1}, ServerConfig{}.max_inflight_bytes_per_connection}) {
+    SCOPED_TRACE(bound);
+    ServerConfig cfg;
+    cfg.max_inflight_bytes_per_connection = bound;  // 1: below any frame
+    start(cfg);
+    g_max_running = 0;
+    RawClient c(server_->port());
+    for (int i = 0; i < 6; ++i) ASSERT_TRUE(c.send_request(12, 4, i, echo_body(20, i), true));
+    for (int i = 0; i < 6; ++i) {
+      auto r = c.read_frame();
+      ASSERT_TRUE(r);
+      EXPECT_EQ(be32(*r, 0), i);
+    }
+    if (bound == 1) {
+      EXPECT_EQ(g_max_running.load(), 1);
+    } else {
+      EXPECT_GT(g_max_running.load(), 1);
+    }
+    server_->stop();
+    server_.reset();
   }
 }
 
