@@ -50,6 +50,8 @@ const std::vector<SettingDesc>& setting_table() {
        &Settings::wal_flush_bytes},
       {"wal-flush-ms", "Object WAL: ... or when the oldest pending append is this old",
        &Settings::wal_flush_ms},
+      {"wal-uploads", "Object WAL: WAL objects PUT at once (more appends wait)",
+       &Settings::wal_uploads},
       {"wal-object-commit",
        "Object WAL: 'parallel' issues the PUT and the index commit at once (needs conditional "
        "PUT), 'sequential' commits after the PUT; 'auto' = parallel when the store supports it",

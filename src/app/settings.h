@@ -48,6 +48,7 @@ struct Settings {
   // Object WAL.
   int64_t wal_flush_bytes = 8ll << 20;
   int64_t wal_flush_ms = 50;
+  int64_t wal_uploads = 4;
   std::string wal_object_commit = "auto";  // auto | parallel | sequential (PUT vs index commit)
   // File WAL.
   int64_t wal_segment_bytes = 64ll << 20;

@@ -80,6 +80,7 @@ wal::ObjectWalOptions object_wal_options(const Settings& s) {
   wo.next_epoch = true;  // every start fences the previous incarnation of this node
   wo.flush_bytes = static_cast<uint64_t>(s.wal_flush_bytes);
   wo.flush_delay = std::chrono::milliseconds(s.wal_flush_ms);
+  wo.max_inflight_uploads = static_cast<int>(s.wal_uploads);
   wo.commit_order = s.wal_object_commit == "parallel"     ? wal::CommitOrder::kParallel
                     : s.wal_object_commit == "sequential" ? wal::CommitOrder::kSequential
                                                           : wal::CommitOrder::kAuto;
@@ -337,6 +338,8 @@ Result<StoragePlan> plan_storage(const Settings& s) {
   }
   if (p.object_wal && (s.wal_flush_bytes <= 0 || s.wal_flush_ms < 0))
     return Error{Errc::kInvalidArgument, "--wal-flush-bytes must be > 0, --wal-flush-ms >= 0"};
+  if (s.wal_uploads < 1 || s.wal_uploads > 64)
+    return Error{Errc::kInvalidArgument, "--wal-uploads must be in [1, 64]"};
   if (s.wal_object_commit != "auto" && s.wal_object_commit != "parallel" &&
       s.wal_object_commit != "sequential")
     return Error{Errc::kInvalidArgument,

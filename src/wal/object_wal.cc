@@ -260,15 +260,17 @@ bool ObjectWal::build_objfmt_locked(Batch& b, size_t n) {
     if (!builder.add(r.stream, r.base, r.count, r.max_ts, r.payload).ok()) return false;
   }
   objfmt::ObjectBuilder::Built built = builder.finish();
-  std::vector<uint8_t> out(built.size);
+  // One copy into the object's buffer (not zero-filled first: the parts cover every byte).
+  Buf out = Buf::uninitialized(built.size);
   size_t off = 0;
   for (const Buf& part : built.parts) {
-    if (!part.empty()) std::memcpy(out.data() + off, part.data(), part.size());
+    if (!part.empty()) std::memcpy(out.mutable_data() + off, part.data(), part.size());
     off += part.size();
   }
+  if (off != built.size) return false;
   b.end = b.start + built.size;
   b.key = object_key(epoch_, b.start);
-  b.data = Buf::take(std::move(out));
+  b.data = std::move(out);
   std::vector<uint64_t> pos(n);
   for (size_t k = 0; k < n; ++k) pos[order[k]] = b.start + 1 + k;
   for (size_t i = 0; i < n; ++i) b.acks.emplace_back(pos[i], std::move(pending_[i].cb));
