@@ -123,7 +123,12 @@ Status StreamStoreImpl::retention_once() {
 
 Status StreamStoreImpl::compact_once() {
   if (dead()) return dead_status();
-  std::lock_guard up(upload_mu_);  // compaction and upload never interleave their commits
+  // Not under upload_mu_: a compaction moves hundreds of MiB, and an upload waiting for it held
+  // appends behind the log cache's back-pressure for seconds (BENCHMARKS.md § 5e). The two may
+  // run side by side: their commits are serialised by meta_mu_, and neither touches what the
+  // other commits (an upload adds objects and moves stream ends; a compaction replaces
+  // committed objects, checked in its txn).
+  std::lock_guard cm(compact_mu_);
   std::vector<ObjectRecord> inputs;
   std::map<StreamId, objfmt::LiveRange> live;
   const std::string own_prefix = fmt::format("{}/n{}/", opts_.key_prefix, opts_.node.value());

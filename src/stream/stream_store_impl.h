@@ -307,7 +307,8 @@ class StreamStoreImpl final : public StreamStore {
   // WAL objects named by an upload commit whose answer was lost: never adopted again (a late
   // landing of that commit would give one object two records). Guarded by upload_mu_.
   std::set<std::string> adopt_refused_;
-  std::mutex upload_mu_;  // one upload at a time
+  std::mutex upload_mu_;   // one upload at a time
+  std::mutex compact_mu_;  // one compaction at a time (uploads run beside it)
   std::atomic<bool> dead_{false};
   std::string dead_point_;  // guarded by mu_
   std::thread uploader_, maintenance_;

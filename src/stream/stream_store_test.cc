@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "objstore/faulty_object_store.h"
 #include "stream/stream_test_util.h"
 
 namespace shale::stream::testing {
@@ -286,6 +287,45 @@ TEST_F(StreamStoreTest, OpenOnANewOwnerReadsOnlyWhatChangedInTheIndex) {
   ASSERT_OK(other.store().open(b, Epoch(4)));
   EXPECT_EQ(other.store().stats().index_full_reads, 1u);
   expect_all(b, Offset(0), db, &other.store());
+}
+
+// An upload never waits for a compaction: with the compaction held in its first GET, an upload
+// round completes; then the compaction completes and every byte reads back. (Uploads used to
+// wait for whole compactions, and appends behind the log cache's back-pressure with them.)
+TEST_F(StreamStoreTest, UploadRunsBesideACompaction) {
+  objstore::FaultyObjectStore faulty(*w_.objects);
+  node_ = std::make_unique<Node>(w_.fs, small_options());
+  ASSERT_OK(node_->boot(faulty, *w_.meta, w_.clock));
+  StreamId id = open_new();
+  std::map<int64_t, Buf> all;
+  for (int i = 0; i < 3; ++i) {  // three small stream-set objects: a compaction's inputs
+    auto d = append_n(id, 4);
+    all.insert(d.begin(), d.end());
+    ASSERT_OK(s().flush_uploads());
+  }
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> held{false};
+  faulty.set_crash_point("get:before", [&](const std::string&, const std::string&) {
+    if (held.exchange(true)) return;
+    entered.set_value();
+    released.wait();
+  });
+  auto compaction = std::async(std::launch::async, [&] { return s().compact_once(); });
+  entered.get_future().wait();
+  auto more = append_n(id, 4);
+  all.insert(more.begin(), more.end());
+  auto upload = std::async(std::launch::async, [&] { return s().flush_uploads(); });
+  const bool upload_done = upload.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  release.set_value();
+  EXPECT_TRUE(upload_done) << "the upload waited for the compaction";
+  ASSERT_OK(upload.get());
+  ASSERT_OK(compaction.get());
+  faulty.set_crash_point("get:before", {});
+  EXPECT_EQ(s().stats().compactions, 1u);
+  EXPECT_EQ(s().stats().unuploaded_bytes, 0u);
+  expect_all(id, Offset(0), all);
+  node_.reset();  // before `faulty`, which it borrows
 }
 
 TEST_F(StreamStoreTest, TrimMovesStartAndDeletesDeadObjectsAfterGrace) {
