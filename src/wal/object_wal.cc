@@ -292,8 +292,11 @@ void ObjectWal::writer_loop() {
     if (stopping_ && pending_.empty()) break;
     const bool have = !pending_.empty();
     const auto deadline = oldest_ + opts_.flush_delay;
-    const bool slot =
-        inflight_.size() < static_cast<size_t>(std::max(1, opts_.max_inflight_uploads));
+    // A slot: a PUT may start, and the objects awaiting their in-order ack stay bounded. An
+    // object whose PUT is done frees its slot even while an older, slower PUT holds its ack
+    // back (RGW's PUT times vary 1.5x at the median): the uploads stay busy.
+    const size_t uploads = static_cast<size_t>(std::max(1, opts_.max_inflight_uploads));
+    const bool slot = puts_in_flight_ < uploads && inflight_.size() < 2 * uploads;
     // With a slot free, half a flush is enough: a producer whose acks wait on the uploads in
     // flight keeps more uploads busy with smaller objects (early_flush_bytes).
     const bool due = have && (stopping_ || pending_bytes_ >= opts_.flush_bytes ||
@@ -311,6 +314,7 @@ void ObjectWal::writer_loop() {
         continue;
       }
       upload_q_.push_back(b);
+      ++puts_in_flight_;
       cv_.notify_all();
       if (parallel_) {
         // The index commit runs here while an uploader PUTs the object; commits stay in
@@ -364,6 +368,8 @@ void ObjectWal::upload_loop() {
     auto b = upload_q_.front();
     upload_q_.pop_front();
     Status st = put_object(*b, put_opts, lk);
+    --puts_in_flight_;
+    cv_.notify_all();  // a PUT slot is free
     b->put_done = true;
     b->put_status = st;
     b->put_end = std::chrono::steady_clock::now();

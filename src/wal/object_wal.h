@@ -24,8 +24,9 @@
 // writer thread at a time), in append order. recover() once, before start(); trim() and stats()
 // thread-safe.
 // Durability: an acknowledged record is in a stored object referenced by a committed index.
-// Back-pressure: at most max_inflight_uploads objects are in flight; further appends wait in
-// memory and are flushed when a slot frees up. Failure: a failed upload is retried until it
+// Back-pressure: at most max_inflight_uploads PUTs are in flight, and at most twice as many
+// objects await their (in-order) acknowledgement; further appends wait in memory and are
+// flushed when a slot frees up. Failure: a failed upload is retried until it
 // succeeds (an object store outage delays acknowledgements, it does not fail them); a failed
 // index commit or a non-retryable upload error makes the WAL fail every append after it (it
 // never acknowledges past a hole); restart to recover.
@@ -251,7 +252,8 @@ class ObjectWal final : public Wal {
   std::chrono::steady_clock::time_point oldest_;
   std::deque<std::shared_ptr<Batch>> inflight_;  // append order
   std::deque<std::shared_ptr<Batch>> upload_q_;
-  std::map<uint64_t, Committed> committed_;                         // start -> object
+  size_t puts_in_flight_ = 0;                // batches built and not yet PUT (queued or PUTting)
+  std::map<uint64_t, Committed> committed_;  // start -> object
   std::map<uint64_t, std::shared_ptr<const WalObject>> adoptable_;  // start -> committed format 2
   bool committing_ = false;
   bool stopping_ = false;

@@ -4,8 +4,12 @@
 // run in parallel commit order (CommitOrder::kAuto) unless a test pins the order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <future>
+#include <mutex>
+#include <thread>
 
 #include "wal/object_wal_test_util.h"
 
@@ -425,6 +429,50 @@ TEST(ObjectWal, BoundedInflightUploadsApplyBackPressure) {
   EXPECT_GT(max_waiting.load(), 5u);  // held back while 2 uploads were in flight
   EXPECT_EQ(w.stats().acked_appends, 20u);
   EXPECT_EQ(env.objects(), 20u);
+}
+
+// A slow PUT holds back the acks after it (they go out in order), not the PUTs after it: with
+// 2 uploads, three more objects are stored while the first PUT hangs (up to 4 objects await
+// their ack), and every ack still comes in append order.
+TEST(ObjectWal, SlowPutDoesNotIdleTheOtherUploads) {
+  Env env;
+  objstore::FaultyObjectStore store(env.store);
+  std::atomic<int> puts_done{0};
+  std::atomic<int> done_while_held{-1};
+  std::atomic<bool> first{true};
+  store.set_crash_point("put:before", [&](const std::string&, const std::string&) {
+    if (!first.exchange(false)) return;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (puts_done.load() < 3 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    done_while_held = puts_done.load();
+  });
+  store.set_crash_point("put:after", [&](const std::string&, const std::string&) { ++puts_done; });
+  ObjectWalOptions o = env.opts(1, /*flush_bytes=*/128, /*delay_ms=*/1);
+  o.max_inflight_uploads = 2;
+  ObjectWal w(store, *env.meta, o);
+  replay(w);
+  ASSERT_TRUE(w.start().ok());
+  std::vector<WalRecord> recs;
+  for (int i = 0; i < 8; ++i) recs.push_back(rec(1, i, std::string(100, 'q')));
+  std::mutex mu;
+  std::vector<WalPos> acked;
+  std::vector<std::promise<void>> done(recs.size());
+  for (size_t i = 0; i < recs.size(); ++i) {
+    w.append(recs[i], [&, i](Result<WalPos> r) {
+      EXPECT_TRUE(r.ok());
+      if (r.ok()) {
+        std::lock_guard lk(mu);
+        acked.push_back(*r);
+      }
+      done[i].set_value();
+    });
+  }
+  for (auto& d : done) d.get_future().wait();
+  EXPECT_GE(done_while_held.load(), 3);
+  ASSERT_EQ(acked.size(), recs.size());
+  EXPECT_TRUE(std::is_sorted(acked.begin(), acked.end()));
+  w.stop();
 }
 
 TEST(ObjectWal, StopFailsNothingAcknowledgedAndAppendAfterStopIsClosed) {
