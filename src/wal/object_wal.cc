@@ -267,7 +267,6 @@ bool ObjectWal::build_objfmt_locked(Batch& b, size_t n) {
     if (!part.empty()) std::memcpy(out.mutable_data() + off, part.data(), part.size());
     off += part.size();
   }
-  if (off != built.size) return false;
   b.end = b.start + built.size;
   b.key = object_key(epoch_, b.start);
   b.data = std::move(out);

@@ -88,7 +88,8 @@ def rgw():
         pytest.skip("radosgw is not installed (scripts/install-deps.sh installs Ceph RGW)")
     d = tempfile.mkdtemp(prefix="shale-rgw-it-")
     # Up to three starts on fresh ports: one CI run lost the whole S3 group when the monitor
-    # did not come up within rgw.sh's 60 s (cause not captured; rgw.sh now prints its log).
+    # did not come up within rgw.sh's 60 s (the disk was 97 % full; rgw.sh now prints its log
+    # and the free space when a start fails).
     for attempt in range(3):
         port = free_port_pair()
         out = subprocess.run([RGW_SCRIPT, "start", os.path.join(d, "ceph"), str(port), "memstore"],
