@@ -2,6 +2,7 @@
 // (WAL replay, orphan sweep).
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <set>
 
 #include "base/log.h"
@@ -241,9 +242,9 @@ Status StreamStoreImpl::refresh_stream(const StreamPtr& s) {
 Status StreamStoreImpl::sync_objects(const StreamPtr& s) {
   const int64_t started = now_ms();
   if (index_synced_ms_ >= 0 && started - index_synced_ms_ < opts_.delete_grace_ms / 2) {
-    SHALE_RETURN_IF_ERROR(read_index_changes());
+    SHALE_ASSIGN_OR_RETURN(bool holes, read_index_changes());
     std::lock_guard lk(mu_);
-    if (index_covers_locked(*s)) {
+    if (!holes && index_covers_locked(*s)) {
       index_synced_ms_ = started;
       stats_.index_incremental_reads++;
       return Status();
@@ -258,7 +259,7 @@ Status StreamStoreImpl::sync_objects(const StreamPtr& s) {
   return read_whole_index(started);
 }
 
-Status StreamStoreImpl::read_index_changes() {
+Result<bool> StreamStoreImpl::read_index_changes() {
   // New objects first, then the pending deletes: an object committed and deleted between the two
   // reads is indexed, then forgotten. Every deletion since index_synced_ms_ still has its gc
   // record (it lives delete_grace_ms; callers require index_synced_ms_ < delete_grace_ms / 2 ago).
@@ -283,9 +284,28 @@ Status StreamStoreImpl::read_index_changes() {
   for (const auto& r : added) {
     if (!object_records_.count(r.id)) index_object_locked(r);
   }
+  // Streams that lose an indexed object: were they covered before, and are they still?
+  std::map<StreamId, StreamPtr> touched;
+  for (ObjectId id : deleted) {
+    auto it = object_records_.find(id);
+    if (it == object_records_.end()) continue;
+    for (const auto& rg : it->second.ranges) {
+      StreamPtr st = find_locked(rg.stream);
+      if (st && !touched.count(st->id) && index_covers_locked(*st)) touched[st->id] = st;
+    }
+  }
   for (ObjectId id : deleted) unindex_object_locked(id);
   index_scan_from_ = scan_from;
-  return Status();
+  for (const auto& [id, st] : touched) {
+    if (!index_covers_locked(*st)) {
+      SHALE_LOG_INFO("stream",
+                     "stream {}: a deleted object's replacement is not in the incremental read; "
+                     "re-reading every object record",
+                     id);
+      return true;
+    }
+  }
+  return false;
 }
 
 Status StreamStoreImpl::read_whole_index(int64_t started) {
@@ -325,7 +345,8 @@ Status StreamStoreImpl::refresh_index_once() {
       started - index_synced_ms_ >= opts_.delete_grace_ms / 2) {
     return Status();  // fresh enough, or too stale to catch up (the next open reads everything)
   }
-  SHALE_RETURN_IF_ERROR(read_index_changes());
+  SHALE_ASSIGN_OR_RETURN(bool holes, read_index_changes());
+  if (holes) return read_whole_index(started);
   index_synced_ms_ = started;
   return Status();
 }

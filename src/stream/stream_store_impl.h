@@ -230,7 +230,10 @@ class StreamStoreImpl final : public StreamStore {
   // it covers [start, committed_end) of `s` without a gap; otherwise reads every record.
   Status sync_objects(const StreamPtr& s);
   // The two ways of doing it; both set index_synced_ms_ = `started` on success.
-  Status read_index_changes();
+  // read_index_changes() returns true when forgetting a deleted object left a gap in a stream
+  // it had covered: the object that replaced it (a compaction's output, whose id was allocated
+  // before other commits and so lies below index_scan_from_) is found only by a whole read.
+  Result<bool> read_index_changes();
   Status read_whole_index(int64_t started);
   // Maintenance: the incremental read, every delete_grace_ms / 4 while the index is fresh, so
   // that open() stays incremental on a node that opens nothing for a while.

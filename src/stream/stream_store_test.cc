@@ -289,6 +289,63 @@ TEST_F(StreamStoreTest, OpenOnANewOwnerReadsOnlyWhatChangedInTheIndex) {
   expect_all(b, Offset(0), db, &other.store());
 }
 
+// A compaction's output id is allocated before its PUT, so other commits can land with higher
+// ids before it does. Another node's incremental index read then finds the compaction's deletes
+// (its inputs' pending-delete records) but not its output, whose id is below where the last read
+// stopped: the stream it holds had a hole there until the next whole read (seen with every WAL
+// object adopted: a coordinator replaying a gained partition got "no object holds offset" for
+// 30 s). The incremental read now re-reads the whole index when a delete leaves such a hole.
+TEST_F(StreamStoreTest, AnotherNodesIndexFindsALateCompactionsOutput) {
+  objstore::FaultyObjectStore faulty(*w_.objects);
+  node_ = std::make_unique<Node>(w_.fs, small_options());
+  ASSERT_OK(node_->boot(faulty, *w_.meta, w_.clock));
+  StreamId a = open_new();
+  std::map<int64_t, Buf> da;
+  for (int i = 0; i < 3; ++i) {  // three small objects: the compaction's inputs
+    auto d = append_n(a, 4);
+    da.insert(d.begin(), d.end());
+    ASSERT_OK(s().flush_uploads());
+  }
+  ASSERT_OK(s().close(a));
+  Node other(w_.fs, small_options(), NodeId(2), "/wal2");
+  ASSERT_OK(other.boot(*w_.objects, *w_.meta, w_.clock));
+  ASSERT_OK(other.store().open(a, Epoch(2)));  // node 1 still compacts the objects it wrote
+
+  // Hold node 1's compaction in its output's PUT: the output id is allocated by then.
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> held{false};
+  faulty.set_crash_point("put:before", [&](const std::string&, const std::string&) {
+    if (held.exchange(true)) return;
+    entered.set_value();
+    released.wait();
+  });
+  auto compaction = std::async(std::launch::async, [&] { return s().compact_once(); });
+  entered.get_future().wait();
+  // Meanwhile two more streams are uploaded (higher object ids, committed first); node 2 reads
+  // the first one's objects incrementally, past the compaction's output id.
+  std::map<StreamId, std::map<int64_t, Buf>> more;
+  for (int k = 0; k < 2; ++k) {
+    StreamId x = open_new();
+    more[x] = append_n(x, 4);
+    ASSERT_OK(s().flush_uploads());
+    ASSERT_OK(s().close(x));
+  }
+  ASSERT_OK(other.store().open(more.begin()->first, Epoch(2)));
+  release.set_value();
+  ASSERT_OK(compaction.get());
+  faulty.set_crash_point("put:before", {});
+  ASSERT_EQ(s().stats().compactions, 1u);
+
+  // Node 2's next incremental read sees the inputs deleted; stream `a` must stay readable.
+  const auto full_reads = other.store().stats().index_full_reads;
+  ASSERT_OK(other.store().open(std::next(more.begin())->first, Epoch(2)));
+  EXPECT_EQ(other.store().stats().index_full_reads, full_reads + 1);
+  expect_all(a, Offset(0), da, &other.store());
+  for (const auto& [x, d] : more) expect_all(x, Offset(0), d, &other.store());
+  node_.reset();  // before `faulty`, which it borrows
+}
+
 // An upload never waits for a compaction: with the compaction held in its first GET, an upload
 // round completes; then the compaction completes and every byte reads back. (Uploads used to
 // wait for whole compactions, and appends behind the log cache's back-pressure with them.)
