@@ -4,7 +4,7 @@ in one run, with ratios. Not a test; writes a Markdown section to --out (and std
 
   /usr/bin/python3 bench/s3_bench.py [--shale-bin build/shale] [--raw-bin build/bench/s3_raw]
       [--rgw-uri URI --rgw-dir DIR] [--mib 256] [--runs 3] [--out FILE] [--only-latency]
-      [--shale-arg=--wal-object-commit=sequential ...]
+      [--warm-replay] [--keep-work] [--shale-arg=--wal-object-commit=sequential ...]
 
 Without --rgw-uri it starts scripts/rgw.sh (memstore) on free ports and stops it at the end.
 The raw side is build/bench/s3_raw: the same libcurl S3 client (s3::S3ObjectStore) Shale uses.
@@ -22,8 +22,14 @@ that is deleted afterwards:
  3. catch-up read: after every byte is in stream objects, restart the broker (cold caches) and
     consume the topic from offset 0 with librdkafka (16 MiB per partition fetch) vs raw ranged
     GETs of the stream objects the broker wrote, 2 MiB ranges with 8 readers (the catch-up
-    reader's GET size and parallelism) and, for context, 1 MiB ranges with 1 reader.
+    reader's GET size and parallelism) and, for context, 1 MiB ranges with 1 reader; the
+    broker's own split of its cold reads (queued, served, waiting for read-ahead, windows) is
+    printed from its log. --warm-replay gives that broker a block cache larger than the data
+    and consumes a second time: the Kafka path's rate with (almost) no GET, to tell the
+    store's share of the catch-up rate from the Kafka path's. (The larger cache also keeps GET
+    buffers out of the recycling pool, so the cold pass then costs more page faults.)
 With --runs N the table gives medians of N runs and the range of the per-run ratios.
+SHALE_BENCH_PERF=FILE records a `perf record -g` profile of the broker during the cold consume.
 """
 import argparse
 import json
@@ -31,6 +37,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -106,6 +113,9 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--only-latency", action="store_true",
                     help="measure pair 1 only (produce latency vs PUT)")
+    ap.add_argument("--warm-replay", action="store_true",
+                    help="give the catch-up broker a block cache larger than the data and "
+                         "consume a second time: the Kafka path's own rate, with no GET")
     ap.add_argument("--keep-work", action="store_true",
                     help="keep the work directory (brokers' logs) and print its path")
     ap.add_argument("--shale-arg", action="append", default=[],
@@ -219,14 +229,19 @@ class CpuMeter:
         return [(b - a) / gib for a, b in zip(self.t0, self.sample())]
 
 
-def rgw_put_bytes(rgw_dir):
-    """Bytes RGW received in PUTs so far (its perf counter rgw.put_b), or None."""
+def rgw_counter(rgw_dir, name):
+    """RGW's perf counter rgw.<name> (put_b: bytes received in PUTs; get_b: bytes sent in
+    GETs) so far, or None."""
     asok = os.path.join(rgw_dir or "", "run", "client.rgw.a.asok")
     if not rgw_dir or not os.path.exists(asok):
         return None
     out = subprocess.run(["ceph", "--admin-daemon", asok, "perf", "dump"], capture_output=True,
                          text=True, timeout=30)
-    return json.loads(out.stdout)["rgw"]["put_b"] if out.returncode == 0 else None
+    return json.loads(out.stdout)["rgw"][name] if out.returncode == 0 else None
+
+
+def rgw_put_bytes(rgw_dir):
+    return rgw_counter(rgw_dir, "put_b")
 
 
 def listed(raw, prefix, min_bytes=0):
@@ -341,25 +356,49 @@ def run(a, work, raw, store, cfg):
     # rows are per GiB moved: the broker (from /proc), this process (the consumer, with its
     # librdkafka threads), s3_raw (as a finished child) and radosgw (with --rgw-dir).
     rgw = rgw_pid(a.rgw_dir)
-    b = Broker(a.shale_bin, work, common + ["--meta-dir", os.path.join(work, "m2")])
-    try:
+    cache = ["--block-cache-bytes", str((a.mib + 256) << 20)] if a.warm_replay else []
+    b = Broker(a.shale_bin, work, common + ["--meta-dir", os.path.join(work, "m2"), *cache])
+
+    def consume_all():
         c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "bench",
                       "enable.auto.commit": False, "fetch.max.bytes": 64 << 20,
                       "max.partition.fetch.bytes": 16 << 20,
                       "queued.max.messages.kbytes": 256 << 10})
         c.assign([TopicPartition("tput", 0, 0)])
-        meter = CpuMeter(b.proc.pid, rgw)
         got, t0 = 0, time.perf_counter()
         while got < n:
             # Never ask for more than what is left: consume() waits for its count or timeout.
             for m in c.consume(min(500, n - got), 1.0):
                 if m.error() is None:
                     got += 1
-        read_mib_s = a.mib / (time.perf_counter() - t0)
-        cpu_broker, cpu_consumer, _, cpu_rgw = meter.per_gib(n * len(msg))
+        mib_s = a.mib / (time.perf_counter() - t0)
         c.close()
+        return mib_s
+
+    try:
+        meter = CpuMeter(b.proc.pid, rgw)
+        # SHALE_BENCH_PERF=FILE: profile the broker during the cold consume (perf record -g).
+        perf = None
+        if os.environ.get("SHALE_BENCH_PERF"):
+            perf = subprocess.Popen(["perf", "record", "-g", "-F", "1999", "-p",
+                                     str(b.proc.pid), "-o", os.environ["SHALE_BENCH_PERF"]],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+        read_mib_s = consume_all()
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(60)
+        cpu_broker, cpu_consumer, _, cpu_rgw = meter.per_gib(n * len(msg))
+        if a.warm_replay:
+            get0 = rgw_counter(a.rgw_dir, "get_b")
+            warm_mib_s = consume_all()
+            get1 = rgw_counter(a.rgw_dir, "get_b")
+            warm_get = (get1 - get0) / float(n * len(msg)) if None not in (get0, get1) else -1
     finally:
         b.stop()
+    summary = re.findall(r"(cold reads: .*)$", b.logs(), re.M)
+    if summary:
+        print("broker's catch-up reads:", summary[-1], file=sys.stderr, flush=True)
     meter = CpuMeter(None, rgw)
     # Every data object of the run (stream objects and adopted WAL objects; >= 1 MiB).
     get8 = raw("get", "--prefix", "", "--range-mib", "2", "--readers", "8")
@@ -370,6 +409,10 @@ def run(a, work, raw, store, cfg):
                  get8["mib_s"], ".0f"))
     rows.append(("the same vs ranged GET 1 MiB x 1 reader, MiB/s", read_mib_s, get1["mib_s"],
                  ".0f"))
+    if a.warm_replay:
+        rows.append((f"catch-up consume, second pass from the block cache ({warm_get:.2f} bytes "
+                     "GET per byte) vs ranged GET 2 MiB x 8, MiB/s", warm_mib_s, get8["mib_s"],
+                     ".0f"))
     rows.append(("CPU s per GiB read: broker vs s3_raw (2 MiB x 8)", cpu_broker, cpu_raw, ".2f"))
     rows.append(("CPU s per GiB read: broker + consumer vs s3_raw", cpu_broker + cpu_consumer,
                  cpu_raw, ".2f"))

@@ -88,7 +88,9 @@ Result<BlockPtr> CatchUpReader::Impl::get_block(const std::string& key, const Bl
   if (running_fetch) {
     // Served by a fetch (a prefetch) already running on another pool thread. If that failed
     // (say, a transient store error), fetch the block ourselves.
+    const auto t0 = std::chrono::steady_clock::now();
     Result<BlockPtr> r = running_fetch->get();
+    us_inflight_wait.fetch_add(micros_since(t0), std::memory_order_relaxed);
     if (r.ok()) {
       n_hits.fetch_add(1, std::memory_order_relaxed);
       return r;

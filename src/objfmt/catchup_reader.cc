@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "base/log.h"
@@ -55,7 +56,10 @@ void CatchUpReader::Impl::worker() {
       prefetches.pop_front();
       running++;
       lk.unlock();
+      const auto t0 = std::chrono::steady_clock::now();
       fetch_runs(window, true, nullptr);
+      us_windows.fetch_add(micros_since(t0), std::memory_order_relaxed);
+      n_windows.fetch_add(1, std::memory_order_relaxed);
       lk.lock();
       running--;
     } else if (stopped) {
@@ -128,11 +132,14 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
   if (slices.empty()) return Status(Errc::kInvalidArgument, "read with no object slices");
   auto sl = std::make_shared<const std::vector<ObjectSlice>>(std::move(slices));
   Impl* im = impl_.get();
-  return im->enqueue([im, stream, from, max_bytes, sl, cb = std::move(cb)](bool closed) {
+  const auto queued = std::chrono::steady_clock::now();
+  return im->enqueue([im, stream, from, max_bytes, sl, queued, cb = std::move(cb)](bool closed) {
     if (closed) {
       cb(Error{Errc::kClosed, "catch-up reader stopped"});
       return;
     }
+    const auto started = std::chrono::steady_clock::now();
+    im->us_queued.fetch_add(micros_since(queued), std::memory_order_relaxed);
     im->n_reads.fetch_add(1, std::memory_order_relaxed);
     std::optional<RaState> st = im->take_state({stream, from});
     const bool sequential = st.has_value();
@@ -162,6 +169,7 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
     // A later read racing with the plan below sees a conservative `until`; the plan skips
     // cached and in-flight blocks, so no block is fetched twice.
     im->store_state({stream, next}, s);
+    im->us_served.fetch_add(micros_since(started), std::memory_order_relaxed);
     cb(std::move(res));
     if (prefetch) {
       // Planned from `next`, not from where the last window ended: blocks already cached count
@@ -203,6 +211,11 @@ CatchUpStats CatchUpReader::stats() const {
   s.prefetch_blocks = im.n_pf_blocks.load();
   s.prefetch_dropped = im.n_pf_dropped.load();
   s.last_window_blocks = im.n_last_window.load();
+  s.read_queued_us = im.us_queued.load();
+  s.read_served_us = im.us_served.load();
+  s.read_inflight_wait_us = im.us_inflight_wait.load();
+  s.windows = im.n_windows.load();
+  s.window_us = im.us_windows.load();
   return s;
 }
 

@@ -98,6 +98,14 @@ struct CatchUpStats {
   uint64_t prefetch_blocks = 0;
   uint64_t prefetch_dropped = 0;    // prefetches not queued because the queue was full
   uint64_t last_window_blocks = 0;  // blocks in the most recent read-ahead window planned
+  // Time, summed over reads (microseconds): queued before a pool thread took the read, serving
+  // it (callback excluded), and within that waiting for blocks a read-ahead was fetching.
+  uint64_t read_queued_us = 0;
+  uint64_t read_served_us = 0;
+  uint64_t read_inflight_wait_us = 0;
+  // Read-ahead windows run, and their time on a pool thread summed (microseconds).
+  uint64_t windows = 0;
+  uint64_t window_us = 0;
 };
 
 class CatchUpReader {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -23,6 +24,13 @@ inline constexpr size_t kMaxWindowBlocks = 4096;
 // A read-ahead window is fetched in GETs of at most this many bytes (at least one block), so that
 // several pool threads fetch one window in parallel.
 inline constexpr uint64_t kMaxGetBytes = 2 << 20;
+
+// Microseconds since t0 (the time sums in CatchUpStats).
+inline uint64_t micros_since(std::chrono::steady_clock::time_point t0) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+}
 using BlockFuture = std::shared_future<Result<BlockPtr>>;
 
 struct BlockKey {
@@ -122,6 +130,9 @@ struct CatchUpReader::Impl {
 
   std::atomic<uint64_t> n_reads{0}, n_seq{0}, n_hits{0}, n_misses{0}, n_gets{0}, n_pf_gets{0},
       n_pf_blocks{0}, n_pf_dropped{0}, n_last_window{0};
+  // Where reads spend their time, summed in microseconds (CatchUpStats).
+  std::atomic<uint64_t> us_queued{0}, us_served{0}, us_inflight_wait{0}, us_windows{0},
+      n_windows{0};
 
   // Names the calling thread and applies opts.thread_nice (pool threads and fetch helpers).
   void name_this_thread(const char* name) const;
