@@ -220,11 +220,11 @@ void CatchUpReader::Impl::fetch_runs(const std::vector<Run>& runs, bool readahea
 
 void CatchUpReader::Impl::preload_layouts(const std::vector<ObjectSlice>& slices, Offset from,
                                           bool readahead) {
+  // Every uncached layout of the slices (the caller bounds them): a read or window over many
+  // small objects needs them all, and fetch_parallelism GETs at a time beat one after another.
   std::vector<const ObjectSlice*> missing;
-  const size_t limit = std::max<size_t>(opts.fetch_parallelism, 1);
   for (const ObjectSlice& sl : slices) {
     if (sl.end <= from) continue;
-    if (missing.size() >= limit) break;
     if (!layouts.get(sl.key)) missing.push_back(&sl);
   }
   if (missing.size() < 2) return;  // one layout: plan_runs() loads it (nothing to overlap)

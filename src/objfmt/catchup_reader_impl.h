@@ -162,9 +162,9 @@ struct CatchUpReader::Impl {
   // Calls job(0..count-1) on the calling thread and up to opts.fetch_parallelism - 1 fetch
   // helpers; returns when every call has returned. readahead: helpers queue behind reads'.
   void run_parallel(size_t count, const std::function<void(size_t)>& job, bool readahead);
-  // Loads the layouts of the first opts.fetch_parallelism slices at or after `from` that are not
-  // cached, in parallel: a window over many small objects (a stream with one batch in each of
-  // many WAL objects) would otherwise wait for one layout GET after another.
+  // Loads the layouts of the slices at or after `from` that are not cached, fetch_parallelism at
+  // a time: a read or window over many small objects (a stream with one batch in each of many
+  // WAL objects) would otherwise wait for one layout GET after another.
   void preload_layouts(const std::vector<ObjectSlice>& slices, Offset from, bool readahead);
   // Fetches the blocks of a run that nobody has cached or is fetching; returns those fetched.
   std::vector<BlockPtr> run_prefetch(const Run& run, bool readahead);

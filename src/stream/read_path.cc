@@ -49,15 +49,22 @@ std::vector<objfmt::ObjectSlice> StreamStoreImpl::slices_locked(const Stream& s,
   if (it == s.index.begin()) return out;
   --it;
   if (it->second.end <= from) return out;
-  constexpr size_t kMaxSlices = 16;
+  // Enough slices for the read and a read-ahead window after it: by bytes when the stream's
+  // objects are large, by count when they are tiny (WAL objects indexed in place can hold one
+  // small batch of a stream each; 16 slices made a producer-state scan read ~12 batches per
+  // read, one object after another, and left read-ahead nothing beyond the read to fetch).
+  constexpr size_t kMaxSlices = 256;
+  constexpr uint64_t kSliceBytes = 64 << 20;
   Offset expect = it->first;
-  for (; it != s.index.end() && out.size() < kMaxSlices; ++it) {
+  uint64_t bytes = 0;
+  for (; it != s.index.end() && out.size() < kMaxSlices && bytes < kSliceBytes; ++it) {
     if (it->first != expect) break;  // a gap: stop (the next read continues from there)
     auto obj = object_records_.find(it->second.object);
     if (obj == object_records_.end()) break;
     out.push_back(
         objfmt::ObjectSlice{obj->second.key, obj->second.size, it->first, it->second.end});
     expect = it->second.end;
+    bytes += it->second.bytes;
   }
   return out;
 }

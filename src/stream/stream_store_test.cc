@@ -289,6 +289,27 @@ TEST_F(StreamStoreTest, OpenOnANewOwnerReadsOnlyWhatChangedInTheIndex) {
   expect_all(b, Offset(0), db, &other.store());
 }
 
+// A stream with one small batch in each of many objects (WAL objects indexed in place look like
+// this) is read in large steps: one cold read spans every object it can (it used to stop at 16,
+// so a producer-state scan over thousands of such objects took ~30 s).
+TEST_F(StreamStoreTest, AColdReadSpansManySmallObjects) {
+  StreamId a = open_new();
+  std::map<int64_t, Buf> all;
+  for (int i = 0; i < 40; ++i) {
+    auto d = append_n(a, 1, 200);
+    all.insert(d.begin(), d.end());
+    ASSERT_OK(s().flush_uploads());
+  }
+  ASSERT_OK(s().close(a));
+  Node other(w_.fs, small_options(), NodeId(2), "/wal2");
+  ASSERT_OK(other.boot(*w_.objects, *w_.meta, w_.clock));
+  ASSERT_OK(other.store().open(a, Epoch(2)));
+  auto r = other.store().read_sync(a, Offset(0), 1 << 20);
+  ASSERT_OK(r.status());
+  EXPECT_EQ(r->batches.size(), 40u);
+  expect_all(a, Offset(0), all, &other.store());
+}
+
 // A compaction's output id is allocated before its PUT, so other commits can land with higher
 // ids before it does. Another node's incremental index read then finds the compaction's deletes
 // (its inputs' pending-delete records) but not its output, whose id is below where the last read
