@@ -11,6 +11,30 @@
 namespace shale::stream::testing {
 namespace {
 
+// Holds the first call of a crash point of `store` (say "get:before") until release(); later
+// calls pass. Clears the crash point when destroyed.
+class HoldFirstCall {
+ public:
+  HoldFirstCall(objstore::FaultyObjectStore& store, std::string point)
+      : store_(store), point_(std::move(point)), released_(release_.get_future().share()) {
+    store_.set_crash_point(point_, [this](const std::string&, const std::string&) {
+      if (held_.exchange(true)) return;
+      entered_.set_value();
+      released_.wait();
+    });
+  }
+  ~HoldFirstCall() { store_.set_crash_point(point_, {}); }
+  void wait_entered() { entered_.get_future().wait(); }
+  void release() { release_.set_value(); }
+
+ private:
+  objstore::FaultyObjectStore& store_;
+  const std::string point_;
+  std::promise<void> entered_, release_;
+  std::shared_future<void> released_;
+  std::atomic<bool> held_{false};
+};
+
 class StreamStoreTest : public ::testing::Test {
  protected:
   void SetUp() override { boot(small_options()); }
@@ -333,16 +357,9 @@ TEST_F(StreamStoreTest, AnotherNodesIndexFindsALateCompactionsOutput) {
   ASSERT_OK(other.store().open(a, Epoch(2)));  // node 1 still compacts the objects it wrote
 
   // Hold node 1's compaction in its output's PUT: the output id is allocated by then.
-  std::promise<void> entered, release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<bool> held{false};
-  faulty.set_crash_point("put:before", [&](const std::string&, const std::string&) {
-    if (held.exchange(true)) return;
-    entered.set_value();
-    released.wait();
-  });
+  auto hold = std::make_unique<HoldFirstCall>(faulty, "put:before");
   auto compaction = std::async(std::launch::async, [&] { return s().compact_once(); });
-  entered.get_future().wait();
+  hold->wait_entered();
   // Meanwhile two more streams are uploaded (higher object ids, committed first); node 2 reads
   // the first one's objects incrementally, past the compaction's output id.
   std::map<StreamId, std::map<int64_t, Buf>> more;
@@ -353,9 +370,9 @@ TEST_F(StreamStoreTest, AnotherNodesIndexFindsALateCompactionsOutput) {
     ASSERT_OK(s().close(x));
   }
   ASSERT_OK(other.store().open(more.begin()->first, Epoch(2)));
-  release.set_value();
+  hold->release();
   ASSERT_OK(compaction.get());
-  faulty.set_crash_point("put:before", {});
+  hold.reset();
   ASSERT_EQ(s().stats().compactions, 1u);
 
   // Node 2's next incremental read sees the inputs deleted; stream `a` must stay readable.
@@ -381,25 +398,18 @@ TEST_F(StreamStoreTest, UploadRunsBesideACompaction) {
     all.insert(d.begin(), d.end());
     ASSERT_OK(s().flush_uploads());
   }
-  std::promise<void> entered, release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<bool> held{false};
-  faulty.set_crash_point("get:before", [&](const std::string&, const std::string&) {
-    if (held.exchange(true)) return;
-    entered.set_value();
-    released.wait();
-  });
+  auto hold = std::make_unique<HoldFirstCall>(faulty, "get:before");
   auto compaction = std::async(std::launch::async, [&] { return s().compact_once(); });
-  entered.get_future().wait();
+  hold->wait_entered();
   auto more = append_n(id, 4);
   all.insert(more.begin(), more.end());
   auto upload = std::async(std::launch::async, [&] { return s().flush_uploads(); });
   const bool upload_done = upload.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
-  release.set_value();
+  hold->release();
   EXPECT_TRUE(upload_done) << "the upload waited for the compaction";
   ASSERT_OK(upload.get());
   ASSERT_OK(compaction.get());
-  faulty.set_crash_point("get:before", {});
+  hold.reset();
   EXPECT_EQ(s().stats().compactions, 1u);
   EXPECT_EQ(s().stats().unuploaded_bytes, 0u);
   expect_all(id, Offset(0), all);
