@@ -1,10 +1,12 @@
 """Run inside a network namespace by test_cluster_scenarios.py (network cut), against the
 namespaced broker, which the test then cuts off. Two threads, one JSON line per attempt:
-  - reads: Fetch v4 (100 ms max wait) of PARTITION every 50 ms -> {"op": "fetch", "t", "code"};
+  - reads: Fetch v4 (100 ms max wait) of PARTITION every 50 ms -> {"op": "fetch", "t", "code",
+    "took"};
     the first NOT_LEADER_OR_FOLLOWER (6) after the cut is when the broker stopped serving (a
     fetch answers at once, unlike a produce waiting for durability). It fetches at the high
-    watermark of the previous answer: a tail read from memory, never a cold read from the object
-    store, which the cut also cuts off (one such read blocked the probe for ~4.5 s in RGW mode);
+    watermark of the previous answer, and first at the end offset (ListOffsets): a tail read from
+    memory, never a cold read from the object store, which the cut also cuts off (one such read
+    blocked the probe for ~4.5 s in RGW mode, the first fetch from offset 0 for 5 s);
   - writes: raw Produce v3 acks=-1 of distinct records ("nsprobe-<t>-<i>") -> {"op": "produce",
     "t", "code" (-1: no answer within 5 s), "value"}: a record answered 0 was acknowledged and
     must be read back later, exactly once.
@@ -15,6 +17,7 @@ after SECONDS.
     python3 scenario_probe.py HOST:PORT TOPIC PARTITION SECONDS CUT_AT
 """
 import json
+import struct
 import sys
 import threading
 import time
@@ -28,6 +31,18 @@ _print = threading.Lock()
 def emit(**kv):
     with _print:
         print(json.dumps(kv), flush=True)
+
+
+def end_offset(bootstrap, topic, partition):
+    """ListOffsets v1, latest: where the first fetch starts (a fetch from offset 0 is a cold read
+    that a cut taken while it runs holds for the object store's timeout)."""
+    body = struct.pack(">i", -1) + struct.pack(">i", 1) + wire.kstr(topic) + \
+        struct.pack(">iiq", 1, partition, -1)
+    r = wire.call(bootstrap, 2, 1, body)
+    assert r.take(">i") == 1 and r.string() == topic and r.take(">i") == 1
+    p, err, _ts, offset = r.take(">ihqq")
+    assert p == partition and err == 0, f"ListOffsets: error {err}"
+    return offset
 
 
 def main():
@@ -54,7 +69,7 @@ def main():
     w = threading.Thread(target=writes)
     w.start()
     refused = 0
-    at = 0
+    at = end_offset(bootstrap, topic, partition)
     while time.time() < deadline and refused < 3:
         t = time.time()
         try:
@@ -64,7 +79,7 @@ def main():
         except OSError:
             code = -1
         refused += code == NOT_LEADER_OR_FOLLOWER and t >= cut_at
-        emit(op="fetch", t=t, code=code)
+        emit(op="fetch", t=t, code=code, took=round(time.time() - t, 3))
         time.sleep(0.05)
     done.set()
     w.join()

@@ -211,7 +211,11 @@ class Run:
         stopped = [x["t"] for x in lines if x["op"] == "fetch" and x["code"] == 6 and x["t"] >= t]
         assert stopped, f"the cut broker kept serving: {lines[-3:]}"
         stopped_after = min(stopped) - t
-        assert stopped_after < self.c.lease, f"served {stopped_after:.2f}s into a {self.c.lease}s lease"
+        reads = [(round(x["t"] - t, 2), x["code"], x.get("took")) for x in lines
+                 if x["op"] == "fetch" and x["t"] >= t - 1]
+        assert stopped_after < self.c.lease, \
+            f"served {stopped_after:.2f}s into a {self.c.lease}s lease; fetches (s after cut, " \
+            f"code, took s): {reads[:40]}"
         zombie = self.c.brokers[v]
         try:
             rc = zombie.proc.wait(timeout=20)
