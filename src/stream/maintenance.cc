@@ -121,6 +121,14 @@ Status StreamStoreImpl::retention_once() {
   return Status();
 }
 
+// An object that holds one stream and at least half the small-object size is a stream object
+// in all but name (typically an adopted WAL object of a busy partition): merging it would at best
+// halve the object count, for the price of writing every byte of it a second time.
+bool StreamStoreImpl::large_single_stream(const ObjectRecord& r) const {
+  return !r.ranges.empty() && r.ranges.front().stream == r.ranges.back().stream &&
+         r.size >= opts_.compact_small_object_bytes / 2;
+}
+
 Status StreamStoreImpl::compact_once() {
   if (dead()) return dead_status();
   // Not under upload_mu_: a compaction moves hundreds of MiB, and an upload waiting for it held
@@ -137,6 +145,7 @@ Status StreamStoreImpl::compact_once() {
     std::lock_guard lk(mu_);
     for (auto& [id, r] : object_records_) {
       if (r.kind != ObjectKind::kStreamSet || r.size >= opts_.compact_small_object_bytes) continue;
+      if (large_single_stream(r)) continue;
       // Only objects this node wrote: its uploads and the WAL objects it adopted.
       if (r.key.rfind(own_prefix, 0) != 0 &&
           (wal_prefix.empty() || r.key.rfind(wal_prefix, 0) != 0))

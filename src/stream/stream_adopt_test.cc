@@ -37,7 +37,8 @@ class AdoptTest : public ::testing::Test {
     wal::ObjectWalOptions wo;
     wo.node = NodeId(1);
     wo.next_epoch = true;
-    wo.flush_bytes = 256 << 10;
+    wo.flush_bytes = flush_bytes_;
+    wo.early_flush_bytes = UINT64_MAX;  // objects as big as flush_bytes
     wo.flush_delay = 20ms;
     wal_ = std::make_unique<wal::ObjectWal>(objects_, meta_, wo);
     StoreOptions so = options();
@@ -126,6 +127,7 @@ class AdoptTest : public ::testing::Test {
   }
 
   uint64_t adopt_min_bytes_ = 0;
+  size_t flush_bytes_ = 256 << 10;
   objstore::MemObjectStore objects_;
   std::unique_ptr<meta::MetaStore> meta_owner_ = meta::make_mem_meta();
   meta::FaultyMetaStore meta_{*meta_owner_};
@@ -217,6 +219,43 @@ TEST_F(AdoptTest, CompactionRetiresAdoptedObjectsAndGcReleasesThem) {
   ASSERT_OK(s().gc_once());
   EXPECT_TRUE(stored("wal/").empty()) << "compacted-away adopted objects are deleted";
   EXPECT_EQ(keys_under("/shale/wal/keep/"), 0u) << "and their keep keys after them";
+  expect_readable_elsewhere();
+}
+
+// A busy partition's adopted WAL objects hold one stream and are big: compaction does not write
+// them a second time. Small ones, and big ones that mix streams, are still merged.
+TEST_F(AdoptTest, CompactionLeavesBigSingleStreamObjectsAlone) {
+  flush_bytes_ = 640 << 10;  // compact_small_object_bytes is 1 MiB: "big" is >= 512 KiB
+  shutdown();
+  boot();
+  StreamId a = open_new(), b = open_new();
+  for (int round = 0; round < 4; ++round) {  // ~700 KB each: big objects and a small remainder
+    append_interleaved({a}, 340);
+    ASSERT_OK(s().upload_once());
+  }
+  append_interleaved({a, b}, 170);
+  ASSERT_OK(s().upload_once());
+  std::set<std::string> big_single, other;
+  {
+    const std::string op(kObjectsPrefix);
+    auto rr = meta_.get(op, meta::prefix_end(op));
+    ASSERT_TRUE(rr.ok());
+    for (const auto& kv : rr->kvs) {
+      auto rec =
+          decode_object(ObjectId(std::stoull(kv.key.substr(kv.key.rfind('/') + 1))), kv.value);
+      ASSERT_TRUE(rec.ok());
+      const bool one = rec->ranges.front().stream == rec->ranges.back().stream;
+      (one && rec->size >= (512u << 10) ? big_single : other).insert(rec->key);
+    }
+  }
+  ASSERT_GE(big_single.size(), 2u);
+  ASSERT_GE(other.size(), 3u);  // the remainders and the mixed objects
+  ASSERT_EQ(s().stats().adopted_objects, big_single.size() + other.size());
+  ASSERT_OK(s().compact_once());
+  EXPECT_EQ(s().stats().compactions, 1u);
+  const std::set<std::string> after = indexed();
+  for (const auto& k : big_single) EXPECT_TRUE(after.count(k)) << "rewritten: " << k;
+  for (const auto& k : other) EXPECT_FALSE(after.count(k)) << "not merged: " << k;
   expect_readable_elsewhere();
 }
 

@@ -250,6 +250,8 @@ class StreamStoreImpl final : public StreamStore {
   // Moves objects whose ranges are all dead to pending delete (one txn per object).
   Status collect_dead_objects(const std::set<ObjectId>& candidates);
   bool object_dead_locked(const ObjectRecord& r) const;
+  // Compaction leaves it alone (maintenance.cc).
+  bool large_single_stream(const ObjectRecord& r) const;
 
   // Object-store key of a new object: never reused (unique id, per-start incarnation).
   std::string store_key(ObjectId id) const;
