@@ -108,6 +108,11 @@ Result<BlockPtr> CatchUpReader::Impl::get_block(const std::string& key, const Bl
   return one;
 }
 
+bool CatchUpReader::Impl::fetching(const std::string& key, uint64_t position) {
+  std::lock_guard lk(inflight_mu);
+  return inflight.count(BlockKey{key, position}) > 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Prefetch
 
@@ -142,7 +147,7 @@ std::vector<Run> CatchUpReader::Impl::plan_runs(StreamId stream,
       ++*blocks;
       bytes += e.size;
       *until = std::max(*until, std::min(e.end, sl.end));
-      if (cache.contains(sl.key, e.position)) {
+      if (cache.contains(sl.key, e.position) || fetching(sl.key, e.position)) {
         run_end = UINT64_MAX;
         continue;
       }
@@ -161,31 +166,65 @@ std::vector<Run> CatchUpReader::Impl::plan_runs(StreamId stream,
 size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, const std::vector<ObjectSlice>& slices,
                                           Offset from, const Window& w, Offset* until) {
   size_t blocks = 0;
-  preload_layouts(slices, from, true);
+  preload_layouts(slices, from, w.max_bytes, true);
   std::vector<Run> runs = plan_runs(stream, slices, from, w, &blocks, until);
   if (runs.empty()) return blocks;
-  std::lock_guard lk(mu);
-  if (stopped) return blocks;
-  if (prefetches.size() >= opts.prefetch_queue_capacity) {
-    n_pf_dropped.fetch_add(1, std::memory_order_relaxed);
-    return blocks;
+  {
+    std::lock_guard lk(mu);
+    if (stopped) return blocks;
+    if (prefetch_pending + runs.size() > opts.prefetch_queue_capacity) {
+      n_pf_dropped.fetch_add(1, std::memory_order_relaxed);
+      return blocks;
+    }
+    prefetch_pending += runs.size();
   }
-  prefetches.push_back(std::move(runs));
-  work_cv.notify_one();
+  n_windows.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lk(fetch_mu);
+  for (Run& r : runs) prefetch_runs.push_back(std::move(r));
+  fetch_cv.notify_all();
   return blocks;
+}
+
+void CatchUpReader::Impl::prefetch_done(size_t n) {
+  std::lock_guard lk(mu);
+  prefetch_pending -= n;
+  if (idle_locked()) idle_cv.notify_all();
 }
 
 void CatchUpReader::Impl::fetcher() {
   name_this_thread("cold-fetch");
+  const size_t max_prefetch = std::max<size_t>(opts.fetch_parallelism, 1);
   std::unique_lock lk(fetch_mu);
+  auto may_prefetch = [&] {
+    return !fetch_stopped && !prefetch_runs.empty() && prefetch_running < max_prefetch;
+  };
   for (;;) {
-    fetch_cv.wait(lk, [&] { return fetch_stopped || !fetch_jobs.empty(); });
-    if (fetch_jobs.empty()) return;  // stopped
-    auto job = std::move(fetch_jobs.front());
-    fetch_jobs.pop_front();
-    lk.unlock();
-    job();
-    lk.lock();
+    fetch_cv.wait(lk, [&] { return fetch_stopped || !fetch_jobs.empty() || may_prefetch(); });
+    if (!fetch_jobs.empty()) {  // a read's helper job first: the read waits for it
+      auto job = std::move(fetch_jobs.front());
+      fetch_jobs.pop_front();
+      lk.unlock();
+      job();
+      lk.lock();
+    } else if (may_prefetch()) {
+      Run run = std::move(prefetch_runs.front());
+      prefetch_runs.pop_front();
+      prefetch_running++;
+      lk.unlock();
+      const auto t0 = std::chrono::steady_clock::now();
+      run_prefetch(run, true);
+      us_prefetch.fetch_add(micros_since(t0), std::memory_order_relaxed);
+      prefetch_done(1);
+      lk.lock();
+      prefetch_running--;
+      fetch_cv.notify_one();  // a run may be waiting for this slot
+    } else {                  // stopped: drop the read-ahead not yet started
+      const size_t dropped = prefetch_runs.size();
+      prefetch_runs.clear();
+      lk.unlock();
+      if (dropped > 0) prefetch_done(dropped);
+      return;
+    }
   }
 }
 
@@ -204,27 +243,30 @@ struct FetchBatch {
 
 }  // namespace
 
-void CatchUpReader::Impl::fetch_runs(const std::vector<Run>& runs, bool readahead,
-                                     FetchedBlocks* out) {
+void CatchUpReader::Impl::fetch_runs(const std::vector<Run>& runs, FetchedBlocks* out) {
   std::mutex out_mu;
   run_parallel(
       runs.size(),
       [&](size_t i) {
-        auto got = run_prefetch(runs[i], readahead);
-        if (!out) return;
+        auto got = run_prefetch(runs[i], false);
         std::lock_guard lk(out_mu);
         for (auto& b : got) out->emplace(BlockKey{runs[i].key, b->entry.position}, std::move(b));
       },
-      readahead);
+      false);
 }
 
 void CatchUpReader::Impl::preload_layouts(const std::vector<ObjectSlice>& slices, Offset from,
-                                          bool readahead) {
-  // Every uncached layout of the slices (the caller bounds them): a read or window over many
-  // small objects needs them all, and fetch_parallelism GETs at a time beat one after another.
+                                          uint64_t bound, bool readahead) {
+  // Every uncached layout of the slices within reach: a read or window over many small objects
+  // needs them all, and fetch_parallelism GETs at a time beat one after another.
   std::vector<const ObjectSlice*> missing;
+  uint64_t reach = 0;
   for (const ObjectSlice& sl : slices) {
     if (sl.end <= from) continue;
+    if (reach >= bound) break;
+    // The first slice counts whole, so this may stop a slice early; plan_runs() and serve()
+    // load any layout still missing.
+    reach += sl.bytes;
     if (!layouts.get(sl.key)) missing.push_back(&sl);
   }
   if (missing.size() < 2) return;  // one layout: plan_runs() loads it (nothing to overlap)

@@ -41,7 +41,7 @@ void CatchUpReader::Impl::worker() {
   name_this_thread("cold-read");
   std::unique_lock lk(mu);
   for (;;) {
-    work_cv.wait(lk, [&] { return stopped || !reads.empty() || !prefetches.empty(); });
+    work_cv.wait(lk, [&] { return stopped || !reads.empty(); });
     if (!reads.empty()) {
       auto task = std::move(reads.front());
       reads.pop_front();
@@ -51,23 +51,11 @@ void CatchUpReader::Impl::worker() {
       task(closed);
       lk.lock();
       running--;
-    } else if (!prefetches.empty() && !stopped) {
-      std::vector<Run> window = std::move(prefetches.front());
-      prefetches.pop_front();
-      running++;
-      lk.unlock();
-      const auto t0 = std::chrono::steady_clock::now();
-      fetch_runs(window, true, nullptr);
-      us_windows.fetch_add(micros_since(t0), std::memory_order_relaxed);
-      n_windows.fetch_add(1, std::memory_order_relaxed);
-      lk.lock();
-      running--;
-    } else if (stopped) {
-      prefetches.clear();
+    } else {  // stopped
       idle_cv.notify_all();
       return;
     }
-    if (reads.empty() && prefetches.empty() && running == 0) idle_cv.notify_all();
+    if (idle_locked()) idle_cv.notify_all();
   }
 }
 
@@ -87,8 +75,10 @@ CatchUpReader::CatchUpReader(objstore::ObjectStore& store, BlockCache& cache, Op
     : impl_(std::make_unique<Impl>(store, cache, opts)) {
   const size_t n = std::max<size_t>(opts.threads, 1);
   for (size_t i = 0; i < n; i++) impl_->threads.emplace_back([this] { impl_->worker(); });
-  // Each pool thread may run a fetch_runs() at once, each with fetch_parallelism - 1 helpers.
-  for (size_t i = n; i < n * std::max<size_t>(opts.fetch_parallelism, 1); i++) {
+  // Each pool thread may run a fetch_runs() at once, each with fetch_parallelism - 1 helpers;
+  // read-ahead GETs run on the helpers too, so there is at least one.
+  const size_t helpers = std::max<size_t>(n * (std::max<size_t>(opts.fetch_parallelism, 1) - 1), 1);
+  for (size_t i = 0; i < helpers; i++) {
     impl_->fetchers.emplace_back([this] { impl_->fetcher(); });
   }
 }
@@ -122,10 +112,7 @@ void CatchUpReader::stop() {
 
 void CatchUpReader::wait_idle() {
   std::unique_lock lk(impl_->mu);
-  impl_->idle_cv.wait(lk, [&] {
-    return (impl_->reads.empty() && impl_->prefetches.empty() && impl_->running == 0) ||
-           impl_->joined;
-  });
+  impl_->idle_cv.wait(lk, [&] { return impl_->idle_locked() || impl_->joined; });
 }
 Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
                            std::vector<ObjectSlice> slices, CatchUpCallback cb) {
@@ -152,20 +139,27 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
     }
     const Offset next = res->next;
     // Decide the read-ahead before the callback so the consumer's next read finds the state.
-    bool prefetch = false;
-    Offset pf_start = std::max(next, s.until);
-    if (!sequential || next > s.trigger) {
-      if (sequential) {
-        s.window = std::clamp<size_t>(s.window * 2, 1, kMaxWindowBlocks);
-      } else {
-        s.window = std::max<size_t>(im->opts.readahead_start_blocks, 1);
-      }
-      prefetch = true;
-      s.trigger = pf_start;
+    // A window is planned again once the consumer has read half of the last one. (Planning
+    // only after it passed the whole window's start left every second read of a consumer whose
+    // reads are half a window waiting for a window planned just before it arrived: read-ahead
+    // ran one read ahead, not two. Planning after every read sent one small GET per small
+    // read.) The plan skips cached blocks and blocks being fetched.
+    const bool prefetch = !sequential || next >= s.trigger;
+    if (prefetch && sequential) {
+      s.window = std::clamp<size_t>(s.window * 2, 1, kMaxWindowBlocks);
+    } else if (prefetch) {
+      s.window = std::max<size_t>(im->opts.readahead_start_blocks, 1);
     }
-    // The window also covers at least one more read of the size that just ended, so a
-    // consumer's next read finds every block fetched or in flight.
-    const Window w{s.window, res->bytes, im->opts.max_readahead_bytes};
+    // Until the plan below is done, a racing read plans again (harmless: it skips what this
+    // plan fetches).
+    if (prefetch) s.trigger = next;
+    // The window also covers at least one more read of the size that just ended (two once the
+    // reads are sequential), so a consumer's next read finds every block fetched or in flight
+    // and the one after finds its blocks on the way. With one read's worth, a consumer of
+    // 16 MiB fetches waited for the window to double its way up (a quarter of a 768 MiB
+    // catch-up) before read-ahead ran a whole read ahead of it.
+    const Window w{s.window, sequential ? 2 * res->bytes : res->bytes,
+                   im->opts.max_readahead_bytes};
     // A later read racing with the plan below sees a conservative `until`; the plan skips
     // cached and in-flight blocks, so no block is fetched twice.
     im->store_state({stream, next}, s);
@@ -175,12 +169,15 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
       // Planned from `next`, not from where the last window ended: blocks already cached count
       // toward the window, so read-ahead never runs more than max_readahead_bytes ahead of the
       // consumer (further ahead, the cache would evict blocks before they are read).
-      Offset until = pf_start;
+      Offset until = std::max(next, s.until);
       const size_t planned = im->plan_prefetch(stream, *sl, next, w, &until);
       im->n_last_window.store(planned, std::memory_order_relaxed);
       std::lock_guard lk(im->ra_mu);
       auto it = im->ra.find({stream, next});
-      if (it != im->ra.end()) it->second.until = std::max(it->second.until, until);
+      if (it != im->ra.end()) {
+        it->second.until = std::max(it->second.until, until);
+        it->second.trigger = next + (until - next) / 2;
+      }
     }
   });
 }
@@ -215,7 +212,7 @@ CatchUpStats CatchUpReader::stats() const {
   s.read_served_us = im.us_served.load();
   s.read_inflight_wait_us = im.us_inflight_wait.load();
   s.windows = im.n_windows.load();
-  s.window_us = im.us_windows.load();
+  s.prefetch_us = im.us_prefetch.load();
   return s;
 }
 
@@ -298,12 +295,12 @@ CatchUpReader::Impl::FetchedBlocks CatchUpReader::Impl::fetch_for_read(
   Offset until = from;
   // Bounded by max_readahead_bytes too: a huge max_bytes is served block by block beyond it.
   const uint64_t bound = std::min<uint64_t>(max_bytes, opts.max_readahead_bytes);
-  preload_layouts(slices, from, false);
+  preload_layouts(slices, from, bound, false);
   std::vector<Run> runs = plan_runs(stream, slices, from, Window{1, bound, bound}, &blocks, &until);
   size_t missing = 0;
   for (const Run& r : runs) missing += r.blocks.size();
   if (missing < 2) return out;  // one block: get_block() fetches it (no parallelism to gain)
-  fetch_runs(runs, false, &out);
+  fetch_runs(runs, &out);
   return out;
 }
 

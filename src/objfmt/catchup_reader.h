@@ -13,12 +13,15 @@
 // Read-ahead: the reader remembers, per (stream, next offset), the read-ahead window of the
 // consumer that read up to there. A read that continues where a previous one stopped is
 // sequential: the window doubles (from readahead_start_blocks up to max_readahead_bytes) each
-// time more blocks are prefetched, and covers at least the bytes of the read that just ended
-// (a consumer's next read of the same size finds its blocks fetched or in flight). A read that
-// misses several blocks fetches them in parallel (fetch_parallelism GETs at once) before serving
-// them. Prefetch is asynchronous (lower priority than reads, dropped
-// when the queue is full) and coalesces adjacent blocks of an object into one range GET. A read
-// that does not continue a known position is random and starts with the initial window.
+// time more blocks are prefetched, covers at least twice the bytes of the read that just ended
+// (a consumer's next two reads of the same size find their blocks fetched or in flight), and is
+// planned again once the consumer has read half of the last one. A read that misses several
+// blocks fetches them in parallel (fetch_parallelism GETs at once) before serving them.
+// Prefetch is asynchronous: its runs (adjacent blocks of an object, one range GET each) are
+// queued for the fetch helpers, which keep at most fetch_parallelism of them in flight and
+// serve a read's own fetches first; a window that would overfill the queue
+// (prefetch_queue_capacity runs) is dropped. A read that does not continue a known position is
+// random and starts with the initial window, covering one read.
 //
 // Layouts (footer + index) are cached in a small LRU keyed by object key.
 //
@@ -55,6 +58,7 @@ struct ObjectSlice {
   uint64_t object_size = 0;  // 0 if unknown
   Offset start{0};
   Offset end{0};
+  uint64_t bytes = 0;  // the stream's bytes in [start, end) of this object; 0 if unknown
 };
 
 struct CatchUpResult {
@@ -69,8 +73,8 @@ using TimestampCallback = std::function<void(Result<std::optional<Offset>>)>;
 
 struct CatchUpReaderOptions {
   size_t threads = 2;
-  size_t queue_capacity = 1024;  // queued reads (prefetches are bounded separately)
-  size_t prefetch_queue_capacity = 256;
+  size_t queue_capacity = 1024;          // queued reads (prefetches are bounded separately)
+  size_t prefetch_queue_capacity = 256;  // read-ahead runs queued or in flight
   size_t readahead_start_blocks = 1;
   // Read-ahead windows (and the blocks one read fetches in parallel) stop at this many bytes.
   size_t max_readahead_bytes = 32 * 1024 * 1024;
@@ -103,9 +107,10 @@ struct CatchUpStats {
   uint64_t read_queued_us = 0;
   uint64_t read_served_us = 0;
   uint64_t read_inflight_wait_us = 0;
-  // Read-ahead windows run, and their time on a pool thread summed (microseconds).
+  // Read-ahead windows queued, and the time of their runs' GETs (on fetch helpers) summed
+  // (microseconds).
   uint64_t windows = 0;
-  uint64_t window_us = 0;
+  uint64_t prefetch_us = 0;
 };
 
 class CatchUpReader {

@@ -55,7 +55,7 @@ struct PosKey {
 // Read-ahead state of one consumer, remembered under the position where its last read ended.
 struct RaState {
   size_t window = 1;  // blocks per prefetch
-  Offset trigger{0};  // prefetch again once a read ends past this offset
+  Offset trigger{0};  // plan again once a read ends at or past this offset
   Offset until{0};    // prefetched up to here (exclusive)
 };
 
@@ -101,8 +101,8 @@ struct CatchUpReader::Impl {
   std::mutex mu;
   std::condition_variable work_cv, idle_cv;
   std::deque<std::function<void(bool closed)>> reads;
-  std::deque<std::vector<Run>> prefetches;  // one entry per read-ahead window
   size_t running = 0;
+  size_t prefetch_pending = 0;  // read-ahead runs queued or being fetched (prefetch_runs)
   bool stopped = false;
   bool joined = false;               // every pool thread has exited
   std::mutex join_mu;                // serializes stop()
@@ -112,14 +112,20 @@ struct CatchUpReader::Impl {
   std::mutex inflight_mu;
   std::unordered_map<BlockKey, BlockFuture, BlockKeyHash> inflight;
 
-  // Fetch helpers: threads x (fetch_parallelism - 1) long-lived threads ("cold-fetch") that
-  // join a read's or a window's fetch_runs(); a read's helper jobs are queued first. Long-lived
-  // because the S3 client keeps its connections per thread: a helper started per window opened a
-  // new connection (and a new curl handle) for every GET. Jobs are guarded by fetch_mu; a job that
-  // starts after its fetch_runs() has returned does nothing (see FetchBatch).
+  // Fetch helpers: threads x (fetch_parallelism - 1) long-lived threads ("cold-fetch", at least
+  // one). They join a read's fetch_runs() (jobs in fetch_jobs, taken first), and they fetch the
+  // read-ahead runs (prefetch_runs), at most fetch_parallelism at once, one run after another
+  // without waiting for a window to end: windows that each held a pool thread until their last
+  // GET ended left the store idle at every window's tail and reads queued behind windows
+  // (BENCHMARKS.md section 5i). Long-lived because the S3 client keeps its connections per
+  // thread: a helper started per window opened a new connection (and a new curl handle) for
+  // every GET. Guarded by fetch_mu; a job that starts after its fetch_runs() has returned does
+  // nothing (see FetchBatch).
   std::mutex fetch_mu;
   std::condition_variable fetch_cv;
   std::deque<std::function<void()>> fetch_jobs;
+  std::deque<Run> prefetch_runs;
+  size_t prefetch_running = 0;
   bool fetch_stopped = false;
   std::vector<std::thread> fetchers;  // written by the constructor and stop() (under join_mu)
 
@@ -131,13 +137,17 @@ struct CatchUpReader::Impl {
   std::atomic<uint64_t> n_reads{0}, n_seq{0}, n_hits{0}, n_misses{0}, n_gets{0}, n_pf_gets{0},
       n_pf_blocks{0}, n_pf_dropped{0}, n_last_window{0};
   // Where reads spend their time, summed in microseconds (CatchUpStats).
-  std::atomic<uint64_t> us_queued{0}, us_served{0}, us_inflight_wait{0}, us_windows{0},
+  std::atomic<uint64_t> us_queued{0}, us_served{0}, us_inflight_wait{0}, us_prefetch{0},
       n_windows{0};
 
   // Names the calling thread and applies opts.thread_nice (pool threads and fetch helpers).
   void name_this_thread(const char* name) const;
   void worker();
   void fetcher();
+  // No read queued or running and no read-ahead run pending. Requires mu.
+  bool idle_locked() const { return reads.empty() && running == 0 && prefetch_pending == 0; }
+  // Marks n read-ahead runs done (fetched or dropped).
+  void prefetch_done(size_t n);
   Status enqueue(std::function<void(bool)> task);
   Result<CatchUpResult> serve(StreamId stream, Offset from, size_t max_bytes,
                               const std::vector<ObjectSlice>& slices);
@@ -147,25 +157,32 @@ struct CatchUpReader::Impl {
   Result<std::optional<Offset>> find_timestamp(StreamId stream, int64_t ts,
                                                const std::vector<ObjectSlice>& slices);
   Result<BlockPtr> get_block(const std::string& key, const BlockIndexEntry& e);
+  // Whether a read or read-ahead is fetching the block now (plans leave such blocks out).
+  bool fetching(const std::string& key, uint64_t position);
   Result<std::vector<BlockPtr>> fetch_run(const std::string& key,
                                           const std::vector<BlockIndexEntry>& blocks);
-  // The runs of uncached blocks in a window starting at `from`; *blocks counts every block of
-  // the window (cached or not), *until is raised to the window's end offset.
+  // The runs of blocks neither cached nor being fetched in a window starting at `from`; *blocks
+  // counts every block of the window (cached or not), *until is raised to the window's end offset.
   std::vector<Run> plan_runs(StreamId stream, const std::vector<ObjectSlice>& slices, Offset from,
                              const Window& w, size_t* blocks, Offset* until);
-  // Plans a read-ahead window and queues it; returns the window's block count.
+  // Plans a read-ahead window and queues its runs for the helpers; returns the window's block
+  // count.
   size_t plan_prefetch(StreamId stream, const std::vector<ObjectSlice>& slices, Offset from,
                        const Window& w, Offset* until);
-  // Fetches runs with up to opts.fetch_parallelism GETs at once; `out` (if set) receives the
-  // blocks fetched. readahead: counted as prefetch (else as the read's own misses).
-  void fetch_runs(const std::vector<Run>& runs, bool readahead, FetchedBlocks* out);
+  // Fetches a read's runs with up to opts.fetch_parallelism GETs at once; `out` receives the
+  // blocks fetched.
+  void fetch_runs(const std::vector<Run>& runs, FetchedBlocks* out);
   // Calls job(0..count-1) on the calling thread and up to opts.fetch_parallelism - 1 fetch
   // helpers; returns when every call has returned. readahead: helpers queue behind reads'.
   void run_parallel(size_t count, const std::function<void(size_t)>& job, bool readahead);
   // Loads the layouts of the slices at or after `from` that are not cached, fetch_parallelism at
   // a time: a read or window over many small objects (a stream with one batch in each of many
-  // WAL objects) would otherwise wait for one layout GET after another.
-  void preload_layouts(const std::vector<ObjectSlice>& slices, Offset from, bool readahead);
+  // WAL objects) would otherwise wait for one layout GET after another. Only the slices a read
+  // or window of `bound` bytes can reach (by ObjectSlice::bytes; all when unknown): a layout GET
+  // waits behind the store's bulk GETs, and a read that loaded the layouts of every slice it
+  // was given (64 MiB ahead) spent 20-50 ms of each 16 MiB read on layouts it did not need.
+  void preload_layouts(const std::vector<ObjectSlice>& slices, Offset from, uint64_t bound,
+                       bool readahead);
   // Fetches the blocks of a run that nobody has cached or is fetching; returns those fetched.
   std::vector<BlockPtr> run_prefetch(const Run& run, bool readahead);
   std::optional<RaState> take_state(PosKey k);

@@ -61,8 +61,8 @@ std::vector<objfmt::ObjectSlice> StreamStoreImpl::slices_locked(const Stream& s,
     if (it->first != expect) break;  // a gap: stop (the next read continues from there)
     auto obj = object_records_.find(it->second.object);
     if (obj == object_records_.end()) break;
-    out.push_back(
-        objfmt::ObjectSlice{obj->second.key, obj->second.size, it->first, it->second.end});
+    out.push_back(objfmt::ObjectSlice{obj->second.key, obj->second.size, it->first, it->second.end,
+                                      it->second.bytes});
     expect = it->second.end;
     bytes += it->second.bytes;
   }

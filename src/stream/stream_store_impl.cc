@@ -16,14 +16,15 @@ namespace {
 void log_cold_read_summary(const objfmt::CatchUpStats& st) {
   if (st.reads == 0) return;
   const double n = static_cast<double>(st.reads);
-  SHALE_LOG_INFO("stream",
-                 "cold reads: {} ({} sequential), per read mean ms: queued {:.2f}, served {:.2f} "
-                 "(waiting for read-ahead {:.2f}); {} read-ahead windows, mean {:.1f} ms; "
-                 "{} GETs, {} block hits, {} misses",
-                 st.reads, st.sequential_reads, st.read_queued_us / n / 1000.0,
-                 st.read_served_us / n / 1000.0, st.read_inflight_wait_us / n / 1000.0, st.windows,
-                 st.windows ? st.window_us / static_cast<double>(st.windows) / 1000.0 : 0.0,
-                 st.gets, st.block_hits, st.block_misses);
+  SHALE_LOG_INFO(
+      "stream",
+      "cold reads: {} ({} sequential), per read mean ms: queued {:.2f}, served {:.2f} "
+      "(waiting for read-ahead {:.2f}); {} read-ahead windows, {} read-ahead GETs of mean "
+      "{:.1f} ms; {} GETs, {} block hits, {} misses",
+      st.reads, st.sequential_reads, st.read_queued_us / n / 1000.0, st.read_served_us / n / 1000.0,
+      st.read_inflight_wait_us / n / 1000.0, st.windows, st.prefetch_gets,
+      st.prefetch_gets ? st.prefetch_us / static_cast<double>(st.prefetch_gets) / 1000.0 : 0.0,
+      st.gets, st.block_hits, st.block_misses);
 }
 
 }  // namespace
