@@ -60,21 +60,25 @@ class AdoptTest : public ::testing::Test {
   }
   // n batches to each stream, interleaved and in flight together, so WAL objects mix streams.
   void append_interleaved(const std::vector<StreamId>& ids, int n, Epoch e = Epoch(1)) {
-    std::vector<std::future<Result<AppendResult>>> fs;
-    std::vector<std::pair<StreamId, Buf>> sent;
+    std::vector<std::pair<StreamId, Buf>> batches;
     for (int i = 0; i < n; ++i) {
-      for (StreamId id : ids) {
-        Buf b = make_batch(rng_, 2000, clock_.wall_ms());
-        auto p = std::make_shared<std::promise<Result<AppendResult>>>();
-        fs.push_back(p->get_future());
-        sent.emplace_back(id, b);
-        s().append(id, e, b, 3, [p](Result<AppendResult> r) { p->set_value(std::move(r)); });
-      }
+      for (StreamId id : ids) batches.emplace_back(id, make_batch(rng_, 2000, clock_.wall_ms()));
+    }
+    append_in_flight(batches, 3, e);
+  }
+  // Appends every batch (of `records` records each) before waiting for any acknowledgement.
+  void append_in_flight(const std::vector<std::pair<StreamId, Buf>>& batches, int32_t records,
+                        Epoch e = Epoch(1)) {
+    std::vector<std::future<Result<AppendResult>>> fs;
+    for (const auto& [id, b] : batches) {
+      auto p = std::make_shared<std::promise<Result<AppendResult>>>();
+      fs.push_back(p->get_future());
+      s().append(id, e, b, records, [p](Result<AppendResult> r) { p->set_value(std::move(r)); });
     }
     for (size_t i = 0; i < fs.size(); ++i) {
       auto r = fs[i].get();
       ASSERT_TRUE(r.ok()) << r.status().to_string();
-      sent_[sent[i].first][r->base.value()] = sent[i].second;
+      sent_[batches[i].first][r->base.value()] = batches[i].second;
     }
   }
   std::set<std::string> stored(const std::string& prefix) {
@@ -84,17 +88,23 @@ class AdoptTest : public ::testing::Test {
     for (const auto& o : l->objects) out.insert(o.key);
     return out;
   }
-  std::set<std::string> indexed() {
+  // The object records in the metadata store.
+  std::vector<ObjectRecord> index_records() {
     const std::string op(kObjectsPrefix);
     auto rr = meta_.get(op, meta::prefix_end(op));
     EXPECT_TRUE(rr.ok());
-    std::set<std::string> out;
+    std::vector<ObjectRecord> out;
     for (const auto& kv : rr->kvs) {
       auto rec =
           decode_object(ObjectId(std::stoull(kv.key.substr(kv.key.rfind('/') + 1))), kv.value);
       EXPECT_TRUE(rec.ok());
-      out.insert(rec->key);
+      if (rec.ok()) out.push_back(std::move(*rec));
     }
+    return out;
+  }
+  std::set<std::string> indexed() {
+    std::set<std::string> out;
+    for (const ObjectRecord& rec : index_records()) out.insert(rec.key);
     return out;
   }
   size_t keys_under(const std::string& prefix) {
@@ -241,35 +251,13 @@ TEST_F(AdoptTest, CompactionLeavesBigSingleStreamObjectsAlone) {
     append(a, 600 << 10);
     append(a, 2000);
   }
-  {  // both in flight before the timer fires: usually one object holding both streams
-    std::vector<std::pair<StreamId, Buf>> two = {{a, make_batch(rng_, 300 << 10)},
-                                                 {b, make_batch(rng_, 300 << 10)}};
-    std::vector<std::future<Result<AppendResult>>> fs;
-    for (auto& [id, batch] : two) {
-      auto p = std::make_shared<std::promise<Result<AppendResult>>>();
-      fs.push_back(p->get_future());
-      s().append(id, Epoch(1), batch, 1,
-                 [p](Result<AppendResult> r) { p->set_value(std::move(r)); });
-    }
-    for (size_t i = 0; i < fs.size(); ++i) {
-      auto r = fs[i].get();
-      ASSERT_TRUE(r.ok()) << r.status().to_string();
-      sent_[two[i].first][r->base.value()] = two[i].second;
-    }
-  }
+  // Both in flight before the timer fires: usually one object holding both streams.
+  append_in_flight({{a, make_batch(rng_, 300 << 10)}, {b, make_batch(rng_, 300 << 10)}}, 1);
   ASSERT_OK(s().upload_once());
   std::set<std::string> big_single, other;
-  {
-    const std::string op(kObjectsPrefix);
-    auto rr = meta_.get(op, meta::prefix_end(op));
-    ASSERT_TRUE(rr.ok());
-    for (const auto& kv : rr->kvs) {
-      auto rec =
-          decode_object(ObjectId(std::stoull(kv.key.substr(kv.key.rfind('/') + 1))), kv.value);
-      ASSERT_TRUE(rec.ok());
-      const bool one = rec->ranges.front().stream == rec->ranges.back().stream;
-      (one && rec->size >= (512u << 10) ? big_single : other).insert(rec->key);
-    }
+  for (const ObjectRecord& rec : index_records()) {
+    const bool one = rec.ranges.front().stream == rec.ranges.back().stream;
+    (one && rec.size >= (512u << 10) ? big_single : other).insert(rec.key);
   }
   ASSERT_GE(big_single.size(), 2u);
   ASSERT_GE(other.size(), 3u);  // the small ones and the mixed one(s)
