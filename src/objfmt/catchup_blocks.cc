@@ -21,6 +21,18 @@ std::optional<RaState> CatchUpReader::Impl::take_state(PosKey k) {
   return s;
 }
 
+uint64_t CatchUpReader::Impl::readahead_bound(uint64_t consumer, bool sequential) {
+  const auto now = std::chrono::steady_clock::now();
+  size_t active;
+  {
+    std::lock_guard lk(ra_mu);
+    if (sequential) ra_active[consumer] = now;
+    std::erase_if(ra_active, [&](const auto& kv) { return now - kv.second > kConsumerActiveFor; });
+    active = std::max<size_t>(ra_active.size(), 1);
+  }
+  return std::min<uint64_t>(opts.max_readahead_bytes, cache.capacity() / (2 * active));
+}
+
 void CatchUpReader::Impl::store_state(PosKey k, RaState s) {
   std::lock_guard lk(ra_mu);
   if (ra.insert_or_assign(k, s).second) ra_order.push_back(k);
@@ -48,8 +60,9 @@ Result<std::vector<BlockPtr>> CatchUpReader::Impl::fetch_run(
   std::vector<BlockPtr> out;
   for (const BlockIndexEntry& e : blocks) {
     // Blocks of one GET share its buffer (no copy): the buffer is freed when the last of them
-    // is evicted, so memory can exceed the cache bound by up to one GET (kMaxGetBytes) per run
-    // whose blocks are only partly evicted. LRU order usually evicts a run's blocks together.
+    // is evicted, so memory can exceed the cache bound by up to one GET (kMaxGetBytes + a block)
+    // per run whose blocks are only partly evicted. LRU order usually evicts a run's blocks
+    // together.
     Buf raw = got.data.slice(e.position - begin, e.size);
     auto dec = decode_block(raw, e);
     if (!dec.ok()) {
@@ -151,8 +164,8 @@ std::vector<Run> CatchUpReader::Impl::plan_runs(StreamId stream,
         run_end = UINT64_MAX;
         continue;
       }
-      if (run_end != e.position || run_bytes + e.size > kMaxGetBytes) {
-        runs.push_back(Run{sl.key, {}});
+      if (run_end != e.position || run_bytes >= kMaxGetBytes) {
+        runs.push_back(Run{sl.key, {}, stream});
         run_bytes = 0;
       }
       run_bytes += e.size;
@@ -191,25 +204,36 @@ void CatchUpReader::Impl::prefetch_done(size_t n) {
   if (idle_locked()) idle_cv.notify_all();
 }
 
+std::deque<Run>::iterator CatchUpReader::Impl::next_prefetch_locked() {
+  const size_t per_stream = std::max<size_t>(opts.fetch_parallelism, 1);
+  if (fetch_stopped || prefetch_running >= std::max<size_t>(opts.threads, 1) * per_stream) {
+    return prefetch_runs.end();
+  }
+  return std::find_if(prefetch_runs.begin(), prefetch_runs.end(), [&](const Run& r) {
+    auto it = prefetch_running_by_stream.find(r.stream);
+    return it == prefetch_running_by_stream.end() || it->second < per_stream;
+  });
+}
+
 void CatchUpReader::Impl::fetcher() {
   name_this_thread("cold-fetch");
-  const size_t max_prefetch = std::max<size_t>(opts.fetch_parallelism, 1);
   std::unique_lock lk(fetch_mu);
-  auto may_prefetch = [&] {
-    return !fetch_stopped && !prefetch_runs.empty() && prefetch_running < max_prefetch;
-  };
+  std::deque<Run>::iterator next;
+  auto may_prefetch = [&] { return (next = next_prefetch_locked()) != prefetch_runs.end(); };
   for (;;) {
     fetch_cv.wait(lk, [&] { return fetch_stopped || !fetch_jobs.empty() || may_prefetch(); });
     if (!fetch_jobs.empty()) {  // a read's helper job first: the read waits for it
       auto job = std::move(fetch_jobs.front());
       fetch_jobs.pop_front();
+      if (may_prefetch()) fetch_cv.notify_one();  // the run this wake-up was for
       lk.unlock();
       job();
       lk.lock();
     } else if (may_prefetch()) {
-      Run run = std::move(prefetch_runs.front());
-      prefetch_runs.pop_front();
+      Run run = std::move(*next);
+      prefetch_runs.erase(next);
       prefetch_running++;
+      prefetch_running_by_stream[run.stream]++;
       lk.unlock();
       const auto t0 = std::chrono::steady_clock::now();
       run_prefetch(run, true);
@@ -217,8 +241,12 @@ void CatchUpReader::Impl::fetcher() {
       prefetch_done(1);
       lk.lock();
       prefetch_running--;
-      fetch_cv.notify_one();  // a run may be waiting for this slot
-    } else {                  // stopped: drop the read-ahead not yet started
+      if (--prefetch_running_by_stream[run.stream] == 0) {
+        prefetch_running_by_stream.erase(run.stream);
+      }
+      // One slot is free: one helper can start one run. (notify_all woke all 23 helpers per GET.)
+      fetch_cv.notify_one();
+    } else {  // stopped: drop the read-ahead not yet started
       const size_t dropped = prefetch_runs.size();
       prefetch_runs.clear();
       lk.unlock();

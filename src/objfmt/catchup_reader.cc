@@ -75,9 +75,10 @@ CatchUpReader::CatchUpReader(objstore::ObjectStore& store, BlockCache& cache, Op
     : impl_(std::make_unique<Impl>(store, cache, opts)) {
   const size_t n = std::max<size_t>(opts.threads, 1);
   for (size_t i = 0; i < n; i++) impl_->threads.emplace_back([this] { impl_->worker(); });
-  // Each pool thread may run a fetch_runs() at once, each with fetch_parallelism - 1 helpers;
-  // read-ahead GETs run on the helpers too, so there is at least one.
-  const size_t helpers = std::max<size_t>(n * (std::max<size_t>(opts.fetch_parallelism, 1) - 1), 1);
+  // Read-ahead holds at most n x fetch_parallelism helpers; one read's fetch_runs() finds
+  // fetch_parallelism - 1 more (Impl::fetchers).
+  const size_t par = std::max<size_t>(opts.fetch_parallelism, 1);
+  const size_t helpers = n * par + par - 1;
   for (size_t i = 0; i < helpers; i++) {
     impl_->fetchers.emplace_back([this] { impl_->fetcher(); });
   }
@@ -131,7 +132,8 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
     std::optional<RaState> st = im->take_state({stream, from});
     const bool sequential = st.has_value();
     if (sequential) im->n_seq.fetch_add(1, std::memory_order_relaxed);
-    RaState s = st.value_or(RaState{im->opts.readahead_start_blocks, from, from});
+    RaState s = st.value_or(RaState{im->opts.readahead_start_blocks, from, from,
+                                    im->next_consumer.fetch_add(1, std::memory_order_relaxed)});
     auto res = im->serve(stream, from, max_bytes, *sl);
     if (!res.ok() || res->batches.empty()) {
       cb(std::move(res));
@@ -139,27 +141,29 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
     }
     const Offset next = res->next;
     // Decide the read-ahead before the callback so the consumer's next read finds the state.
-    // A window is planned again once the consumer has read half of the last one. (Planning
-    // only after it passed the whole window's start left every second read of a consumer whose
-    // reads are half a window waiting for a window planned just before it arrived: read-ahead
-    // ran one read ahead, not two. Planning after every read sent one small GET per small
-    // read.) The plan skips cached blocks and blocks being fetched.
+    // A window is planned again once the consumer has read a quarter of the last one
+    // (replan_at). Planning only after it passed the whole window's start left every second
+    // read of a consumer whose reads are half a window waiting for a window planned just before
+    // it arrived. At half the window, the read that reached it usually waited for a GET just
+    // past it first, and the GETs in flight drained meanwhile (BENCHMARKS.md section 5j).
+    // Planning after every read sent one small GET per small read. The plan skips cached blocks
+    // and blocks being fetched.
     const bool prefetch = !sequential || next >= s.trigger;
     if (prefetch && sequential) {
       s.window = std::clamp<size_t>(s.window * 2, 1, kMaxWindowBlocks);
     } else if (prefetch) {
       s.window = std::max<size_t>(im->opts.readahead_start_blocks, 1);
     }
-    // Until the plan below is done, a racing read plans again (harmless: it skips what this
-    // plan fetches).
-    if (prefetch) s.trigger = next;
+    // Until the plan below is done, the state holds the trigger of the read-ahead planned so
+    // far. (Holding `next` let the consumer's next read plan again while this plan ran: both
+    // queued the same runs, and the state kept the trigger of whichever plan ended last.)
+    if (prefetch) s.trigger = replan_at(next, std::max(next, s.until), s.bound);
     // The window also covers at least one more read of the size that just ended (two once the
     // reads are sequential), so a consumer's next read finds every block fetched or in flight
     // and the one after finds its blocks on the way. With one read's worth, a consumer of
     // 16 MiB fetches waited for the window to double its way up (a quarter of a 768 MiB
     // catch-up) before read-ahead ran a whole read ahead of it.
-    const Window w{s.window, sequential ? 2 * res->bytes : res->bytes,
-                   im->opts.max_readahead_bytes};
+    const uint64_t min_bytes = sequential ? 2 * res->bytes : res->bytes;
     // A later read racing with the plan below sees a conservative `until`; the plan skips
     // cached and in-flight blocks, so no block is fetched twice.
     im->store_state({stream, next}, s);
@@ -169,6 +173,9 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
       // Planned from `next`, not from where the last window ended: blocks already cached count
       // toward the window, so read-ahead never runs more than max_readahead_bytes ahead of the
       // consumer (further ahead, the cache would evict blocks before they are read).
+      // Within this consumer's share of the cache (readahead_bound).
+      const uint64_t bound = im->readahead_bound(s.consumer, sequential);
+      const Window w{s.window, min_bytes, bound};
       Offset until = std::max(next, s.until);
       const size_t planned = im->plan_prefetch(stream, *sl, next, w, &until);
       im->n_last_window.store(planned, std::memory_order_relaxed);
@@ -176,7 +183,8 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
       auto it = im->ra.find({stream, next});
       if (it != im->ra.end()) {
         it->second.until = std::max(it->second.until, until);
-        it->second.trigger = next + (until - next) / 2;
+        it->second.trigger = replan_at(next, until, bound);
+        it->second.bound = bound;
       }
     }
   });

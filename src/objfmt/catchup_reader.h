@@ -15,13 +15,15 @@
 // sequential: the window doubles (from readahead_start_blocks up to max_readahead_bytes) each
 // time more blocks are prefetched, covers at least twice the bytes of the read that just ended
 // (a consumer's next two reads of the same size find their blocks fetched or in flight), and is
-// planned again once the consumer has read half of the last one. A read that misses several
+// planned again once the consumer has read a quarter of the last one. A window's bytes are
+// bounded by max_readahead_bytes and by the consumer's share of half the block cache among the
+// sequential consumers active in the last second. A read that misses several
 // blocks fetches them in parallel (fetch_parallelism GETs at once) before serving them.
 // Prefetch is asynchronous: its runs (adjacent blocks of an object, one range GET each) are
-// queued for the fetch helpers, which keep at most fetch_parallelism of them in flight and
-// serve a read's own fetches first; a window that would overfill the queue
-// (prefetch_queue_capacity runs) is dropped. A read that does not continue a known position is
-// random and starts with the initial window, covering one read.
+// queued for the fetch helpers, which keep at most fetch_parallelism of them in flight per
+// stream (threads x fetch_parallelism in all) and serve a read's own fetches first; a window that
+// would overfill the queue (prefetch_queue_capacity runs) is dropped. A read that does not continue
+// a known position is random and starts with the initial window, covering one read.
 //
 // Layouts (footer + index) are cached in a small LRU keyed by object key.
 //
@@ -76,12 +78,14 @@ struct CatchUpReaderOptions {
   size_t queue_capacity = 1024;          // queued reads (prefetches are bounded separately)
   size_t prefetch_queue_capacity = 256;  // read-ahead runs queued or in flight
   size_t readahead_start_blocks = 1;
-  // Read-ahead windows (and the blocks one read fetches in parallel) stop at this many bytes.
+  // Read-ahead windows (and the blocks one read fetches in parallel) stop at this many bytes,
+  // or earlier at the consumer's share of half the block cache.
   size_t max_readahead_bytes = 32 * 1024 * 1024;
-  // GETs in flight for one read's missing blocks or one read-ahead window (each GET is one run
-  // of adjacent blocks, at most 2 MiB). The pool thread fetches too; the others are long-lived
-  // helper threads ("cold-fetch", fetch_parallelism - 1 per pool thread), so each
-  // keeps its store connections warm.
+  // GETs in flight for one read's missing blocks or one stream's read-ahead (each GET is one
+  // run of adjacent blocks, about 2 MiB); read-ahead of all streams together has at most
+  // threads x fetch_parallelism. A read's pool thread fetches too; the others are long-lived
+  // helper threads ("cold-fetch", threads x fetch_parallelism + fetch_parallelism - 1), so
+  // each keeps its store connections warm.
   size_t fetch_parallelism = 8;
   size_t layout_cache_entries = 1024;
   size_t position_entries = 4096;  // remembered (stream, position) read-ahead states

@@ -21,8 +21,10 @@ namespace catchup_detail {
 using BlockPtr = std::shared_ptr<const CachedBlock>;
 // Read-ahead windows stop doubling here; the byte bound (max_readahead_bytes) usually binds first.
 inline constexpr size_t kMaxWindowBlocks = 4096;
-// A read-ahead window is fetched in GETs of at most this many bytes (at least one block), so that
-// several pool threads fetch one window in parallel.
+// A run of adjacent blocks (one range GET) ends once it holds this many bytes, so that several
+// GETs fetch one window in parallel. A run may pass it by up to one block: blocks close at the
+// first batch past their target (512 KiB), and stopping before the block that would pass 2 MiB
+// made runs of three ~528 KiB blocks, 1.27x the GETs (what S3 bills) for the same bytes.
 inline constexpr uint64_t kMaxGetBytes = 2 << 20;
 
 // Microseconds since t0 (the time sums in CatchUpStats).
@@ -54,15 +56,29 @@ struct PosKey {
 
 // Read-ahead state of one consumer, remembered under the position where its last read ended.
 struct RaState {
-  size_t window = 1;  // blocks per prefetch
-  Offset trigger{0};  // plan again once a read ends at or past this offset
-  Offset until{0};    // prefetched up to here (exclusive)
+  size_t window = 1;      // blocks per prefetch
+  Offset trigger{0};      // plan again once a read ends at or past this offset
+  Offset until{0};        // prefetched up to here (exclusive)
+  uint64_t consumer = 0;  // given by the read that started the sequence; kept while it goes on
+  uint64_t bound = 0;     // byte bound of the last window planned (replan_at)
 };
+
+// Where a consumer at `next`, with read-ahead planned up to `until` in a window of at most
+// `bound` bytes, plans again: a quarter of the way, or half of it when a quarter of the window
+// is less than one GET (see CatchUpReader::read).
+inline Offset replan_at(Offset next, Offset until, uint64_t bound) {
+  return next + (until - next) / (bound >= 4 * kMaxGetBytes ? 4 : 2);
+}
+
+// A consumer counts toward the read-ahead share (Impl::readahead_bound) this long after its last
+// read-ahead window.
+inline constexpr auto kConsumerActiveFor = std::chrono::seconds(1);
 
 // A run of adjacent blocks of one object, fetched with one range GET.
 struct Run {
   std::string key;
   std::vector<BlockIndexEntry> blocks;
+  StreamId stream{0};  // whose read-ahead (the fetch helpers' per-stream share)
 };
 
 // Which blocks a plan covers: at least `blocks` blocks and `min_bytes` bytes (whichever ends
@@ -112,12 +128,17 @@ struct CatchUpReader::Impl {
   std::mutex inflight_mu;
   std::unordered_map<BlockKey, BlockFuture, BlockKeyHash> inflight;
 
-  // Fetch helpers: threads x (fetch_parallelism - 1) long-lived threads ("cold-fetch", at least
-  // one). They join a read's fetch_runs() (jobs in fetch_jobs, taken first), and they fetch the
-  // read-ahead runs (prefetch_runs), at most fetch_parallelism at once, one run after another
-  // without waiting for a window to end: windows that each held a pool thread until their last
-  // GET ended left the store idle at every window's tail and reads queued behind windows
-  // (BENCHMARKS.md section 5i). Long-lived because the S3 client keeps its connections per
+  // Fetch helpers: threads x fetch_parallelism + fetch_parallelism - 1 long-lived threads
+  // ("cold-fetch"). They join a read's fetch_runs() (jobs in fetch_jobs, taken first), and they
+  // fetch the read-ahead runs (prefetch_runs), one run after another without waiting for a
+  // window to end: windows that each held a pool thread until their last GET ended left the
+  // store idle at every window's tail and reads queued behind windows (BENCHMARKS.md section
+  // 5i). Read-ahead GETs in flight: at most fetch_parallelism per stream (one window's worth;
+  // a stream's long queue does not hold back another's) and threads x fetch_parallelism in all
+  // (what the pool's windows had before section 5i; capped at fetch_parallelism in all, two
+  // consumers on a store with S3's latency kept 6.8 GETs in flight, now 9: section 5j). The
+  // helpers beyond that are for a read's fetch_runs(), so a read finds its helpers free even
+  // while read-ahead holds its maximum. Long-lived because the S3 client keeps its connections per
   // thread: a helper started per window opened a new connection (and a new curl handle) for
   // every GET. Guarded by fetch_mu; a job that starts after its fetch_runs() has returned does
   // nothing (see FetchBatch).
@@ -126,13 +147,17 @@ struct CatchUpReader::Impl {
   std::deque<std::function<void()>> fetch_jobs;
   std::deque<Run> prefetch_runs;
   size_t prefetch_running = 0;
+  std::map<StreamId, size_t> prefetch_running_by_stream;
   bool fetch_stopped = false;
   std::vector<std::thread> fetchers;  // written by the constructor and stop() (under join_mu)
 
-  // Read-ahead states; guarded by ra_mu. ra_order is FIFO for the bound.
+  // Read-ahead states; guarded by ra_mu. ra_order is FIFO for the bound. ra_active: when each
+  // consumer (RaState::consumer) last planned a window, for those within kConsumerActiveFor.
   std::mutex ra_mu;
   std::map<PosKey, RaState> ra;
   std::deque<PosKey> ra_order;
+  std::map<uint64_t, std::chrono::steady_clock::time_point> ra_active;
+  std::atomic<uint64_t> next_consumer{1};
 
   std::atomic<uint64_t> n_reads{0}, n_seq{0}, n_hits{0}, n_misses{0}, n_gets{0}, n_pf_gets{0},
       n_pf_blocks{0}, n_pf_dropped{0}, n_last_window{0};
@@ -187,6 +212,19 @@ struct CatchUpReader::Impl {
   std::vector<BlockPtr> run_prefetch(const Run& run, bool readahead);
   std::optional<RaState> take_state(PosKey k);
   void store_state(PosKey k, RaState s);
+  // The byte bound of a window `consumer` plans now: a share of half the block cache among the
+  // sequential consumers that planned a window within kConsumerActiveFor, at most
+  // opts.max_readahead_bytes. A sequential consumer counts from this plan on; a random read
+  // does not count (a flood of them would shrink every sequential consumer's read-ahead).
+  // Read-ahead beyond the cache evicts blocks fetched ahead before they are read (the LRU's oldest
+  // are blocks nobody has read yet), and every consumer then fetches them again: 4 consumers of 32
+  // MiB windows through the default 64 MiB cache GET each byte 1.6 times and went 4x slower than 2
+  // (BENCHMARKS.md section 5j).
+  uint64_t readahead_bound(uint64_t consumer, bool sequential);
+  // The fetch helpers' choice among queued read-ahead runs: the first whose stream has fewer
+  // than fetch_parallelism GETs in flight, if fewer than threads x fetch_parallelism are in
+  // flight in all; prefetch_runs.end() if none. Requires fetch_mu.
+  std::deque<Run>::iterator next_prefetch_locked();
 };
 
 }  // namespace shale::objfmt

@@ -15,12 +15,32 @@
 #include <random>
 
 #include "io/fs.h"
+#include "objfmt/bench_util.h"
 #include "objfmt/catchup_reader.h"
 #include "objfmt/object.h"
 #include "objstore/local_object_store.h"
 #include "objstore/store_util.h"
 
 namespace shale::objfmt {
+
+uint64_t read_stream(CatchUpReader& r, StreamId stream, const std::vector<ObjectSlice>& slices) {
+  uint64_t bytes = 0;
+  Offset from = slices.front().start;
+  while (from < slices.back().end) {
+    std::promise<Result<CatchUpResult>> p;
+    if (!r.read(stream, from, 1 << 20, slices, [&](auto res) {
+            p.set_value(std::move(res));
+          }).ok()) {
+      std::abort();
+    }
+    auto res = p.get_future().get();
+    if (!res.ok() || res->batches.empty()) std::abort();
+    bytes += res->bytes;
+    from = res->next;
+  }
+  return bytes;
+}
+
 namespace {
 
 constexpr StreamId kStream(1);
@@ -91,23 +111,8 @@ Fixture& fixture() {
   return f;
 }
 
-// Reads the whole stream sequentially through a catch-up reader, 1 MiB per read.
 uint64_t read_all(CatchUpReader& r, Fixture& f) {
-  uint64_t bytes = 0;
-  Offset from = f.slices.front().start;
-  while (from < f.slices.back().end) {
-    std::promise<Result<CatchUpResult>> p;
-    if (!r.read(kStream, from, 1 << 20, f.slices, [&](auto res) {
-            p.set_value(std::move(res));
-          }).ok()) {
-      std::abort();
-    }
-    auto res = p.get_future().get();
-    if (!res.ok() || res->batches.empty()) std::abort();
-    bytes += res->bytes;
-    from = res->next;
-  }
-  return bytes;
+  return read_stream(r, kStream, f.slices);
 }
 
 void BM_RawFileRead(benchmark::State& state) {

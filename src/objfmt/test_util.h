@@ -1,10 +1,13 @@
 // Test helpers for objfmt: a minimal in-memory ObjectStore (so these tests do not depend on the
-// objstore implementations) and a wrapper that counts GETs and the bytes they returned.
+// objstore implementations), a wrapper that counts GETs and the bytes they returned, and one that
+// holds GETs until the test lets them go.
 // Test-only; thread-safe.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -160,6 +163,48 @@ class CountingStore : public objstore::ObjectStore {
 
  private:
   objstore::ObjectStore& inner_;
+};
+
+// Holds every data GET at or past byte `gate_from` of its object until open(); counts them per
+// object while held.
+class GatedStore : public CountingStore {
+ public:
+  using CountingStore::CountingStore;
+  Result<objstore::GetResult> get(const std::string& key,
+                                  const objstore::ByteRange& r = {}) override {
+    if (!r.suffix && r.offset >= gate_from) {
+      std::unique_lock lk(mu_);
+      held_[key]++;
+      cv_.notify_all();
+      cv_.wait(lk, [&] { return open_; });
+      held_[key]--;
+    }
+    return CountingStore::get(key, r);
+  }
+  void open() {
+    std::lock_guard lk(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  // Waits until `n` GETs are held in all (false after `timeout`); returns the count per object.
+  bool wait_held(int n, std::chrono::milliseconds timeout, std::map<std::string, int>* held) {
+    std::unique_lock lk(mu_);
+    auto total = [&] {
+      int t = 0;
+      for (const auto& [k, c] : held_) t += c;
+      return t;
+    };
+    const bool ok = cv_.wait_for(lk, timeout, [&] { return total() >= n; });
+    *held = held_;
+    return ok;
+  }
+  std::atomic<uint64_t> gate_from{UINT64_MAX};
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, int> held_;
+  bool open_ = false;
 };
 
 // A deterministic pseudo-batch: `size` bytes derived from (stream, base).

@@ -1,0 +1,161 @@
+// CatchUpReader with several consumers at once, each reading its own stream: how they share the
+// read-ahead GETs in flight and the block cache.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <map>
+#include <thread>
+
+#include "objfmt/catchup_reader.h"
+#include "objfmt/test_util.h"
+
+namespace shale::objfmt {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::CountingStore;
+using testing::GatedStore;
+using testing::make_batch;
+using testing::TestStore;
+
+class ConsumersTest : public ::testing::Test {
+ protected:
+  // Writes one object per stream (streams 1..n), `blocks` blocks of one `batch`-byte batch.
+  void write_streams(int n, int blocks, size_t batch) {
+    for (int s = 1; s <= n; s++) {
+      const StreamId stream(s);
+      ObjectBuilder b(batch);
+      Offset next(0);
+      for (int i = 0; i < blocks; i++) {
+        ASSERT_TRUE(b.add(stream, next, 1, 0, make_batch(stream, next, batch)).ok());
+        next = next + 1;
+      }
+      auto built = b.finish();
+      ObjectSlice sl{fmt::format("s{}", s), built.size, Offset(0), next, built.size};
+      ASSERT_TRUE(inner_.put(sl.key, built.parts).ok());
+      slices_[stream] = {sl};
+    }
+  }
+
+  Result<CatchUpResult> read(CatchUpReader& r, StreamId s, Offset from, size_t max_bytes) {
+    std::promise<Result<CatchUpResult>> p;
+    Status st = r.read(s, from, max_bytes, slices_[s], [&](auto res) { p.set_value(res); });
+    if (!st.ok()) return st.error();
+    return p.get_future().get();
+  }
+
+  TestStore inner_;
+  std::map<StreamId, std::vector<ObjectSlice>> slices_;
+};
+
+TEST_F(ConsumersTest, ReadAheadOfSeveralStreamsRunsSideBySide) {
+  // Blocks of ~1 MiB, so a window of 8 blocks is 4 GETs (runs end once they hold 2 MiB).
+  // Two pool threads x 2 GETs: each stream's read-ahead may keep 2 GETs in flight, 4 in all.
+  // (Until 2026-11-27 read-ahead of every stream shared 2 GETs in flight, first come first
+  // served: the second consumer's read-ahead waited for the first's whole window.)
+  write_streams(3, 12, 1 << 20);
+  GatedStore gated(inner_);
+  BlockCache cache(256 << 20);
+  CatchUpReaderOptions opts;
+  opts.threads = 2;
+  opts.fetch_parallelism = 2;
+  opts.readahead_start_blocks = 8;
+  CatchUpReader r(gated, cache, opts);
+  uint64_t first_block = 0;
+  for (const auto& [stream, slices] : slices_) {  // layouts first: their GETs are not held
+    auto layout = r.layout(slices[0].key, slices[0].object_size);
+    ASSERT_TRUE(layout.ok());
+    first_block = (*layout)->index[0].size;
+  }
+  gated.gate_from = first_block;  // each stream's first block passes
+  for (int s = 1; s <= 3; s++) {
+    auto res = read(r, StreamId(s), Offset(0), 1);
+    ASSERT_TRUE(res.ok()) << res.error().to_string();
+    ASSERT_EQ(res->batches.size(), 1u);
+  }
+  std::map<std::string, int> held;
+  const bool four = gated.wait_held(4, 10s, &held);
+  std::this_thread::sleep_for(50ms);  // a fifth GET, if the caps let one start, shows up
+  gated.wait_held(4, 0ms, &held);
+  gated.open();
+  r.wait_idle();
+  ASSERT_TRUE(four) << "read-ahead GETs held: s1 " << held["s1"] << ", s2 " << held["s2"] << ", s3 "
+                    << held["s3"];
+  int total = 0;
+  for (const auto& [key, n] : held) {
+    EXPECT_LE(n, 2) << key << ": more than fetch_parallelism GETs of one stream";
+    total += n;
+  }
+  EXPECT_EQ(total, 4) << "threads x fetch_parallelism read-ahead GETs in flight in all";
+  // Every window was fetched once the store answered.
+  for (int s = 1; s <= 3; s++) {
+    auto res = read(r, StreamId(s), Offset(1), 8 << 20);
+    ASSERT_TRUE(res.ok());
+    EXPECT_EQ(res->batches.size(), 8u);  // blocks 1-8: the first window
+  }
+  EXPECT_EQ(r.stats().block_misses, 3u);  // each stream's first block only
+}
+
+TEST_F(ConsumersTest, ConsumersShareTheCacheWithoutEvictingEachOthersReadAhead) {
+  // 4 consumers read their streams one block at a time, in turn, through a 2 MiB cache. Alone,
+  // each would read ahead up to max_readahead_bytes (32 MiB, the whole stream); together, their
+  // windows would evict each other's blocks before they are read, and the blocks would be
+  // fetched again (until 2026-11-27: 1.6-1.8x the bytes, BENCHMARKS.md section 5j). Each
+  // consumer's window now stays within its share of half the cache, and every block is
+  // fetched once.
+  constexpr int kStreams = 4, kBlocks = 48;
+  write_streams(kStreams, kBlocks, 64 << 10);
+  CountingStore counting(inner_);
+  BlockCache cache(2 << 20);
+  CatchUpReader r(counting, cache, {});
+  std::map<StreamId, Offset> next;
+  for (int i = 0; i < kBlocks; i++) {
+    for (int s = 1; s <= kStreams; s++) {
+      const StreamId stream(s);
+      auto res = read(r, stream, next[stream], 1);
+      ASSERT_TRUE(res.ok()) << res.error().to_string();
+      ASSERT_EQ(res->batches.size(), 1u);
+      next[stream] = res->next;
+      r.wait_idle();  // read-ahead lands before the next consumer's turn
+    }
+  }
+  const CatchUpStats st = r.stats();
+  EXPECT_EQ(st.block_misses + st.prefetch_blocks, uint64_t{kStreams} * kBlocks)
+      << "blocks fetched more than once: " << st.block_misses << " missed by reads, "
+      << st.prefetch_blocks << " read ahead";
+  // The last window: within a quarter of the cache's half (one block past it at most).
+  EXPECT_LE(st.last_window_blocks, (1u << 20) / kStreams / (64u << 10) + 1);
+}
+
+TEST_F(ConsumersTest, LargeWindowIsToppedUpEveryQuarterInWholeGets) {
+  // One consumer, 1 MiB reads, blocks of ~512 KiB, the default 32 MiB bound. Once the window
+  // has grown to the bound, it is planned again each time the consumer has read a quarter of
+  // it (8 MiB), so ~24 MiB stay fetched or in flight ahead of it (at half the window, the
+  // store sat idle while the read that reached the trigger waited for the GET just past it),
+  // and each plan adds whole runs of 4 blocks (one GET of ~2 MiB each).
+  write_streams(1, 160, (512 << 10) - 64);  // two batches (blocks) per 1 MiB read
+  CountingStore counting(inner_);
+  BlockCache cache(64 << 20);
+  CatchUpReader r(counting, cache, {});
+  const StreamId s(1);
+  Offset next(0);
+  CatchUpStats ramped;
+  for (int i = 0; i < 48; i++) {  // 48 of 80 MiB: the window reaches the end just then
+    auto res = read(r, s, next, 1 << 20);
+    ASSERT_TRUE(res.ok()) << res.error().to_string();
+    next = res->next;
+    r.wait_idle();
+    if (i == 15) ramped = r.stats();  // 16 MiB read: the window is at the bound
+  }
+  const CatchUpStats st = r.stats();
+  EXPECT_EQ(st.block_misses, 2u);  // only the first read's two blocks
+  // 32 MiB read after the ramp: a window every 8 MiB, not every 16.
+  EXPECT_GE(st.windows - ramped.windows, 4u);
+  // About 2 MiB per GET: 4 blocks, at most one shorter run per window.
+  const uint64_t blocks = st.prefetch_blocks - ramped.prefetch_blocks;
+  const uint64_t gets = st.prefetch_gets - ramped.prefetch_gets;
+  EXPECT_LE(gets, blocks / 4 + (st.windows - ramped.windows));
+}
+
+}  // namespace
+}  // namespace shale::objfmt
