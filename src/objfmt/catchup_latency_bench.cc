@@ -12,13 +12,11 @@
 #include <benchmark/benchmark.h>
 
 #include <atomic>
-#include <future>
 #include <random>
 #include <thread>
 
 #include "objfmt/bench_util.h"
 #include "objfmt/catchup_reader.h"
-#include "objfmt/object.h"
 #include "objstore/faulty_object_store.h"
 #include "objstore/mem_object_store.h"
 
@@ -45,24 +43,12 @@ struct LatencyFixture {
       Offset next(0);
       slices.emplace_back();
       for (size_t done = 0; done < kStreamBytes; done += kObjectBytes) {
-        ObjectBuilder b;
-        ObjectSlice sl{fmt::format("latency/s{}-{}", s, done / kObjectBytes), 0, next, next};
-        while (b.bytes() < kObjectBytes) {
-          std::vector<uint8_t> v(kBatchBytes);
-          for (size_t i = 0; i < v.size(); i += 8) {
-            const uint64_t x = rng();
-            std::memcpy(&v[i], &x, 8);
-          }
-          (void)b.add(stream, next, 10, next.value(), Buf::take(std::move(v)));
-          next = next + 10;
-        }
-        auto built = b.finish();
-        sl.end = next;
-        sl.object_size = built.size;
-        sl.bytes = built.size;
-        if (!mem.put(sl.key, built.parts).ok()) std::abort();
+        ObjectSlice sl =
+            put_random_object(mem, fmt::format("latency/s{}-{}", s, done / kObjectBytes), stream,
+                              &next, rng, kObjectBytes, kBatchBytes);
+        sl.bytes = sl.object_size;
         slices.back().push_back(sl);
-        objects.emplace_back(sl.key, built.size);
+        objects.emplace_back(sl.key, sl.object_size);
       }
     }
     store.set_latency(static_cast<objstore::StoreOpMask>(objstore::StoreOp::kGet), kGetLatency);

@@ -218,7 +218,7 @@ struct CatchUpReader::Impl {
   // does not count (a flood of them would shrink every sequential consumer's read-ahead).
   // Read-ahead beyond the cache evicts blocks fetched ahead before they are read (the LRU's oldest
   // are blocks nobody has read yet), and every consumer then fetches them again: 4 consumers of 32
-  // MiB windows through the default 64 MiB cache GET each byte 1.6 times and went 4x slower than 2
+  // MiB windows through the default 64 MiB cache GET each byte 1.9 times and went 6x slower than 2
   // (BENCHMARKS.md section 5j).
   uint64_t readahead_bound(uint64_t consumer, bool sequential);
   // The fetch helpers' choice among queued read-ahead runs: the first whose stream has fewer

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <random>
@@ -41,6 +42,27 @@ uint64_t read_stream(CatchUpReader& r, StreamId stream, const std::vector<Object
   return bytes;
 }
 
+ObjectSlice put_random_object(objstore::ObjectStore& store, const std::string& key, StreamId stream,
+                              Offset* next, std::mt19937_64& rng, size_t object_bytes,
+                              size_t batch_bytes) {
+  ObjectBuilder b;
+  ObjectSlice sl{key, 0, *next, *next};
+  while (b.bytes() < object_bytes) {
+    std::vector<uint8_t> v(batch_bytes);
+    for (size_t i = 0; i + 8 <= v.size(); i += 8) {
+      const uint64_t x = rng();
+      std::memcpy(&v[i], &x, 8);
+    }
+    (void)b.add(stream, *next, 10, next->value(), Buf::take(std::move(v)));
+    *next = *next + 10;
+  }
+  auto built = b.finish();
+  sl.end = *next;
+  sl.object_size = built.size;
+  if (!store.put(sl.key, built.parts).ok()) std::abort();
+  return sl;
+}
+
 namespace {
 
 constexpr StreamId kStream(1);
@@ -68,22 +90,9 @@ struct Fixture {
     std::mt19937_64 rng(1);
     Offset next(0);
     for (int o = 0; o < kObjects; o++) {
-      ObjectBuilder b;
-      ObjectSlice sl{fmt::format("bench/obj-{}", o), 0, next, next};
-      while (b.bytes() < kObjectBytes) {
-        std::vector<uint8_t> v(kBatch);
-        for (size_t i = 0; i < v.size(); i += 8) {
-          uint64_t x = rng();
-          std::memcpy(&v[i], &x, 8);
-        }
-        (void)b.add(kStream, next, 10, next.value(), Buf::take(std::move(v)));
-        next = next + 10;
-        total += kBatch;
-      }
-      auto built = b.finish();
-      sl.end = next;
-      sl.object_size = built.size;
-      if (!store->put(sl.key, built.parts).ok()) std::abort();
+      ObjectSlice sl = put_random_object(*store, fmt::format("bench/obj-{}", o), kStream, &next,
+                                         rng, kObjectBytes, kBatch);
+      total += static_cast<uint64_t>(sl.end - sl.start) / 10 * kBatch;
       slices.push_back(sl);
       files.push_back(dir + "/objects/" + objstore::local_object_path(sl.key).value());
     }
