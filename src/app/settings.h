@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "objfmt/block_cache.h"
 
 namespace CLI {
 class App;
@@ -56,7 +57,7 @@ struct Settings {
   int64_t wal_max_commit_bytes = 8ll << 20;
   // Stream store: caches and uploader.
   int64_t log_cache_bytes = 256ll << 20;
-  int64_t block_cache_bytes = 64ll << 20;
+  int64_t block_cache_bytes = objfmt::kDefaultBlockCacheBytes;
   int64_t upload_threshold_bytes = 32ll << 20;
   int64_t upload_interval_ms = 500;
   int64_t stream_object_bytes = 8ll << 20;

@@ -36,6 +36,12 @@ struct BlockCacheStats {
   uint64_t entries = 0;  // currently held
 };
 
+// The broker's default capacity (--block-cache-bytes). Read-ahead takes at most half of it,
+// split among the consumers catching up at once (CatchUpReader): 256 MiB gives 4 of them the
+// whole 32 MiB window each. With 64 MiB, 4 consumers on a store with S3's latency kept 7 GETs
+// in flight in all (398 MiB/s); with 256 MiB, 12 (657 MiB/s; BENCHMARKS.md section 5k).
+inline constexpr size_t kDefaultBlockCacheBytes = 256 << 20;
+
 class BlockCache {
  public:
   static constexpr size_t kEntryOverhead = 128;  // charged per entry besides the block bytes

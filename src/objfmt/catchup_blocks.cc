@@ -137,10 +137,13 @@ std::vector<Run> CatchUpReader::Impl::plan_runs(StreamId stream,
   std::vector<Run> runs;
   // The window ends after w.blocks blocks and w.min_bytes bytes, or at w.max_bytes.
   auto more = [&] { return *blocks < w.blocks || bytes < w.min_bytes; };
-  bool byte_bound = false;
+  bool ended = false;
+  bool cut = false;  // it ended inside a run short of one GET (Window::whole_gets)
+  size_t blocks_before_run = 0;
+  Offset until_before_run = *until;
   for (const ObjectSlice& sl : slices) {
     if (sl.end <= from) continue;
-    if (!more() || byte_bound) break;
+    if (!more() || ended) break;
     auto layout = layouts.get_or_load(store, sl.key, sl.object_size);
     if (!layout.ok()) {
       SHALE_LOG_WARN("objfmt", "read-ahead: layout of {}: {}", sl.key, layout.error().to_string());
@@ -150,13 +153,15 @@ std::vector<Run> CatchUpReader::Impl::plan_runs(StreamId stream,
     auto [lo, hi] = l.blocks_after(stream, std::max(from, sl.start));
     uint64_t run_end = UINT64_MAX;
     uint64_t run_bytes = 0;
-    for (size_t b = lo; b < hi && more(); b++) {
+    for (size_t b = lo; b < hi; b++) {
       const BlockIndexEntry& e = l.at(b);
       if (e.start >= sl.end) break;
-      if (*blocks > 0 && bytes + e.size > w.max_bytes) {
-        byte_bound = true;  // the byte bound ends the window
+      if (!more() || (*blocks > 0 && bytes + e.size > w.max_bytes)) {
+        ended = true;
+        cut = run_end == e.position && run_bytes < kMaxGetBytes;
         break;
       }
+      const Offset until_before = *until;
       ++*blocks;
       bytes += e.size;
       *until = std::max(*until, std::min(e.end, sl.end));
@@ -167,11 +172,18 @@ std::vector<Run> CatchUpReader::Impl::plan_runs(StreamId stream,
       if (run_end != e.position || run_bytes >= kMaxGetBytes) {
         runs.push_back(Run{sl.key, {}, stream});
         run_bytes = 0;
+        blocks_before_run = *blocks - 1;
+        until_before_run = until_before;
       }
       run_bytes += e.size;
       runs.back().blocks.push_back(e);
       run_end = e.position + e.size;
     }
+  }
+  if (w.whole_gets && cut && runs.size() > 1) {  // the next window fetches it whole
+    runs.pop_back();
+    *blocks = blocks_before_run;
+    *until = until_before_run;
   }
   return runs;
 }

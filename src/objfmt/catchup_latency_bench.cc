@@ -8,7 +8,7 @@
 // enough GETs in flight for several consumers; this can. Each consumer reads its own stream
 // (kStreams streams of kStreamBytes, each in its own objects) sequentially with 1 MiB reads (a
 // Kafka consumer's default max.partition.fetch.bytes), through one reader with the broker's
-// default options and a 64 MiB block cache (the broker's default).
+// default options and its default block cache (kDefaultBlockCacheBytes).
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -68,7 +68,7 @@ void BM_CatchUpManyConsumersHighLatency(benchmark::State& state) {
   CatchUpStats st;
   double wall_s = 0;
   for (auto _ : state) {
-    BlockCache cache(64 << 20);
+    BlockCache cache(kDefaultBlockCacheBytes);
     CatchUpReader r(f.store, cache, {});
     std::atomic<uint64_t> got{0};
     std::vector<std::thread> ts;

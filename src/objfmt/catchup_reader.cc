@@ -175,7 +175,8 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
       // consumer (further ahead, the cache would evict blocks before they are read).
       // Within this consumer's share of the cache (readahead_bound).
       const uint64_t bound = im->readahead_bound(s.consumer, sequential);
-      const Window w{s.window, min_bytes, bound};
+      // Whole GETs once the window is 4 GETs or more: a window ends up to one GET short of it.
+      const Window w{s.window, min_bytes, bound, sequential && bound >= 4 * kMaxGetBytes};
       Offset until = std::max(next, s.until);
       const size_t planned = im->plan_prefetch(stream, *sl, next, w, &until);
       im->n_last_window.store(planned, std::memory_order_relaxed);

@@ -83,10 +83,18 @@ struct Run {
 
 // Which blocks a plan covers: at least `blocks` blocks and `min_bytes` bytes (whichever ends
 // later), never more than `max_bytes` (beyond the first block).
+// whole_gets: a window that ends inside an object, in a run short of one GET (kMaxGetBytes),
+// leaves that run to the next window, which fetches it whole (unless it is the window's only
+// run). Windows that ended wherever their bound fell sent a short GET at every top-up's tail,
+// and on a store with S3's latency a GET holds one of a stream's GETs in flight for as long
+// whatever its size: a consumer of 1 GiB made 24% more GETs than whole runs need, and went 8%
+// slower (BENCHMARKS.md section 5k). Ending the window past its bound instead (to fill the run)
+// outgrew the consumer's share of the cache and evicted blocks before they were read.
 struct Window {
   size_t blocks = 1;
   uint64_t min_bytes = 0;
   uint64_t max_bytes = UINT64_MAX;
+  bool whole_gets = false;
 };
 
 // Blocks a read fetched for itself (in parallel, before serving them).

@@ -57,7 +57,7 @@ struct StoreOptions {
   // Object WAL: a WAL object of at least this size whose records are all in an upload is indexed
   // in place instead of uploaded again (adoption, wal.h WalObject). UINT64_MAX: never.
   uint64_t adopt_min_bytes = 1 << 20;
-  size_t block_cache_bytes = 64 << 20;
+  size_t block_cache_bytes = objfmt::kDefaultBlockCacheBytes;
   size_t cold_read_threads = 2;
   int64_t maintenance_interval_ms = 1000;       // retention, GC and compaction cadence
   int64_t delete_grace_ms = 60'000;             // dead objects are deleted this long after death
