@@ -21,12 +21,16 @@ std::optional<RaState> CatchUpReader::Impl::take_state(PosKey k) {
   return s;
 }
 
-uint64_t CatchUpReader::Impl::readahead_bound(uint64_t consumer, bool sequential) {
+void CatchUpReader::Impl::note_sequential(uint64_t consumer) {
+  std::lock_guard lk(ra_mu);
+  ra_active[consumer] = std::chrono::steady_clock::now();
+}
+
+uint64_t CatchUpReader::Impl::readahead_bound() {
   const auto now = std::chrono::steady_clock::now();
   size_t active;
   {
     std::lock_guard lk(ra_mu);
-    if (sequential) ra_active[consumer] = now;
     std::erase_if(ra_active, [&](const auto& kv) { return now - kv.second > kConsumerActiveFor; });
     active = std::max<size_t>(ra_active.size(), 1);
   }

@@ -127,6 +127,39 @@ TEST_F(ConsumersTest, ConsumersShareTheCacheWithoutEvictingEachOthersReadAhead) 
   EXPECT_LE(st.last_window_blocks, (1u << 20) / kStreams / (64u << 10) + 1);
 }
 
+TEST_F(ConsumersTest, ASlowConsumerKeepsItsCacheShareBetweenWindows) {
+  // A consumer counts toward the cache share for kConsumerActiveFor (1 s) after its last
+  // sequential read. It used to count from its last window: a consumer slower than ~8 MiB/s
+  // plans its 32 MiB window every quarter (8 MiB), more than a second apart, so between windows
+  // it dropped out of the count, the others' windows grew into its share and their blocks
+  // evicted its read-ahead before it was read.
+  write_streams(2, 64, 64 << 10);
+  BlockCache cache(2 << 20);  // half of it, 1 MiB, is 16 blocks: 8 each for two consumers
+  CatchUpReader r(inner_, cache, {});
+  const StreamId a(1), b(2);
+  Offset next_a(0), next_b(0);
+  auto step = [&](StreamId s, Offset* next) {
+    auto res = read(r, s, *next, 1);
+    ASSERT_TRUE(res.ok()) << res.error().to_string();
+    *next = res->next;
+    r.wait_idle();
+  };
+  for (int i = 0; i < 24; i++) step(a, &next_a);  // a alone: its window grows to 16 blocks
+  const uint64_t windows = r.stats().windows;
+  for (int i = 0; i < 16 && r.stats().windows == windows; i++) step(a, &next_a);
+  ASSERT_EQ(r.stats().windows, windows + 1);
+  ASSERT_GE(r.stats().last_window_blocks, 12u);
+  // a goes on slowly: 4 reads 300 ms apart, no window (the next is half a window away).
+  for (int i = 0; i < 4; i++) {
+    std::this_thread::sleep_for(300ms);
+    step(a, &next_a);
+  }
+  ASSERT_EQ(r.stats().windows, windows + 1);
+  for (int i = 0; i < 12; i++) step(b, &next_b);  // b's window grows to its share
+  EXPECT_LE(r.stats().last_window_blocks, 9u)     // 8 blocks, one past at most
+      << "b read ahead into the share of a, which read 300 ms ago";
+}
+
 TEST_F(ConsumersTest, LargeWindowIsToppedUpEveryQuarterInWholeGets) {
   // One consumer, 1 MiB reads, blocks of ~512 KiB, the default 32 MiB bound. Once the window
   // has grown to the bound, it is planned again each time the consumer has read a quarter of

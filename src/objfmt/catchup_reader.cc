@@ -134,6 +134,7 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
     if (sequential) im->n_seq.fetch_add(1, std::memory_order_relaxed);
     RaState s = st.value_or(RaState{im->opts.readahead_start_blocks, from, from,
                                     im->next_consumer.fetch_add(1, std::memory_order_relaxed)});
+    if (sequential) im->note_sequential(s.consumer);
     auto res = im->serve(stream, from, max_bytes, *sl);
     if (!res.ok() || res->batches.empty()) {
       cb(std::move(res));
@@ -174,7 +175,7 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
       // toward the window, so read-ahead never runs more than max_readahead_bytes ahead of the
       // consumer (further ahead, the cache would evict blocks before they are read).
       // Within this consumer's share of the cache (readahead_bound).
-      const uint64_t bound = im->readahead_bound(s.consumer, sequential);
+      const uint64_t bound = im->readahead_bound();
       // Whole GETs once the window is 4 GETs or more: a window ends up to one GET short of it.
       const Window w{s.window, min_bytes, bound, sequential && bound >= 4 * kMaxGetBytes};
       Offset until = std::max(next, s.until);

@@ -71,7 +71,8 @@ inline Offset replan_at(Offset next, Offset until, uint64_t bound) {
 }
 
 // A consumer counts toward the read-ahead share (Impl::readahead_bound) this long after its last
-// read-ahead window.
+// sequential read. (After its last window, until 2026-11-27: a consumer slower than ~8 MiB/s plans
+// its 32 MiB window every 8 MiB, more than a second apart, and dropped out between windows.)
 inline constexpr auto kConsumerActiveFor = std::chrono::seconds(1);
 
 // A run of adjacent blocks of one object, fetched with one range GET.
@@ -160,7 +161,7 @@ struct CatchUpReader::Impl {
   std::vector<std::thread> fetchers;  // written by the constructor and stop() (under join_mu)
 
   // Read-ahead states; guarded by ra_mu. ra_order is FIFO for the bound. ra_active: when each
-  // consumer (RaState::consumer) last planned a window, for those within kConsumerActiveFor.
+  // consumer (RaState::consumer) last read sequentially, for those within kConsumerActiveFor.
   std::mutex ra_mu;
   std::map<PosKey, RaState> ra;
   std::deque<PosKey> ra_order;
@@ -220,15 +221,17 @@ struct CatchUpReader::Impl {
   std::vector<BlockPtr> run_prefetch(const Run& run, bool readahead);
   std::optional<RaState> take_state(PosKey k);
   void store_state(PosKey k, RaState s);
-  // The byte bound of a window `consumer` plans now: a share of half the block cache among the
-  // sequential consumers that planned a window within kConsumerActiveFor, at most
-  // opts.max_readahead_bytes. A sequential consumer counts from this plan on; a random read
-  // does not count (a flood of them would shrink every sequential consumer's read-ahead).
+  // The byte bound of a window planned now: a share of half the block cache among the consumers
+  // that read sequentially within kConsumerActiveFor (note_sequential), at most
+  // opts.max_readahead_bytes. A consumer counts from its second read on; random reads do not
+  // count (a flood of them would shrink every sequential consumer's read-ahead).
   // Read-ahead beyond the cache evicts blocks fetched ahead before they are read (the LRU's oldest
   // are blocks nobody has read yet), and every consumer then fetches them again: 4 consumers of 32
   // MiB windows through the default 64 MiB cache GET each byte 1.9 times and went 6x slower than 2
   // (BENCHMARKS.md section 5j).
-  uint64_t readahead_bound(uint64_t consumer, bool sequential);
+  uint64_t readahead_bound();
+  // Counts `consumer` as reading sequentially now (toward readahead_bound's share).
+  void note_sequential(uint64_t consumer);
   // The fetch helpers' choice among queued read-ahead runs: the first whose stream has fewer
   // than fetch_parallelism GETs in flight, if fewer than threads x fetch_parallelism are in
   // flight in all; prefetch_runs.end() if none. Requires fetch_mu.
