@@ -38,8 +38,8 @@ struct BlockCacheStats {
 
 // The broker's default capacity (--block-cache-bytes). Read-ahead takes at most half of it,
 // split among the consumers catching up at once (CatchUpReader): 256 MiB gives 4 of them the
-// whole 32 MiB window each. With 64 MiB, 4 consumers on a store with S3's latency kept 7 GETs
-// in flight in all (398 MiB/s); with 256 MiB, 12 (657 MiB/s; BENCHMARKS.md section 5k).
+// whole 32 MiB window each. With 64 MiB, 4 consumers on a store with S3's latency kept 8.5 GETs
+// in flight in all (389 MiB/s); with 256 MiB, 12 (675 MiB/s; BENCHMARKS.md section 5k).
 inline constexpr size_t kDefaultBlockCacheBytes = 256 << 20;
 
 class BlockCache {

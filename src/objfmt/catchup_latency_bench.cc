@@ -25,6 +25,7 @@ namespace {
 
 constexpr int kStreams = 4;
 constexpr size_t kStreamBytes = 256 << 20;
+constexpr size_t kLongStreamBytes = size_t{1} << 30;  // one consumer, past its ramp-up
 constexpr size_t kObjectBytes = 32 << 20;
 constexpr size_t kBatchBytes = 16 << 10;
 constexpr size_t kRangeBytes = 2 << 20;  // the reader's largest GET
@@ -36,13 +37,13 @@ struct LatencyFixture {
   std::vector<std::vector<ObjectSlice>> slices;  // per stream
   std::vector<std::pair<std::string, uint64_t>> objects;
 
-  LatencyFixture() {
+  LatencyFixture(int streams, size_t stream_bytes) {
     std::mt19937_64 rng(7);
-    for (int s = 0; s < kStreams; s++) {
+    for (int s = 0; s < streams; s++) {
       const StreamId stream(100 + s);
       Offset next(0);
       slices.emplace_back();
-      for (size_t done = 0; done < kStreamBytes; done += kObjectBytes) {
+      for (size_t done = 0; done < stream_bytes; done += kObjectBytes) {
         ObjectSlice sl =
             put_random_object(mem, fmt::format("latency/s{}-{}", s, done / kObjectBytes), stream,
                               &next, rng, kObjectBytes, kBatchBytes);
@@ -56,14 +57,12 @@ struct LatencyFixture {
 };
 
 LatencyFixture& latency_fixture() {
-  static LatencyFixture f;
+  static LatencyFixture f(kStreams, kStreamBytes);
   return f;
 }
 
-// range(0) consumers, each catching up on its own stream at once.
-void BM_CatchUpManyConsumersHighLatency(benchmark::State& state) {
-  LatencyFixture& f = latency_fixture();
-  const int consumers = static_cast<int>(state.range(0));
+// `consumers` consumers, each catching up on its own stream of f at once.
+void catch_up(benchmark::State& state, LatencyFixture& f, int consumers, size_t stream_bytes) {
   uint64_t bytes = 0;
   CatchUpStats st;
   double wall_s = 0;
@@ -88,9 +87,14 @@ void BM_CatchUpManyConsumersHighLatency(benchmark::State& state) {
   // Of the last iteration: GETs per MiB read (raw: 0.5), blocks the reads had to fetch
   // themselves, and read-ahead GETs in flight on average (the store's rate is 2 MiB per GET in
   // flight per kGetLatency).
-  state.counters["gets_per_mib"] = static_cast<double>(st.gets) / (kStreamBytes >> 20) / consumers;
+  state.counters["gets_per_mib"] = static_cast<double>(st.gets) / (stream_bytes >> 20) / consumers;
   state.counters["misses"] = static_cast<double>(st.block_misses);
   state.counters["ra_in_flight"] = static_cast<double>(st.prefetch_us) / 1e6 / wall_s;
+}
+
+// range(0) consumers of 256 MiB each.
+void BM_CatchUpManyConsumersHighLatency(benchmark::State& state) {
+  catch_up(state, latency_fixture(), static_cast<int>(state.range(0)), kStreamBytes);
 }
 BENCHMARK(BM_CatchUpManyConsumersHighLatency)
     ->Arg(1)
@@ -99,6 +103,14 @@ BENCHMARK(BM_CatchUpManyConsumersHighLatency)
     ->ArgNames({"consumers"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+
+// One consumer of one 1 GiB stream: the first ~5 GET latencies, while its window grows, weigh a
+// quarter as much as in a 256 MiB catch-up.
+void BM_CatchUpLongStreamHighLatency(benchmark::State& state) {
+  static LatencyFixture f(1, kLongStreamBytes);
+  catch_up(state, f, 1, kLongStreamBytes);
+}
+BENCHMARK(BM_CatchUpLongStreamHighLatency)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // The store's limit for the same data: range(0) readers GET every object in 2 MiB ranges.
 void BM_RawRangedGetHighLatency(benchmark::State& state) {

@@ -88,7 +88,7 @@ struct Run {
 // leaves that run to the next window, which fetches it whole (unless it is the window's only
 // run). Windows that ended wherever their bound fell sent a short GET at every top-up's tail,
 // and on a store with S3's latency a GET holds one of a stream's GETs in flight for as long
-// whatever its size: a consumer of 1 GiB made 24% more GETs than whole runs need, and went 8%
+// whatever its size: a consumer of 1 GiB made 25% more GETs than whole runs need, and went 9%
 // slower (BENCHMARKS.md section 5k). Ending the window past its bound instead (to fill the run)
 // outgrew the consumer's share of the cache and evicted blocks before they were read.
 struct Window {
