@@ -7,7 +7,9 @@
 //                                                         (conditional, as the object WAL)
 //   s3_raw URI upload  --mib M --part-mib P --parallel N  one multipart PUT, MiB/s
 //   s3_raw URI get     --prefix KEYPREFIX --range-mib R --readers N [--min-bytes B]
-//                                                         ranged GETs of every object, MiB/s
+//                      [--skew-kib K]                     ranged GETs of every object, MiB/s
+//                                                         (K: the first range of each object
+//                                                         is K KiB, so the rest start off R)
 //                                                         (--readers 0: only list and sum)
 //   s3_raw URI rm      [--prefix KEYPREFIX]               deletes every object under it (the
 //                                                         URI's or this prefix must be set)
@@ -143,6 +145,7 @@ int run_get(objstore::ObjectStore& store, int argc, char** argv) {
   const uint64_t range = num(argc, argv, "--range-mib", 1) << 20;
   const size_t readers = num(argc, argv, "--readers", 4);
   const uint64_t min_bytes = num(argc, argv, "--min-bytes", 1 << 20);
+  const uint64_t skew = num(argc, argv, "--skew-kib", 0) << 10;
   struct Range {
     std::string key;
     uint64_t off, len;
@@ -158,8 +161,8 @@ int run_get(objstore::ObjectStore& store, int argc, char** argv) {
       if (o.size < min_bytes) continue;
       objects++;
       listed += o.size;
-      for (uint64_t off = 0; off < o.size; off += range)
-        ranges.push_back({o.key, off, std::min(range, o.size - off)});
+      for (uint64_t off = 0, len = skew > 0 ? skew : range; off < o.size; off += len, len = range)
+        ranges.push_back({o.key, off, std::min(len, o.size - off)});
     }
     token = page->next_token;
   } while (!token.empty());
