@@ -174,7 +174,7 @@ std::vector<Run> CatchUpReader::Impl::plan_runs(StreamId stream,
         continue;
       }
       if (run_end != e.position || run_bytes >= kMaxGetBytes) {
-        runs.push_back(Run{sl.key, {}, stream});
+        runs.push_back(Run{sl.key, {}});
         run_bytes = 0;
         blocks_before_run = *blocks - 1;
         until_before_run = until_before;
@@ -192,12 +192,14 @@ std::vector<Run> CatchUpReader::Impl::plan_runs(StreamId stream,
   return runs;
 }
 
-size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, const std::vector<ObjectSlice>& slices,
-                                          Offset from, const Window& w, Offset* until) {
+size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, uint64_t consumer,
+                                          const std::vector<ObjectSlice>& slices, Offset from,
+                                          const Window& w, Offset* until) {
   size_t blocks = 0;
   preload_layouts(slices, from, w.max_bytes, true);
   std::vector<Run> runs = plan_runs(stream, slices, from, w, &blocks, until);
   if (runs.empty()) return blocks;
+  for (Run& r : runs) r.consumer = consumer;
   {
     std::lock_guard lk(mu);
     if (stopped) return blocks;
@@ -221,13 +223,13 @@ void CatchUpReader::Impl::prefetch_done(size_t n) {
 }
 
 std::deque<Run>::iterator CatchUpReader::Impl::next_prefetch_locked() {
-  const size_t per_stream = std::max<size_t>(opts.fetch_parallelism, 1);
-  if (fetch_stopped || prefetch_running >= std::max<size_t>(opts.threads, 1) * per_stream) {
+  const size_t per_consumer = std::max<size_t>(opts.fetch_parallelism, 1);
+  if (fetch_stopped || prefetch_running >= std::max<size_t>(opts.threads, 1) * per_consumer) {
     return prefetch_runs.end();
   }
   return std::find_if(prefetch_runs.begin(), prefetch_runs.end(), [&](const Run& r) {
-    auto it = prefetch_running_by_stream.find(r.stream);
-    return it == prefetch_running_by_stream.end() || it->second < per_stream;
+    auto it = prefetch_running_by_consumer.find(r.consumer);
+    return it == prefetch_running_by_consumer.end() || it->second < per_consumer;
   });
 }
 
@@ -249,7 +251,7 @@ void CatchUpReader::Impl::fetcher() {
       Run run = std::move(*next);
       prefetch_runs.erase(next);
       prefetch_running++;
-      prefetch_running_by_stream[run.stream]++;
+      prefetch_running_by_consumer[run.consumer]++;
       lk.unlock();
       const auto t0 = std::chrono::steady_clock::now();
       run_prefetch(run, true);
@@ -257,8 +259,8 @@ void CatchUpReader::Impl::fetcher() {
       prefetch_done(1);
       lk.lock();
       prefetch_running--;
-      if (--prefetch_running_by_stream[run.stream] == 0) {
-        prefetch_running_by_stream.erase(run.stream);
+      if (--prefetch_running_by_consumer[run.consumer] == 0) {
+        prefetch_running_by_consumer.erase(run.consumer);
       }
       // One slot is free: one helper can start one run. (notify_all woke all 23 helpers per GET.)
       fetch_cv.notify_one();

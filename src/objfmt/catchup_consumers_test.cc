@@ -20,21 +20,49 @@ using testing::TestStore;
 
 class ConsumersTest : public ::testing::Test {
  protected:
-  // Writes one object per stream (streams 1..n), `blocks` blocks of one `batch`-byte batch.
-  void write_streams(int n, int blocks, size_t batch) {
+  // Writes streams 1..n, each `blocks` blocks of one `batch`-byte batch, in `objects` objects
+  // of blocks / objects blocks.
+  void write_streams(int n, int blocks, size_t batch, int objects = 1) {
     for (int s = 1; s <= n; s++) {
       const StreamId stream(s);
-      ObjectBuilder b(batch);
       Offset next(0);
-      for (int i = 0; i < blocks; i++) {
-        ASSERT_TRUE(b.add(stream, next, 1, 0, make_batch(stream, next, batch)).ok());
-        next = next + 1;
+      for (int o = 0; o < objects; o++) {
+        ObjectBuilder b(batch);
+        const Offset start = next;
+        for (int i = 0; i < blocks / objects; i++) {
+          ASSERT_TRUE(b.add(stream, next, 1, 0, make_batch(stream, next, batch)).ok());
+          next = next + 1;
+        }
+        auto built = b.finish();
+        ObjectSlice sl{o == 0 ? fmt::format("s{}", s) : fmt::format("s{}-{}", s, o), built.size,
+                       start, next, built.size};
+        ASSERT_TRUE(inner_.put(sl.key, built.parts).ok());
+        slices_[stream].push_back(sl);
       }
-      auto built = b.finish();
-      ObjectSlice sl{fmt::format("s{}", s), built.size, Offset(0), next, built.size};
-      ASSERT_TRUE(inner_.put(sl.key, built.parts).ok());
-      slices_[stream] = {sl};
     }
+  }
+
+  // 2 pool threads x 2 GETs, windows of 8 blocks from the first read on.
+  static CatchUpReaderOptions small_caps() {
+    CatchUpReaderOptions opts;
+    opts.threads = 2;
+    opts.fetch_parallelism = 2;
+    opts.readahead_start_blocks = 8;
+    return opts;
+  }
+
+  // Loads every object's layout (those GETs pass), then holds every GET past an object's first
+  // block (all objects' blocks are of one size).
+  void gate_after_first_blocks(CatchUpReader& r, GatedStore& gated) {
+    uint64_t first_block = 0;
+    for (const auto& [stream, slices] : slices_) {
+      for (const ObjectSlice& sl : slices) {
+        auto layout = r.layout(sl.key, sl.object_size);
+        ASSERT_TRUE(layout.ok());
+        first_block = (*layout)->index[0].size;
+      }
+    }
+    gated.gate_from = first_block;
   }
 
   Result<CatchUpResult> read(CatchUpReader& r, StreamId s, Offset from, size_t max_bytes) {
@@ -56,18 +84,8 @@ TEST_F(ConsumersTest, ReadAheadOfSeveralStreamsRunsSideBySide) {
   write_streams(3, 12, 1 << 20);
   GatedStore gated(inner_);
   BlockCache cache(256 << 20);
-  CatchUpReaderOptions opts;
-  opts.threads = 2;
-  opts.fetch_parallelism = 2;
-  opts.readahead_start_blocks = 8;
-  CatchUpReader r(gated, cache, opts);
-  uint64_t first_block = 0;
-  for (const auto& [stream, slices] : slices_) {  // layouts first: their GETs are not held
-    auto layout = r.layout(slices[0].key, slices[0].object_size);
-    ASSERT_TRUE(layout.ok());
-    first_block = (*layout)->index[0].size;
-  }
-  gated.gate_from = first_block;  // each stream's first block passes
+  CatchUpReader r(gated, cache, small_caps());
+  gate_after_first_blocks(r, gated);
   for (int s = 1; s <= 3; s++) {
     auto res = read(r, StreamId(s), Offset(0), 1);
     ASSERT_TRUE(res.ok()) << res.error().to_string();
@@ -94,6 +112,32 @@ TEST_F(ConsumersTest, ReadAheadOfSeveralStreamsRunsSideBySide) {
     EXPECT_EQ(res->batches.size(), 8u);  // blocks 1-8: the first window
   }
   EXPECT_EQ(r.stats().block_misses, 3u);  // each stream's first block only
+}
+
+TEST_F(ConsumersTest, TwoConsumersOfOneStreamEachGetTheirGets) {
+  // Two consumer groups replaying one stream at different offsets: each consumer's read-ahead
+  // may keep fetch_parallelism GETs in flight. (Until 2026-11-27 the cap was per stream, so
+  // the second group's read-ahead waited behind the first's.) One stream in two objects of 12
+  // ~1 MiB blocks; consumer a reads from the first, b from the second; each object's first
+  // block passes the gate, the read-ahead behind it is held.
+  write_streams(1, 24, 1 << 20, 2);
+  GatedStore gated(inner_);
+  BlockCache cache(256 << 20);
+  CatchUpReader r(gated, cache, small_caps());
+  gate_after_first_blocks(r, gated);
+  const StreamId s(1);
+  for (const Offset from : {Offset(0), Offset(12)}) {
+    auto res = read(r, s, from, 1);
+    ASSERT_TRUE(res.ok()) << res.error().to_string();
+    ASSERT_EQ(res->batches.size(), 1u);
+  }
+  std::map<std::string, int> held;
+  const bool four = gated.wait_held(4, 10s, &held);
+  gated.open();
+  r.wait_idle();
+  EXPECT_TRUE(four) << "read-ahead GETs held: a " << held["s1"] << ", b " << held["s1-1"];
+  EXPECT_EQ(held["s1"], 2);
+  EXPECT_EQ(held["s1-1"], 2);
 }
 
 TEST_F(ConsumersTest, ConsumersShareTheCacheWithoutEvictingEachOthersReadAhead) {

@@ -176,13 +176,13 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
       // consumer (further ahead, the cache would evict blocks before they are read).
       // Within this consumer's share of the cache (readahead_bound).
       const uint64_t bound = im->readahead_bound();
-      // Whole GETs once the window holds twice the GETs the stream may have in flight (32 MiB by
+      // Whole GETs once the window holds twice the GETs the consumer may have in flight (32 MiB by
       // default): the run left out then only shortens the queue behind them. In a smaller window
       // it left fewer bytes in flight: two consumers of 16 MiB windows went 3% slower.
       const size_t par = std::max<size_t>(im->opts.fetch_parallelism, 1);
       const Window w{s.window, min_bytes, bound, sequential && bound >= 2 * par * kMaxGetBytes};
       Offset until = std::max(next, s.until);
-      const size_t planned = im->plan_prefetch(stream, *sl, next, w, &until);
+      const size_t planned = im->plan_prefetch(stream, s.consumer, *sl, next, w, &until);
       im->n_last_window.store(planned, std::memory_order_relaxed);
       std::lock_guard lk(im->ra_mu);
       auto it = im->ra.find({stream, next});

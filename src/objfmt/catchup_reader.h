@@ -21,7 +21,7 @@
 // blocks fetches them in parallel (fetch_parallelism GETs at once) before serving them.
 // Prefetch is asynchronous: its runs (adjacent blocks of an object, one range GET each) are
 // queued for the fetch helpers, which keep at most fetch_parallelism of them in flight per
-// stream (threads x fetch_parallelism in all) and serve a read's own fetches first; a window that
+// consumer (threads x fetch_parallelism in all) and serve a read's own fetches first; a window that
 // would overfill the queue (prefetch_queue_capacity runs) is dropped. A read that does not continue
 // a known position is random and starts with the initial window, covering one read.
 //
@@ -81,8 +81,8 @@ struct CatchUpReaderOptions {
   // Read-ahead windows (and the blocks one read fetches in parallel) stop at this many bytes,
   // or earlier at the consumer's share of half the block cache.
   size_t max_readahead_bytes = 32 * 1024 * 1024;
-  // GETs in flight for one read's missing blocks or one stream's read-ahead (each GET is one
-  // run of adjacent blocks, about 2 MiB); read-ahead of all streams together has at most
+  // GETs in flight for one read's missing blocks or one consumer's read-ahead (each GET is one
+  // run of adjacent blocks, about 2 MiB); read-ahead of all consumers together has at most
   // threads x fetch_parallelism. A read's pool thread fetches too; the others are long-lived
   // helper threads ("cold-fetch", threads x fetch_parallelism + fetch_parallelism - 1), so
   // each keeps its store connections warm.

@@ -79,7 +79,7 @@ inline constexpr auto kConsumerActiveFor = std::chrono::seconds(1);
 struct Run {
   std::string key;
   std::vector<BlockIndexEntry> blocks;
-  StreamId stream{0};  // whose read-ahead (the fetch helpers' per-stream share)
+  uint64_t consumer = 0;  // whose read-ahead (RaState::consumer; the helpers' per-consumer cap)
 };
 
 // Which blocks a plan covers: at least `blocks` blocks and `min_bytes` bytes (whichever ends
@@ -87,7 +87,7 @@ struct Run {
 // whole_gets: a window that ends inside an object, in a run short of one GET (kMaxGetBytes),
 // leaves that run to the next window, which fetches it whole (unless it is the window's only
 // run). Windows that ended wherever their bound fell sent a short GET at every top-up's tail,
-// and on a store with S3's latency a GET holds one of a stream's GETs in flight for as long
+// and on a store with S3's latency a GET holds one of a consumer's GETs in flight for as long
 // whatever its size: a consumer of 1 GiB made 25% more GETs than whole runs need, and went 9%
 // slower (BENCHMARKS.md section 5k). Ending the window past its bound instead (to fill the run)
 // outgrew the consumer's share of the cache and evicted blocks before they were read.
@@ -142,8 +142,10 @@ struct CatchUpReader::Impl {
   // fetch the read-ahead runs (prefetch_runs), one run after another without waiting for a
   // window to end: windows that each held a pool thread until their last GET ended left the
   // store idle at every window's tail and reads queued behind windows (BENCHMARKS.md section
-  // 5i). Read-ahead GETs in flight: at most fetch_parallelism per stream (one window's worth;
-  // a stream's long queue does not hold back another's) and threads x fetch_parallelism in all
+  // 5i). Read-ahead GETs in flight: at most fetch_parallelism per consumer (one window's worth;
+  // a consumer's long queue does not hold back another's, and two consumers of one stream at
+  // different offsets, say two consumer groups, each get theirs: until 2026-11-27 the cap was per
+  // stream) and threads x fetch_parallelism in all
   // (what the pool's windows had before section 5i; capped at fetch_parallelism in all, two
   // consumers on a store with S3's latency kept 6.8 GETs in flight, now 9: section 5j). The
   // helpers beyond that are for a read's fetch_runs(), so a read finds its helpers free even
@@ -156,7 +158,7 @@ struct CatchUpReader::Impl {
   std::deque<std::function<void()>> fetch_jobs;
   std::deque<Run> prefetch_runs;
   size_t prefetch_running = 0;
-  std::map<StreamId, size_t> prefetch_running_by_stream;
+  std::map<uint64_t, size_t> prefetch_running_by_consumer;
   bool fetch_stopped = false;
   std::vector<std::thread> fetchers;  // written by the constructor and stop() (under join_mu)
 
@@ -199,10 +201,10 @@ struct CatchUpReader::Impl {
   // counts every block of the window (cached or not), *until is raised to the window's end offset.
   std::vector<Run> plan_runs(StreamId stream, const std::vector<ObjectSlice>& slices, Offset from,
                              const Window& w, size_t* blocks, Offset* until);
-  // Plans a read-ahead window and queues its runs for the helpers; returns the window's block
-  // count.
-  size_t plan_prefetch(StreamId stream, const std::vector<ObjectSlice>& slices, Offset from,
-                       const Window& w, Offset* until);
+  // Plans a read-ahead window of `consumer` and queues its runs for the helpers; returns the
+  // window's block count.
+  size_t plan_prefetch(StreamId stream, uint64_t consumer, const std::vector<ObjectSlice>& slices,
+                       Offset from, const Window& w, Offset* until);
   // Fetches a read's runs with up to opts.fetch_parallelism GETs at once; `out` receives the
   // blocks fetched.
   void fetch_runs(const std::vector<Run>& runs, FetchedBlocks* out);
@@ -232,7 +234,7 @@ struct CatchUpReader::Impl {
   uint64_t readahead_bound();
   // Counts `consumer` as reading sequentially now (toward readahead_bound's share).
   void note_sequential(uint64_t consumer);
-  // The fetch helpers' choice among queued read-ahead runs: the first whose stream has fewer
+  // The fetch helpers' choice among queued read-ahead runs: the first whose consumer has fewer
   // than fetch_parallelism GETs in flight, if fewer than threads x fetch_parallelism are in
   // flight in all; prefetch_runs.end() if none. Requires fetch_mu.
   std::deque<Run>::iterator next_prefetch_locked();
