@@ -166,6 +166,12 @@ Status S3ObjectStore::probe_conditional_put() {
       fmt::format(".shale-probe/{:016x}", static_cast<uint64_t>(thread_rng()()));
   Call c{"PUT", key, {}, {{"If-None-Match", "*"}}, {Buf::copy("probe")}};
   Sent first = send(c);
+  // A 412 after a retry is our own earlier attempt that landed (the key is random), so the
+  // server honours If-None-Match. (A store slower than the timeout used to fail startup here.)
+  if (first.resp.status == 412 && first.attempts > 1) {
+    caps_.conditional_put = true;
+    return remove({key});
+  }
   if (first.resp.status != 200) return fail(c, first, Errc::kIoError);
   Sent second = send(c);
   caps_.conditional_put = second.resp.status == 412;
