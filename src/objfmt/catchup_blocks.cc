@@ -18,12 +18,8 @@ std::optional<RaState> CatchUpReader::Impl::take_state(PosKey k) {
   if (it == ra.end()) return std::nullopt;
   RaState s = it->second;
   ra.erase(it);
+  ra_active[s.consumer] = std::chrono::steady_clock::now();
   return s;
-}
-
-void CatchUpReader::Impl::note_sequential(uint64_t consumer) {
-  std::lock_guard lk(ra_mu);
-  ra_active[consumer] = std::chrono::steady_clock::now();
 }
 
 uint64_t CatchUpReader::Impl::readahead_bound() {

@@ -134,7 +134,6 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
     if (sequential) im->n_seq.fetch_add(1, std::memory_order_relaxed);
     RaState s = st.value_or(RaState{im->opts.readahead_start_blocks, from, from,
                                     im->next_consumer.fetch_add(1, std::memory_order_relaxed)});
-    if (sequential) im->note_sequential(s.consumer);
     auto res = im->serve(stream, from, max_bytes, *sl);
     if (!res.ok() || res->batches.empty()) {
       cb(std::move(res));

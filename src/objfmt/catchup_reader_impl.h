@@ -221,10 +221,12 @@ struct CatchUpReader::Impl {
                        bool readahead);
   // Fetches the blocks of a run that nobody has cached or is fetching; returns those fetched.
   std::vector<BlockPtr> run_prefetch(const Run& run, bool readahead);
+  // The read-ahead state remembered at k, if any (the read is sequential); its consumer then
+  // counts as reading sequentially now (readahead_bound's share).
   std::optional<RaState> take_state(PosKey k);
   void store_state(PosKey k, RaState s);
   // The byte bound of a window planned now: a share of half the block cache among the consumers
-  // that read sequentially within kConsumerActiveFor (note_sequential), at most
+  // that read sequentially within kConsumerActiveFor (take_state), at most
   // opts.max_readahead_bytes. A consumer counts from its second read on; random reads do not
   // count (a flood of them would shrink every sequential consumer's read-ahead).
   // Read-ahead beyond the cache evicts blocks fetched ahead before they are read (the LRU's oldest
@@ -232,8 +234,6 @@ struct CatchUpReader::Impl {
   // MiB windows through the default 64 MiB cache GET each byte 1.9 times and went 6x slower than 2
   // (BENCHMARKS.md section 5j).
   uint64_t readahead_bound();
-  // Counts `consumer` as reading sequentially now (toward readahead_bound's share).
-  void note_sequential(uint64_t consumer);
   // The fetch helpers' choice among queued read-ahead runs: the first whose consumer has fewer
   // than fetch_parallelism GETs in flight, if fewer than threads x fetch_parallelism are in
   // flight in all; prefetch_runs.end() if none. Requires fetch_mu.
