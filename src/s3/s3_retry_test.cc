@@ -1,6 +1,7 @@
 // S3ObjectStore against a scripted local fault server: retries with back-off on 503 SlowDown,
 // 500 and connection resets, timeouts on stalled responses, no retry on 4xx, errors carrying the
-// request id, the conditional-PUT retry ambiguity, and multipart abort on a failed part.
+// request id, the conditional-PUT retry ambiguity (in puts and in the startup probe), and
+// multipart abort on a failed part.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
@@ -178,6 +179,55 @@ TEST(S3Retry, ConditionalPutWhoseFirstAttemptLandedSucceeds) {
   EXPECT_EQ(reqs[0].headers.at("if-none-match"), "*");
   // Without a retry, 412 means another writer won.
   EXPECT_EQ(s->put("w", Buf::copy(body), {.if_none_match = true}).code(), Errc::kAlreadyExists);
+}
+
+S3Config probing_config(const FaultServer& srv) {
+  S3Config cfg;
+  cfg.bucket = "bkt";
+  cfg.endpoint = srv.endpoint();
+  cfg.creds = {"AK", "SK", ""};
+  cfg.retry.max_attempts = 4;
+  cfg.retry.base_ms = 5;
+  cfg.retry.cap_ms = 40;
+  cfg.request_timeout_ms = 200;
+  return cfg;
+}
+
+TEST(S3Probe, FirstPutTimingOutThenSeeing412MeansConditionalPutsWork) {
+  // The probe's first PUT lands but answers after the timeout; its retry meets our own object.
+  FaultServer srv([](const FaultRequest& r, int i) {
+    if (r.method == "POST") return FaultResponse{200, {}, "<DeleteResult/>"};
+    if (i == 0) return FaultResponse{.delay_ms = 1000};
+    return s3_error(412, "PreconditionFailed", "r412");
+  });
+  auto s = S3ObjectStore::open(probing_config(srv));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE((*s)->capabilities().conditional_put);
+  auto reqs = srv.requests();
+  ASSERT_EQ(reqs.size(), 3u);  // PUT (timed out), PUT (412), the probe key's delete
+  EXPECT_EQ(reqs[0].target, reqs[1].target);
+  EXPECT_EQ(reqs[1].headers.at("if-none-match"), "*");
+  EXPECT_EQ(reqs[2].method, "POST");
+}
+
+TEST(S3Probe, AServerThatIgnoresIfNoneMatchHasNoConditionalPuts) {
+  FaultServer srv([](const FaultRequest& r, int) {
+    if (r.method == "POST") return FaultResponse{200, {}, "<DeleteResult/>"};
+    return FaultResponse{};
+  });
+  auto s = S3ObjectStore::open(probing_config(srv));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_FALSE((*s)->capabilities().conditional_put);
+  EXPECT_EQ(srv.requests().size(), 3u);  // PUT, PUT again (200: overwritten), delete
+}
+
+TEST(S3Probe, A412WithoutARetryIsAnError) {
+  // The random probe key cannot exist before our first PUT: a 412 then is a broken server.
+  FaultServer srv(
+      [](const FaultRequest&, int) { return s3_error(412, "PreconditionFailed", "r412"); });
+  auto s = S3ObjectStore::open(probing_config(srv));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("412"), std::string::npos) << s.status().message();
 }
 
 TEST(S3Retry, FailedPartAbortsTheMultipartUpload) {
