@@ -148,11 +148,18 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
     // past it first, and the GETs in flight drained meanwhile (BENCHMARKS.md section 5j).
     // Planning after every read sent one small GET per small read. The plan skips cached blocks
     // and blocks being fetched.
+    // The window doubles once, at the first sequential read, and from the second it is as large
+    // as the bound allows. Doubling all the way (until 2026-11-27) took ~6 GET latencies to
+    // reach the GETs in flight a consumer may have: a 256 MiB catch-up from a store with 40 ms
+    // GETs spent a quarter of its time ramping up (BENCHMARKS.md section 5l). Jumping at the
+    // first sequential read sized the window before the other consumers starting with it had
+    // read twice and counted toward the cache share: the windows outgrew the cache.
     const bool prefetch = !sequential || next >= s.trigger;
+    const size_t start = std::max<size_t>(im->opts.readahead_start_blocks, 1);
     if (prefetch && sequential) {
-      s.window = std::clamp<size_t>(s.window * 2, 1, kMaxWindowBlocks);
+      s.window = s.window > start ? kMaxWindowBlocks : std::min(2 * start, kMaxWindowBlocks);
     } else if (prefetch) {
-      s.window = std::max<size_t>(im->opts.readahead_start_blocks, 1);
+      s.window = start;
     }
     // Until the plan below is done, the state holds the trigger of the read-ahead planned so
     // far. (Holding `next` let the consumer's next read plan again while this plan ran: both

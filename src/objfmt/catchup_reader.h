@@ -12,13 +12,13 @@
 //
 // Read-ahead: the reader remembers, per (stream, next offset), the read-ahead window of the
 // consumer that read up to there. A read that continues where a previous one stopped is
-// sequential: the window doubles (from readahead_start_blocks up to max_readahead_bytes) each
-// time more blocks are prefetched, covers at least twice the bytes of the read that just ended
-// (a consumer's next two reads of the same size find their blocks fetched or in flight), and is
-// planned again once the consumer has read a quarter of the last one. A window's bytes are
-// bounded by max_readahead_bytes and by the consumer's share of half the block cache among the
-// sequential consumers active in the last second. A read that misses several
-// blocks fetches them in parallel (fetch_parallelism GETs at once) before serving them.
+// sequential: the window (readahead_start_blocks after a random read) doubles at the first
+// sequential read and is as large as the bound allows from the next one on, covers at least twice
+// the bytes of the read that just ended (a consumer's next two reads of the same size find their
+// blocks fetched or in flight), and is planned again once the consumer has read a quarter of the
+// last one. A window's bytes are bounded by max_readahead_bytes and by the consumer's share of half
+// the block cache among the sequential consumers active in the last second. A read that misses
+// several blocks fetches them in parallel (fetch_parallelism GETs at once) before serving them.
 // Prefetch is asynchronous: its runs (adjacent blocks of an object, one range GET each) are
 // queued for the fetch helpers, which keep at most fetch_parallelism of them in flight per
 // consumer (threads x fetch_parallelism in all) and serve a read's own fetches first; a window that

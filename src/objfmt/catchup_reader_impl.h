@@ -19,7 +19,7 @@ namespace shale::objfmt {
 namespace catchup_detail {
 
 using BlockPtr = std::shared_ptr<const CachedBlock>;
-// Read-ahead windows stop doubling here; the byte bound (max_readahead_bytes) usually binds first.
+// The largest read-ahead window, in blocks; the byte bound (max_readahead_bytes) binds first.
 inline constexpr size_t kMaxWindowBlocks = 4096;
 // A run of adjacent blocks (one range GET) ends once it holds this many bytes, so that several
 // GETs fetch one window in parallel. A run may pass it by up to one block: blocks close at the
