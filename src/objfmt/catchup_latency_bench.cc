@@ -1,5 +1,6 @@
 // Catch-up reads from a store with S3's per-GET latency, several consumers at once, next to raw
-// ranged GETs through the same store in the same run (part of objfmt_bench).
+// ranged GETs through the same store in the same run (part of objfmt_bench). Two consumers may
+// also read one stream from different offsets (consumer groups replaying it).
 //
 // The store is a MemObjectStore behind a FaultyObjectStore that sleeps kGetLatency before every
 // GET: a model of a remote S3 where a 2 MiB ranged GET takes tens of milliseconds and the
@@ -61,8 +62,23 @@ LatencyFixture& latency_fixture() {
   return f;
 }
 
-// `consumers` consumers, each catching up on its own stream of f at once.
-void catch_up(benchmark::State& state, LatencyFixture& f, int consumers, size_t stream_bytes) {
+// What one consumer reads: a stream, from the first of these slices to the end of the last.
+struct Part {
+  StreamId stream;
+  std::vector<ObjectSlice> slices;
+};
+
+// Every stream of f whole, one consumer each, for the first `consumers` streams.
+std::vector<Part> whole_streams(const LatencyFixture& f, int consumers) {
+  std::vector<Part> parts;
+  for (int c = 0; c < consumers; c++) parts.push_back({StreamId(100 + c), f.slices[c]});
+  return parts;
+}
+
+// One consumer per part, all catching up at once; each part holds part_bytes.
+void catch_up(benchmark::State& state, LatencyFixture& f, const std::vector<Part>& parts,
+              size_t part_bytes) {
+  const auto consumers = static_cast<int>(parts.size());
   uint64_t bytes = 0;
   CatchUpStats st;
   double wall_s = 0;
@@ -73,7 +89,7 @@ void catch_up(benchmark::State& state, LatencyFixture& f, int consumers, size_t 
     std::vector<std::thread> ts;
     const auto t0 = std::chrono::steady_clock::now();
     for (int c = 0; c < consumers; c++) {
-      ts.emplace_back([&, c] { got += read_stream(r, StreamId(100 + c), f.slices[c]); });
+      ts.emplace_back([&, c] { got += read_stream(r, parts[c].stream, parts[c].slices); });
     }
     for (auto& t : ts) t.join();
     wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -87,14 +103,15 @@ void catch_up(benchmark::State& state, LatencyFixture& f, int consumers, size_t 
   // Of the last iteration: GETs per MiB read (raw: 0.5), blocks the reads had to fetch
   // themselves, and read-ahead GETs in flight on average (the store's rate is 2 MiB per GET in
   // flight per kGetLatency).
-  state.counters["gets_per_mib"] = static_cast<double>(st.gets) / (stream_bytes >> 20) / consumers;
+  state.counters["gets_per_mib"] = static_cast<double>(st.gets) / (part_bytes >> 20) / consumers;
   state.counters["misses"] = static_cast<double>(st.block_misses);
   state.counters["ra_in_flight"] = static_cast<double>(st.prefetch_us) / 1e6 / wall_s;
 }
 
 // range(0) consumers of 256 MiB each.
 void BM_CatchUpManyConsumersHighLatency(benchmark::State& state) {
-  catch_up(state, latency_fixture(), static_cast<int>(state.range(0)), kStreamBytes);
+  LatencyFixture& f = latency_fixture();
+  catch_up(state, f, whole_streams(f, static_cast<int>(state.range(0))), kStreamBytes);
 }
 BENCHMARK(BM_CatchUpManyConsumersHighLatency)
     ->Arg(1)
@@ -106,11 +123,29 @@ BENCHMARK(BM_CatchUpManyConsumersHighLatency)
 
 // One consumer of one 1 GiB stream: the first ~5 GET latencies, while its window grows, weigh a
 // quarter as much as in a 256 MiB catch-up.
-void BM_CatchUpLongStreamHighLatency(benchmark::State& state) {
+LatencyFixture& long_fixture() {
   static LatencyFixture f(1, kLongStreamBytes);
-  catch_up(state, f, 1, kLongStreamBytes);
+  return f;
+}
+
+void BM_CatchUpLongStreamHighLatency(benchmark::State& state) {
+  LatencyFixture& f = long_fixture();
+  catch_up(state, f, whole_streams(f, 1), kLongStreamBytes);
 }
 BENCHMARK(BM_CatchUpLongStreamHighLatency)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Two consumer groups replaying one stream at once, one from its start and one from its middle
+// (512 MiB each): each has its own read-ahead GETs, as two consumers of two streams do.
+void BM_CatchUpTwoConsumersOfOneStreamHighLatency(benchmark::State& state) {
+  LatencyFixture& f = long_fixture();
+  const auto& all = f.slices[0];
+  const auto half = all.begin() + static_cast<std::ptrdiff_t>(all.size() / 2);
+  catch_up(state, f, {{StreamId(100), {all.begin(), half}}, {StreamId(100), {half, all.end()}}},
+           kLongStreamBytes / 2);
+}
+BENCHMARK(BM_CatchUpTwoConsumersOfOneStreamHighLatency)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 // The store's limit for the same data: range(0) readers GET every object in 2 MiB ranges.
 void BM_RawRangedGetHighLatency(benchmark::State& state) {
