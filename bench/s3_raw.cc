@@ -2,7 +2,7 @@
 // that bench/s3_bench.py compares Shale against the store itself and not against another HTTP
 // client. Prints one JSON object per run on stdout. Not a test.
 //
-//   s3_raw URI put     --size BYTES --count N [--if-none-match 1]
+//   s3_raw URI put     --size BYTES --count N [--if-none-match 1] [--warmup 20]
 //                                                         PUT latency, p50/p99/max ms
 //                                                         (conditional, as the object WAL)
 //   s3_raw URI upload  --mib M --part-mib P --parallel N  one multipart PUT, MiB/s
@@ -69,11 +69,13 @@ int fail(const std::string& what, const Status& st) {
   return 1;
 }
 
-// PUT latency of objects of one size, one at a time (like the object WAL's commits).
+// PUT latency of objects of one size, one at a time (like the object WAL's commits). Prints
+// every timed sample too ("lat_ms"), so a caller that alternates short rounds with the broker's
+// can pool them.
 int run_put(objstore::ObjectStore& store, const std::string& dir, int argc, char** argv) {
   const size_t size = num(argc, argv, "--size", 1024);
   const size_t count = num(argc, argv, "--count", 300);
-  const size_t warmup = 20;
+  const size_t warmup = num(argc, argv, "--warmup", 20);
   const objstore::PutOptions opts{.if_none_match = num(argc, argv, "--if-none-match", 0) != 0};
   Buf body = random_buf(size);
   std::vector<double> lat;
@@ -90,10 +92,16 @@ int run_put(objstore::ObjectStore& store, const std::string& dir, int argc, char
                                    keys.begin() + std::min(keys.size(), i + 1000));
     (void)store.remove(batch);
   }
+  std::string samples;
+  for (double ms : lat) {
+    if (!samples.empty()) samples.push_back(',');
+    samples.append(std::to_string(ms));
+  }
   std::printf(
       "{\"op\":\"put\",\"size\":%zu,\"count\":%zu,\"if_none_match\":%d,\"p50_ms\":%.3f,"
-      "\"p99_ms\":%.3f,\"max_ms\":%.3f}\n",
-      size, count, opts.if_none_match ? 1 : 0, pct(lat, 50), pct(lat, 99), pct(lat, 100));
+      "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"lat_ms\":[%s]}\n",
+      size, count, opts.if_none_match ? 1 : 0, pct(lat, 50), pct(lat, 99), pct(lat, 100),
+      samples.c_str());
   return 0;
 }
 
