@@ -121,13 +121,15 @@ void ObjectWal::stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  cv_.notify_all();
+  writer_cv_.notify_all();
+  stop_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
   {
     std::lock_guard lk(mu_);
     started_ = false;  // uploaders exit once the queue is empty
   }
-  cv_.notify_all();
+  upload_cv_.notify_all();
+  stop_cv_.notify_all();
   for (auto& t : uploaders_) t.join();
   uploaders_.clear();
   // Appends that never reached a batch (WAL never started).
@@ -141,10 +143,11 @@ void ObjectWal::stop() {
   const ObjectWalTimings t = timings();
   if (t.objects > 0)
     SHALE_LOG_INFO("wal",
-                   "object wal node {}: {} objects ({}); medians: wait {} us, put {} us, "
-                   "commit {} us, built->ack {} us (p99 {} us)",
+                   "object wal node {}: {} objects ({}); medians: wait {} us, put {} us "
+                   "(started after {} us), commit {} us, built->ack {} us (p99 {} us)",
                    opts_.node.value(), t.objects, parallel_ ? "parallel" : "sequential",
-                   t.wait_p50_us, t.put_p50_us, t.commit_p50_us, t.ack_p50_us, t.ack_p99_us);
+                   t.wait_p50_us, t.put_p50_us, t.hop_p50_us, t.commit_p50_us, t.ack_p50_us,
+                   t.ack_p99_us);
 }
 
 void ObjectWal::append(WalRecord rec, WalAppendCallback cb) {
@@ -161,7 +164,7 @@ void ObjectWal::append(WalRecord rec, WalAppendCallback cb) {
   pending_.push_back({std::move(rec), std::move(cb), now});
   if (pending_bytes_ >= opts_.flush_bytes || pending_.size() == 1 ||
       pending_bytes_ >= early_flush_bytes_)
-    cv_.notify_all();
+    writer_cv_.notify_one();
 }
 
 // Takes the first records of pending_ that fit flush_bytes (at least one) into an object. A
@@ -314,10 +317,16 @@ void ObjectWal::writer_loop() {
       }
       upload_q_.push_back(b);
       ++puts_in_flight_;
-      cv_.notify_all();
+      upload_cv_.notify_one();
       if (parallel_) {
         // The index commit runs here while an uploader PUTs the object; commits stay in
         // append order (this thread builds batches in order) and stop after a failed one.
+        // It starts once an uploader has taken the object: on a busy core the commit, started
+        // first, ran before the uploader was scheduled and then beside its PUT, and the 1 KiB
+        // produce p50 was ~1.13x a raw conditional PUT's, against ~1.06x now (BENCHMARKS.md
+        // section 5m). Bounded, so a slow wake-up holds the commit back kCommitAfterPutWait
+        // at most.
+        writer_cv_.wait_for(lk, kCommitAfterPutWait, [&] { return b->put_started || stopping_; });
         lk.unlock();
         Status cs = commit_index(*b);
         lk.lock();
@@ -331,9 +340,9 @@ void ObjectWal::writer_loop() {
       continue;
     }
     if (have && !due)
-      cv_.wait_until(lk, deadline);
+      writer_cv_.wait_until(lk, deadline);
     else
-      cv_.wait(lk);
+      writer_cv_.wait(lk);
   }
 }
 
@@ -353,7 +362,7 @@ Status ObjectWal::put_object(Batch& b, const objstore::PutOptions& o,
     if (st.ok() || !retryable(st.code()) || stopping_) return st;
     ++upload_retries_;
     SHALE_LOG_WARN("wal", "object wal {}: {}; retrying in {} ms", b.key, st.to_string(), wait_ms);
-    cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
+    stop_cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
     if (stopping_) return st;
   }
 }
@@ -362,13 +371,16 @@ void ObjectWal::upload_loop() {
   const objstore::PutOptions put_opts{.if_none_match = store_.capabilities().conditional_put};
   std::unique_lock lk(mu_);
   while (true) {
-    cv_.wait(lk, [&] { return !upload_q_.empty() || !started_; });
+    upload_cv_.wait(lk, [&] { return !upload_q_.empty() || !started_; });
     if (upload_q_.empty()) return;
     auto b = upload_q_.front();
     upload_q_.pop_front();
+    b->put_start = std::chrono::steady_clock::now();
+    b->put_started = true;
+    writer_cv_.notify_one();  // the writer may start the index commit (parallel order)
     Status st = put_object(*b, put_opts, lk);
     --puts_in_flight_;
-    cv_.notify_all();  // a PUT slot is free
+    writer_cv_.notify_one();  // a PUT slot is free
     b->put_done = true;
     b->put_status = st;
     b->put_end = std::chrono::steady_clock::now();
@@ -396,7 +408,7 @@ Status ObjectWal::commit_index(Batch& b) {
     b.commit_ambiguous = true;
     ++commit_retries_;
     const bool stop =
-        cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
+        stop_cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
     lk.unlock();
     if (stop) break;
     SHALE_LOG_WARN("wal", "object wal {}: index commit: {}; retried", b.key,
@@ -468,7 +480,7 @@ void ObjectWal::commit_ready() {
       if (failed_.ok()) failed_ = st;
       stats_.failed_appends += b->acks.size();
     }
-    cv_.notify_all();  // an upload slot is free
+    writer_cv_.notify_one();  // an upload slot is free
     lk.unlock();
     for (auto& [pos, cb] : b->acks) {
       if (st.ok())
@@ -484,7 +496,7 @@ void ObjectWal::commit_ready() {
 void ObjectWal::record_timing_locked(const Batch& b, TimePoint acked) {
   if (samples_.size() < kTimingSamples) samples_.resize(kTimingSamples);
   samples_[timed_++ % kTimingSamples] = {
-      micros(b.built - b.first_append), micros(b.put_end - b.built),
+      micros(b.built - b.first_append), micros(b.put_end - b.built), micros(b.put_start - b.built),
       micros(b.commit_end - b.commit_start), micros(acked - b.built)};
 }
 
@@ -502,6 +514,7 @@ ObjectWalTimings ObjectWal::timings() const {
   };
   t.wait_p50_us = pct(&Sample::wait_us, 0.5);
   t.put_p50_us = pct(&Sample::put_us, 0.5);
+  t.hop_p50_us = pct(&Sample::hop_us, 0.5);
   t.commit_p50_us = pct(&Sample::commit_us, 0.5);
   t.ack_p50_us = pct(&Sample::ack_us, 0.5);
   t.ack_p99_us = pct(&Sample::ack_us, 0.99);

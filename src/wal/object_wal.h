@@ -147,6 +147,7 @@ struct ObjectWalTimings {
   uint64_t objects = 0;
   double wait_p50_us = 0;    // first append of the object -> object built
   double put_p50_us = 0;     // object built -> PUT returned (incl. the hop to an uploader)
+  double hop_p50_us = 0;     // object built -> an uploader starts its PUT
   double commit_p50_us = 0;  // index commit started -> returned
   double ack_p50_us = 0;     // object built -> its callbacks run
   double ack_p99_us = 0;
@@ -188,6 +189,8 @@ class ObjectWal final : public Wal {
   uint64_t tombstones_deleted() const { return tombstones_deleted_; }
 
   static constexpr size_t kTimingSamples = 4096;
+  // Parallel order: the index commit waits at most this long for an uploader to take the object.
+  static constexpr std::chrono::milliseconds kCommitAfterPutWait{2};
 
  private:
   using TimePoint = std::chrono::steady_clock::time_point;
@@ -201,7 +204,8 @@ class ObjectWal final : public Wal {
     std::string key;
     Buf data;
     std::vector<std::pair<uint64_t, WalAppendCallback>> acks;  // position, callback
-    TimePoint first_append, built, put_end, commit_start, commit_end;
+    TimePoint first_append, built, put_start, put_end, commit_start, commit_end;
+    bool put_started = false;  // an uploader took it (the parallel commit waits for this)
     bool put_done = false;
     Status put_status;
     bool commit_done = false;
@@ -246,7 +250,12 @@ class ObjectWal final : public Wal {
   Epoch epoch_;  // opts_.epoch, or the one claimed by recover() with next_epoch; then constant
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  // One condition variable per kind of waiter, each notified only for what it waits on: with
+  // one for all, every append, PUT and commit woke the writer and every idle uploader (5
+  // threads by default), and all but one went back to sleep.
+  std::condition_variable writer_cv_;  // the writer: appends pending, a slot freed
+  std::condition_variable upload_cv_;  // idle uploaders: upload_q_ non-empty (one per object)
+  std::condition_variable stop_cv_;    // retry back-off waits: stopping_
   std::deque<Pending> pending_;
   uint64_t pending_bytes_ = 0;
   std::chrono::steady_clock::time_point oldest_;
@@ -270,7 +279,7 @@ class ObjectWal final : public Wal {
   uint64_t tombstones_deleted_ = 0;  // set by recover()
   Status commit_failed_;             // parallel order: no index commit after a failed one
   struct Sample {
-    int64_t wait_us, put_us, commit_us, ack_us;
+    int64_t wait_us, put_us, hop_us, commit_us, ack_us;
   };
   std::vector<Sample> samples_;  // ring of kTimingSamples
   uint64_t timed_ = 0;
