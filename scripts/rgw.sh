@@ -77,6 +77,11 @@ bluestore block size = 4294967296
 osd memory target = 1073741824
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$PORT
+# Deleted objects are freed at once, not after RGW's 2 h GC delay: a memstore holding ~1.5 GiB
+# of deleted data took 768 MiB multipart PUTs at 75 MiB/s instead of 110-160 (BENCHMARKS.md 5m).
+rgw gc obj min wait = 0
+rgw gc processor period = 2
+rgw gc processor max time = 2
 CONF
 C=(-c "$D/ceph.conf")
 fail() {
