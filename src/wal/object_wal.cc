@@ -323,7 +323,7 @@ void ObjectWal::writer_loop() {
         // append order (this thread builds batches in order) and stop after a failed one.
         // It starts once an uploader has taken the object: on a busy core the commit, started
         // first, ran before the uploader was scheduled and then beside its PUT, and the 1 KiB
-        // produce p50 was ~1.13x a raw conditional PUT's, against ~1.06x now (BENCHMARKS.md
+        // produce p50 was 1.12-1.17x a raw conditional PUT's, against 1.07x now (BENCHMARKS.md
         // section 5m). Bounded, so a slow wake-up holds the commit back kCommitAfterPutWait
         // at most.
         writer_cv_.wait_for(lk, kCommitAfterPutWait, [&] { return b->put_started || stopping_; });
