@@ -129,7 +129,6 @@ void ObjectWal::stop() {
     started_ = false;  // uploaders exit once the queue is empty
   }
   upload_cv_.notify_all();
-  stop_cv_.notify_all();
   for (auto& t : uploaders_) t.join();
   uploaders_.clear();
   // Appends that never reached a batch (WAL never started).
@@ -377,7 +376,7 @@ void ObjectWal::upload_loop() {
     upload_q_.pop_front();
     b->put_start = std::chrono::steady_clock::now();
     b->put_started = true;
-    writer_cv_.notify_one();  // the writer may start the index commit (parallel order)
+    if (parallel_) writer_cv_.notify_one();  // the writer may start the index commit
     Status st = put_object(*b, put_opts, lk);
     --puts_in_flight_;
     writer_cv_.notify_one();  // a PUT slot is free
