@@ -113,6 +113,8 @@ def main():
     ap.add_argument("--latency-n", type=int, default=300)
     ap.add_argument("--latency-rounds", type=int, default=6,
                     help="pair 1 alternates this many rounds of broker produces and raw PUTs")
+    ap.add_argument("--tput-rounds", type=int, default=3,
+                    help="pair 2 alternates this many rounds of broker produce and raw upload")
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--only-latency", action="store_true",
@@ -228,9 +230,18 @@ class CpuMeter:
         return (cpu_s(self.broker) if self.broker else 0.0, self_cpu_s(),
                 self_cpu_s(resource.RUSAGE_CHILDREN), cpu_s(self.rgw) if self.rgw else 0.0)
 
+    def delta(self):
+        """CPU seconds of each since the meter was made."""
+        return [b - a for a, b in zip(self.t0, self.sample())]
+
     def per_gib(self, nbytes):
         gib = nbytes / float(1 << 30)
-        return [(b - a) / gib for a, b in zip(self.t0, self.sample())]
+        return [d / gib for d in self.delta()]
+
+
+def add(acc, xs):
+    for i, x in enumerate(xs):
+        acc[i] += x
 
 
 def rgw_counter(rgw_dir, name):
@@ -313,79 +324,107 @@ def run(a, work, raw, store, cfg):
     if a.only_latency:
         return rows
 
-    # 2. Throughput: 64 KiB messages through the object WAL vs raw multipart PUT. The raw PUT
-    # runs before the broker, on the same store the broker then writes to: an RGW memstore
-    # already holding the broker's ~800 MiB took the same PUT at 78-92 MiB/s instead of
-    # 116-130 (BENCHMARKS.md section 5m), so measured after the broker (until 2026-11-28) it
-    # flattered the broker. The pass after is printed for reference. A first pass, deleted and
-    # not counted, warms RGW up (the first large upload into a fresh memstore ran at a third of
-    # the speed of the next); RGW frees it (scripts/rgw.sh: no GC delay) before the counted one.
+    # 2. Throughput: 64 KiB messages through the object WAL vs raw multipart PUT, on the same
+    # store. The two alternate in --tput-rounds rounds (raw first in even rounds, the broker
+    # first in odd ones), pooled at the end, so that both see the same machine and the same
+    # store: an RGW memstore slows down as it holds more data, and one raw pass before the
+    # broker and one after moved the ratio 0.76-0.93 between runs of the same binary
+    # (BENCHMARKS.md section 5n). A first pass, deleted and not counted, warms RGW up (the
+    # first large upload into a fresh memstore ran at a third of the speed of the next); RGW
+    # frees it (scripts/rgw.sh: no GC delay) before the counted ones.
     raw("upload", "--mib", str(a.mib), "--part-mib", "8", "--parallel", "4")
     time.sleep(3)
-    bmeter = CpuMeter(None, rgw_pid(a.rgw_dir))
-    mp_before = raw("upload", "--mib", str(a.mib), "--part-mib", "8", "--parallel", "4")
-    _, _, mcpu_raw, mcpu_rgw = bmeter.per_gib(a.mib << 20)
+    rgw = rgw_pid(a.rgw_dir)
+    msg = os.urandom(64 << 10)
+    n = (a.mib << 20) // len(msg)
+    raw_s = prod_s = 0.0
+    raw_cpu, prod_cpu = [0.0] * 4, [0.0] * 4  # CpuMeter.delta() sums
+    io_raw = io_prod = io_all = 0             # RGW put_b: s3_raw's, while producing, broker's
+    counted = rgw_put_bytes(a.rgw_dir) is not None
+    ratios = []
     b = Broker(a.shale_bin, work, common + ["--meta-dir", os.path.join(work, "m2")])
     try:
         adm = AdminClient({"bootstrap.servers": b.bootstrap})
         for f in adm.create_topics([NewTopic("tput", 1, 1)]).values():
             f.result(10)
-        msg = os.urandom(64 << 10)
-        n = (a.mib << 20) // len(msg)
         p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5,
                       "batch.size": 1 << 20, "message.max.bytes": 8 << 20,
                       "queue.buffering.max.kbytes": 256 << 10})
-        io0 = rgw_put_bytes(a.rgw_dir)
-        pmeter = CpuMeter(b.proc.pid, rgw_pid(a.rgw_dir))
-        t0 = time.perf_counter()
-        for i in range(n):
-            while True:
-                try:
-                    p.produce("tput", msg, partition=0)
-                    break
-                except BufferError:
-                    p.poll(0.01)
-            p.poll(0)
-        p.flush(300)
-        prod_mib_s = a.mib / (time.perf_counter() - t0)
-        pcpu_broker, pcpu_producer, _, pcpu_rgw = pmeter.per_gib(a.mib << 20)
-        io_p = rgw_put_bytes(a.rgw_dir)
-        # Wait until every byte is in objects (the restart then reads only from S3): stream
-        # objects, or WAL objects the stream store adopted in place.
-        deadline = time.time() + 60
-        while b.metric("shale_store_unuploaded_bytes") > 0 and time.time() < deadline:
-            time.sleep(0.2)
-        time.sleep(2)  # let a compaction round that started finish
-        io1 = rgw_put_bytes(a.rgw_dir)
+        # The producer learns the topic before the clock starts, as s3_raw knows its bucket:
+        # librdkafka (2.0) looks a topic first produced to up only on its main thread's 1 s
+        # scan, and that ~0.5 s (debug=topic,metadata: "New local topic" ... "metadata
+        # information unknown") was 8-13% of the produce's time (BENCHMARKS.md section 5n).
+        p.list_topics("tput", timeout=10)
+
+        def raw_round(mib):
+            io0 = rgw_put_bytes(a.rgw_dir)  # a `ceph` child: before the meter counts children
+            meter = CpuMeter(None, rgw)
+            r = raw("upload", "--mib", str(mib), "--part-mib", "8", "--parallel", "4")
+            add(raw_cpu, meter.delta())
+            return mib / r["mib_s"], (rgw_put_bytes(a.rgw_dir) or 0) - (io0 or 0)
+
+        def broker_round(count):
+            io0 = rgw_put_bytes(a.rgw_dir)
+            meter = CpuMeter(b.proc.pid, rgw)
+            t0 = time.perf_counter()
+            for _ in range(count):
+                while True:
+                    try:
+                        p.produce("tput", msg, partition=0)
+                        break
+                    except BufferError:
+                        p.poll(0.01)
+                p.poll(0)
+            p.flush(300)
+            secs = time.perf_counter() - t0
+            add(prod_cpu, meter.delta())
+            io_p = rgw_put_bytes(a.rgw_dir)
+            # Wait until every byte is in objects (so the next raw round has the store to
+            # itself, and the restart reads only from S3): stream objects, or WAL objects the
+            # stream store adopted in place.
+            deadline = time.time() + 60
+            while b.metric("shale_store_unuploaded_bytes") > 0 and time.time() < deadline:
+                time.sleep(0.2)
+            time.sleep(2)  # let a compaction round that started finish
+            io1 = rgw_put_bytes(a.rgw_dir)
+            return secs, (io_p or 0) - (io0 or 0), (io1 or 0) - (io0 or 0)
+
+        rounds, done = max(1, min(a.tput_rounds, a.mib)), 0
+        for r in range(rounds):
+            mib = (a.mib - done) // (rounds - r)
+            done += mib
+            if r % 2 == 0:
+                rs, rio = raw_round(mib)
+            ps, pio, aio = broker_round((mib << 20) // len(msg))
+            if r % 2 == 1:
+                rs, rio = raw_round(mib)
+            raw_s, prod_s = raw_s + rs, prod_s + ps
+            io_raw, io_prod, io_all = io_raw + rio, io_prod + pio, io_all + aio
+            ratios.append(rs / ps)
         adopted = b.metric("shale_store_adopted_bytes_total")
     finally:
         b.stop()
-    mmeter = CpuMeter(None, rgw_pid(a.rgw_dir))
-    mp = raw("upload", "--mib", str(a.mib), "--part-mib", "8", "--parallel", "4")
-    _, _, _, mcpu_rgw_after = mmeter.per_gib(a.mib << 20)
-    io2 = rgw_put_bytes(a.rgw_dir)
-    # The CPU rows use the pass before the broker too (the store in the same state).
-    print(f"raw multipart PUT, MiB/s: {mp_before['mib_s']:.0f} before the broker, "
-          f"{mp['mib_s']:.0f} after; radosgw CPU s per GiB {mcpu_rgw:.2f} before, "
-          f"{mcpu_rgw_after:.2f} after", file=sys.stderr, flush=True)
+    print("produce MiB/s / raw multipart MiB/s, per round:",
+          " ".join(f"{x:.2f}" for x in ratios), file=sys.stderr, flush=True)
+    gib = a.mib / 1024.0
     rows.append((f"produce {a.mib} MiB of 64 KiB msgs, acks=all (object WAL) vs multipart PUT "
-                 "(8 MiB parts, 4 in flight, before the broker), MiB/s", prod_mib_s,
-                 mp_before["mib_s"], ".0f"))
+                 f"(8 MiB parts, 4 in flight), {rounds} alternating rounds, MiB/s",
+                 a.mib / prod_s, a.mib / raw_s, ".0f"))
     rows.append(("CPU s per GiB produced: broker + producer vs s3_raw (multipart)",
-                 pcpu_broker + pcpu_producer, mcpu_raw, ".2f"))
-    rows.append(("CPU s per GiB produced: broker alone vs s3_raw", pcpu_broker, mcpu_raw, ".2f"))
+                 (prod_cpu[0] + prod_cpu[1]) / gib, raw_cpu[2] / gib, ".2f"))
+    rows.append(("CPU s per GiB produced: broker alone vs s3_raw", prod_cpu[0] / gib,
+                 raw_cpu[2] / gib, ".2f"))
     if a.rgw_dir:
         rows.append(("CPU s per GiB produced: radosgw, serving the broker vs serving s3_raw",
-                     pcpu_rgw, mcpu_rgw, ".2f"))
+                     prod_cpu[3] / gib, raw_cpu[3] / gib, ".2f"))
     rows.append(("bytes of adopted WAL objects (indexed in place, not PUT again) per byte "
                  "produced", adopted / float(a.mib << 20), 0.0, ".2f"))
-    if None not in (io0, io_p, io1):
-        rows.append(("bytes PUT to RGW per byte produced, while producing",
-                     (io_p - io0) / float(a.mib << 20), 1.0, ".2f"))
-    if None not in (io0, io1, io2):
+    if counted:
         mib = float(a.mib << 20)
-        rows.append(("bytes PUT to RGW per byte produced (RGW counter put_b)",
-                     (io1 - io0) / mib, (io2 - io1) / mib, ".2f"))
+        rows.append(("bytes PUT to RGW per byte produced, while producing", io_prod / mib,
+                     io_raw / mib, ".2f"))
+        rows.append(("bytes PUT to RGW per byte produced (RGW counter put_b)", io_all / mib,
+                     io_raw / mib, ".2f"))
 
     # 3. Catch-up read after a restart (cold) vs raw ranged GETs of the stream objects.
     # The consumer is set up not to be the bottleneck: 16 MiB partition fetches (the broker's
