@@ -16,15 +16,15 @@ that is deleted afterwards:
     pooled at the end; the broker's own split of an ack (PUT, index commit, ...) is printed
     from its log;
  2. produce throughput, 64 KiB messages, acks=all, object WAL (default flush settings; stream
-    objects uploaded while producing) vs one raw multipart PUT of the same bytes (8 MiB parts,
-    4 in flight; before the broker, on the store as the broker finds it); with RGW's admin
+    objects uploaded while producing) vs raw multipart PUTs of the same bytes (8 MiB parts,
+    4 in flight), in alternating rounds (--tput-rounds) pooled at the end; with RGW's admin
     socket (--rgw-dir, or the RGW this tool starts) also the bytes PUT to RGW per byte
     produced (Shale writes each byte twice: WAL object, then stream object);
  3. catch-up read: after every byte is in stream objects, restart the broker (cold caches) and
     consume the topic from offset 0 with librdkafka (16 MiB per partition fetch) vs raw ranged
     GETs of the stream objects the broker wrote, 2 MiB ranges with 8 readers (the catch-up
-    reader's GET size and parallelism; the mean of a pass before the broker's and one after)
-    and, for context, 1 MiB ranges with 1 reader; the
+    reader's GET size and parallelism), in alternating rounds (--read-rounds; the broker
+    restarts before each) pooled at the end, and, for context, 1 MiB ranges with 1 reader; the
     broker's own split of its cold reads (queued, served, waiting for read-ahead, windows) is
     printed from its log. --warm-replay gives that broker a block cache larger than the data
     and consumes a second time: the Kafka path's rate with (almost) no GET, to tell the
@@ -110,11 +110,13 @@ def main():
     ap.add_argument("--rgw-uri", default=os.environ.get("SHALE_RGW_URI"))
     ap.add_argument("--rgw-dir", help="scripts/rgw.sh DIR of --rgw-uri (for RGW's pid)")
     ap.add_argument("--out", default=os.path.join(REPO, "build", "s3-bench.md"))
-    ap.add_argument("--latency-n", type=int, default=300)
-    ap.add_argument("--latency-rounds", type=int, default=6,
+    ap.add_argument("--latency-n", type=int, default=1200)
+    ap.add_argument("--latency-rounds", type=int, default=12,
                     help="pair 1 alternates this many rounds of broker produces and raw PUTs")
     ap.add_argument("--tput-rounds", type=int, default=3,
                     help="pair 2 alternates this many rounds of broker produce and raw upload")
+    ap.add_argument("--read-rounds", type=int, default=3,
+                    help="pair 3 alternates this many rounds of cold consume and raw GETs")
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--only-latency", action="store_true",
@@ -296,13 +298,17 @@ def run(a, work, raw, store, cfg):
         # between 0.85 and 1.7 from run to run (BENCHMARKS.md section 5m).
         per = max(1, a.latency_n // a.latency_rounds)
         lat, plain, cond, rounds = [], [], [], []
-        for _ in range(a.latency_rounds):
-            produce(5)
-            mine = produce(per)
+        for r in range(a.latency_rounds):
+            if r % 2 == 0:  # the broker first in even rounds, the raw PUTs in odd ones
+                produce(5)
+                mine = produce(per)
             c = raw("put", "--size", str(wal_obj), "--count", str(per), "--warmup", "5",
                     "--if-none-match", "1")["lat_ms"]
             plain += raw("put", "--size", str(wal_obj), "--count", str(per), "--warmup", "5")[
                 "lat_ms"]
+            if r % 2 == 1:
+                produce(5)
+                mine = produce(per)
             lat += mine
             cond += c
             rounds.append(pct(mine, 50) / pct(c, 50))
@@ -433,15 +439,16 @@ def run(a, work, raw, store, cfg):
     # i.e. four fetches). The raw side has no consumer at all: its bytes go nowhere. The CPU
     # rows are per GiB moved: the broker (from /proc), this process (the consumer, with its
     # librdkafka threads), s3_raw (as a finished child) and radosgw (with --rgw-dir).
-    rgw = rgw_pid(a.rgw_dir)
-    # The raw GETs run once before the broker and once after it, and the row compares with
-    # their mean: measured only after, the shared machine's drift moved the ratio 0.84-1.03
-    # across runs of the same code (BENCHMARKS.md section 5m).
-    get8_before = raw("get", "--prefix", "", "--range-mib", "2", "--readers", "8")
+    # The broker's cold consumes (each after a restart) alternate with the raw GET passes in
+    # --read-rounds rounds (raw first in even rounds), pooled: one raw pass before the broker
+    # and one after moved the ratio 0.76-1.04 between runs of the same code (BENCHMARKS.md
+    # sections 5m, 5n).
     cache = ["--block-cache-bytes", str((a.mib + 256) << 20)] if a.warm_replay else []
-    b = Broker(a.shale_bin, work, common + ["--meta-dir", os.path.join(work, "m2"), *cache])
+    read_s = get_s = 0.0
+    read_cpu, get_cpu = [0.0] * 4, [0.0] * 4
+    got_bytes, ratios = 0, []
 
-    def consume_all():
+    def consume_all(b):
         c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "bench",
                       "enable.auto.commit": False, "fetch.max.bytes": 64 << 20,
                       "max.partition.fetch.bytes": 16 << 20,
@@ -453,51 +460,67 @@ def run(a, work, raw, store, cfg):
             for m in c.consume(min(500, n - got), 1.0):
                 if m.error() is None:
                     got += 1
-        mib_s = a.mib / (time.perf_counter() - t0)
+        secs = time.perf_counter() - t0
         c.close()
-        return mib_s
+        return secs
 
-    try:
-        meter = CpuMeter(b.proc.pid, rgw)
-        # SHALE_BENCH_PERF=FILE: profile the broker during the cold consume (perf record -g).
-        perf = None
-        if os.environ.get("SHALE_BENCH_PERF"):
-            perf = subprocess.Popen(["perf", "record", "-g", "-F", "1999", "-p",
-                                     str(b.proc.pid), "-o", os.environ["SHALE_BENCH_PERF"]],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(0.5)
-        read_mib_s = consume_all()
-        if perf:
-            perf.send_signal(signal.SIGINT)
-            perf.wait(60)
-        cpu_broker, cpu_consumer, _, cpu_rgw = meter.per_gib(n * len(msg))
-        if a.warm_replay:
-            get0 = rgw_counter(a.rgw_dir, "get_b")
-            warm_mib_s = consume_all()
-            get1 = rgw_counter(a.rgw_dir, "get_b")
-            warm_get = (get1 - get0) / float(n * len(msg)) if None not in (get0, get1) else -1
-    finally:
-        b.stop()
+    def raw_gets():
+        meter = CpuMeter(None, rgw)
+        # Every data object of the run (stream objects and adopted WAL objects; >= 1 MiB).
+        g = raw("get", "--prefix", "", "--range-mib", "2", "--readers", "8")
+        add(get_cpu, meter.delta())
+        return g, g["bytes"] / float(1 << 20) / g["mib_s"]
+
+    rounds = max(1, a.read_rounds)
+    for r in range(rounds):
+        if r % 2 == 0:
+            get8, gs = raw_gets()
+        b = Broker(a.shale_bin, work, common + ["--meta-dir", os.path.join(work, "m2"), *cache])
+        try:
+            meter = CpuMeter(b.proc.pid, rgw)
+            # SHALE_BENCH_PERF=FILE: profile the broker during the last cold consume.
+            perf = None
+            if os.environ.get("SHALE_BENCH_PERF") and r == rounds - 1:
+                perf = subprocess.Popen(["perf", "record", "-g", "-F", "1999", "-p",
+                                         str(b.proc.pid), "-o", os.environ["SHALE_BENCH_PERF"]],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(0.5)
+            cs = consume_all(b)
+            if perf:
+                perf.send_signal(signal.SIGINT)
+                perf.wait(60)
+            add(read_cpu, meter.delta())
+            if a.warm_replay and r == rounds - 1:
+                get0 = rgw_counter(a.rgw_dir, "get_b")
+                warm_mib_s = a.mib / consume_all(b)
+                get1 = rgw_counter(a.rgw_dir, "get_b")
+                warm_get = (get1 - get0) / float(n * len(msg)) if None not in (get0, get1) else -1
+        finally:
+            b.stop()
+        if r % 2 == 1:
+            get8, gs = raw_gets()
+        read_s, get_s, got_bytes = read_s + cs, get_s + gs, got_bytes + get8["bytes"]
+        ratios.append(gs / cs * a.mib / (get8["bytes"] / float(1 << 20)))
     summary = re.findall(r"(cold reads: .*)$", b.logs(), re.M)
     if summary:
-        print("broker's catch-up reads:", summary[-1], file=sys.stderr, flush=True)
-    meter = CpuMeter(None, rgw)
-    # Every data object of the run (stream objects and adopted WAL objects; >= 1 MiB).
-    get8 = raw("get", "--prefix", "", "--range-mib", "2", "--readers", "8")
-    _, _, cpu_raw, cpu_rgw_raw = meter.per_gib(get8["bytes"])
+        print("broker's catch-up reads (last round):", summary[-1], file=sys.stderr, flush=True)
+    print("catch-up MiB/s / raw GET 2 MiB x 8 MiB/s, per round:",
+          " ".join(f"{x:.2f}" for x in ratios), file=sys.stderr, flush=True)
+    read_gib, get_gib = rounds * a.mib / 1024.0, got_bytes / float(1 << 30)
+    cpu_broker, cpu_consumer, cpu_rgw = (read_cpu[0] / read_gib, read_cpu[1] / read_gib,
+                                         read_cpu[3] / read_gib)
+    cpu_raw, cpu_rgw_raw = get_cpu[2] / get_gib, get_cpu[3] / get_gib
     get1 = raw("get", "--prefix", "", "--range-mib", "1", "--readers", "1")
-    print(f"raw ranged GET 2 MiB x 8, MiB/s: {get8_before['mib_s']:.0f} before the broker, "
-          f"{get8['mib_s']:.0f} after", file=sys.stderr, flush=True)
+    read_mib_s = rounds * a.mib / read_s
     rows.append((f"catch-up consume of {a.mib} MiB after restart vs ranged GET of the "
-                 f"{get8['objects']} data objects, 2 MiB x 8 readers (mean of a pass before "
-                 "and one after), MiB/s", read_mib_s,
-                 (get8_before["mib_s"] + get8["mib_s"]) / 2, ".0f"))
+                 f"{get8['objects']} data objects, 2 MiB x 8 readers, {rounds} alternating "
+                 "rounds, MiB/s", read_mib_s, get_gib * 1024 / get_s, ".0f"))
     rows.append(("the same vs ranged GET 1 MiB x 1 reader, MiB/s", read_mib_s, get1["mib_s"],
                  ".0f"))
     if a.warm_replay:
         rows.append((f"catch-up consume, second pass from the block cache ({warm_get:.2f} bytes "
-                     "GET per byte) vs ranged GET 2 MiB x 8, MiB/s", warm_mib_s, get8["mib_s"],
-                     ".0f"))
+                     "GET per byte) vs ranged GET 2 MiB x 8, MiB/s", warm_mib_s,
+                     get_gib * 1024 / get_s, ".0f"))
     rows.append(("CPU s per GiB read: broker vs s3_raw (2 MiB x 8)", cpu_broker, cpu_raw, ".2f"))
     rows.append(("CPU s per GiB read: broker + consumer vs s3_raw", cpu_broker + cpu_consumer,
                  cpu_raw, ".2f"))
