@@ -283,6 +283,10 @@ Result<CatchUpResult> CatchUpReader::Impl::serve(StreamId stream, Offset from, s
       BlockPtr block;
       if (auto it = mine.find(BlockKey{sl.key, e.position}); it != mine.end()) {
         block = it->second;
+      } else if (opts.partial_read_bytes > 0 && out.bytes >= opts.partial_read_bytes &&
+                 !cache.contains(sl.key, e.position) && fetching(sl.key, e.position)) {
+        full = true;  // serve what is here; the next read finds this block fetched or nearer
+        break;
       } else {
         SHALE_ASSIGN_OR_RETURN(block, get_block(sl.key, e));
       }

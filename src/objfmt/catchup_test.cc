@@ -631,6 +631,138 @@ TEST_F(CatchUpTest, FetchHelpersAreLongLivedThreads) {
   EXPECT_EQ(rec.names, (std::set<std::string>{"cold-read", "cold-fetch"}));
 }
 
+// Once armed, holds every GET of one object until open() (load its layout before arming).
+class KeyGatedStore : public testing::CountingStore {
+ public:
+  KeyGatedStore(objstore::ObjectStore& inner, std::string gated)
+      : CountingStore(inner), gated_(std::move(gated)) {}
+  Result<objstore::GetResult> get(const std::string& key,
+                                  const objstore::ByteRange& r = {}) override {
+    if (key == gated_ && armed) {
+      std::unique_lock lk(mu_);
+      held_++;
+      cv_.notify_all();
+      cv_.wait(lk, [&] { return open_; });
+    }
+    return CountingStore::get(key, r);
+  }
+  void open() {
+    std::lock_guard lk(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  bool wait_held(std::chrono::milliseconds timeout) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, timeout, [&] { return held_ > 0; });
+  }
+  std::atomic<bool> armed{false};
+
+ private:
+  const std::string gated_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int held_ = 0;
+  bool open_ = false;
+};
+
+// A sequential consumer reads to the end of obj/0 while read-ahead of obj/1 hangs in the store.
+// With partial_read_bytes, its large read returns the cached rest of obj/0 at once; without,
+// it waits for the GET (the whole 16 MiB catch-up fetch waited so, BENCHMARKS.md section 5o).
+TEST_F(CatchUpTest, ReadReturnsWhatIsCachedRatherThanWaitForReadAhead) {
+  write_objects(2, 16, 8000, 8000);  // one batch per block
+  KeyGatedStore gated(inner_, slices_[1].key);
+  BlockCache cache(64 << 20);
+  CatchUpReaderOptions opts;
+  opts.partial_read_bytes = 3 * 8000;
+  CatchUpReader r(gated, cache, opts);
+  struct Opener {
+    KeyGatedStore& s;
+    ~Opener() { s.open(); }  // before the reader joins its helpers
+  } opener{gated};
+  ASSERT_TRUE(r.layout(slices_[1].key, slices_[1].object_size).ok());
+  gated.armed = true;
+  const size_t four = 4 * 8000;
+  // In order, from `from`, and at least one (a read may stop short at read-ahead in flight).
+  auto expect_prefix = [&](const Result<CatchUpResult>& res, Offset at, size_t max_bytes) {
+    ASSERT_TRUE(res.ok()) << res.error().to_string();
+    auto want = expected(at, max_bytes);
+    ASSERT_GE(res->batches.size(), 1u);
+    ASSERT_LE(res->batches.size(), want.size());
+    for (size_t i = 0; i < res->batches.size(); i++) {
+      EXPECT_EQ(res->batches[i].base, want[i].base);
+      EXPECT_TRUE(res->batches[i].batch == want[i].data);
+    }
+    EXPECT_EQ(res->next, res->batches.back().end());
+  };
+  Offset from = slices_[0].start;
+  for (int i = 0; i < 3; i++) {  // up to block 11 of obj/0; read-ahead reaches obj/1 by then
+    auto res = read(r, from, four);
+    expect_prefix(res, from, four);
+    from = res->next;
+  }
+  ASSERT_TRUE(gated.wait_held(std::chrono::seconds(10))) << "no read-ahead GET of obj/1";
+  auto layout = r.layout(slices_[0].key, slices_[0].object_size);
+  ASSERT_TRUE(layout.ok());
+  uint64_t last = 0;  // obj/0's last block of kStream
+  for (const BlockIndexEntry& e : (*layout)->index) {
+    if (e.stream == kStream) last = e.position;
+  }
+  for (int i = 0; i < 1000 && !cache.contains(slices_[0].key, last); i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(cache.contains(slices_[0].key, last)) << "obj/0's read-ahead did not land";
+
+  // Blocks 12-15 are cached, obj/1's are in flight: the read returns the four at once.
+  std::promise<Result<CatchUpResult>> p;
+  ASSERT_TRUE(
+      r.read(kStream, from, 1 << 20, slices_, [&](auto res) { p.set_value(std::move(res)); }).ok());
+  auto fut = p.get_future();
+  ASSERT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the read waited for read-ahead in flight";
+  auto res = fut.get();
+  size_t rest_of_obj0 = 0;
+  for (const Batch& b : batches_) {
+    if (b.base >= from && b.end() <= slices_[0].end) rest_of_obj0 += b.data.size();
+  }
+  ASSERT_GE(rest_of_obj0, opts.partial_read_bytes);
+  expect_batches(res, from, rest_of_obj0);
+  EXPECT_EQ(res->next, slices_[0].end);
+
+  // Once the GET lands, the next read continues in obj/1.
+  gated.open();
+  expect_prefix(read(r, res->next, four), res->next, four);
+}
+
+TEST_F(CatchUpTest, ReadWaitsForReadAheadWhenPartialReadsAreOff) {
+  write_objects(2, 16, 8000, 8000);
+  KeyGatedStore gated(inner_, slices_[1].key);
+  BlockCache cache(64 << 20);
+  CatchUpReaderOptions opts;
+  opts.partial_read_bytes = 0;
+  CatchUpReader r(gated, cache, opts);
+  struct Opener {
+    KeyGatedStore& s;
+    ~Opener() { s.open(); }
+  } opener{gated};
+  ASSERT_TRUE(r.layout(slices_[1].key, slices_[1].object_size).ok());
+  gated.armed = true;
+  const size_t four = 4 * 8000;
+  Offset from = slices_[0].start;
+  for (int i = 0; i < 3; i++) {
+    auto res = read(r, from, four);
+    expect_batches(res, from, four);
+    from = res->next;
+  }
+  ASSERT_TRUE(gated.wait_held(std::chrono::seconds(10)));
+  std::promise<Result<CatchUpResult>> p;
+  ASSERT_TRUE(
+      r.read(kStream, from, 1 << 20, slices_, [&](auto res) { p.set_value(std::move(res)); }).ok());
+  auto fut = p.get_future();
+  EXPECT_EQ(fut.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout)
+      << "the read returned before obj/1's blocks it asked for";
+  gated.open();
+  expect_batches(fut.get(), from, 1 << 20);  // obj/0's rest and all of obj/1
+}
+
 TEST_F(CatchUpTest, ReadAheadStaysWithinItsBoundAheadOfTheConsumer) {
   // Reads of 4 blocks with an 8-block bound: each read re-plans, and the blocks fetched never
   // run more than the bound (+ one read) ahead of what the consumer has read.
