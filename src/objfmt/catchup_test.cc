@@ -631,56 +631,23 @@ TEST_F(CatchUpTest, FetchHelpersAreLongLivedThreads) {
   EXPECT_EQ(rec.names, (std::set<std::string>{"cold-read", "cold-fetch"}));
 }
 
-// Once armed, holds every GET of one object until open() (load its layout before arming).
-class KeyGatedStore : public testing::CountingStore {
- public:
-  KeyGatedStore(objstore::ObjectStore& inner, std::string gated)
-      : CountingStore(inner), gated_(std::move(gated)) {}
-  Result<objstore::GetResult> get(const std::string& key,
-                                  const objstore::ByteRange& r = {}) override {
-    if (key == gated_ && armed) {
-      std::unique_lock lk(mu_);
-      held_++;
-      cv_.notify_all();
-      cv_.wait(lk, [&] { return open_; });
-    }
-    return CountingStore::get(key, r);
-  }
-  void open() {
-    std::lock_guard lk(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  bool wait_held(std::chrono::milliseconds timeout) {
-    std::unique_lock lk(mu_);
-    return cv_.wait_for(lk, timeout, [&] { return held_ > 0; });
-  }
-  std::atomic<bool> armed{false};
-
- private:
-  const std::string gated_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int held_ = 0;
-  bool open_ = false;
-};
-
 // A sequential consumer reads to the end of obj/0 while read-ahead of obj/1 hangs in the store.
 // With partial_read_bytes, its large read returns the cached rest of obj/0 at once; without,
 // it waits for the GET (the whole 16 MiB catch-up fetch waited so, BENCHMARKS.md section 5o).
 TEST_F(CatchUpTest, ReadReturnsWhatIsCachedRatherThanWaitForReadAhead) {
   write_objects(2, 16, 8000, 8000);  // one batch per block
-  KeyGatedStore gated(inner_, slices_[1].key);
+  GatedStore gated(inner_);
+  gated.gate_key = slices_[1].key;
   BlockCache cache(64 << 20);
   CatchUpReaderOptions opts;
   opts.partial_read_bytes = 3 * 8000;
   CatchUpReader r(gated, cache, opts);
   struct Opener {
-    KeyGatedStore& s;
+    GatedStore& s;
     ~Opener() { s.open(); }  // before the reader joins its helpers
   } opener{gated};
   ASSERT_TRUE(r.layout(slices_[1].key, slices_[1].object_size).ok());
-  gated.armed = true;
+  gated.gate_from = 0;  // every data GET of obj/1 (its layout is cached)
   const size_t four = 4 * 8000;
   // In order, from `from`, and at least one (a read may stop short at read-ahead in flight).
   auto expect_prefix = [&](const Result<CatchUpResult>& res, Offset at, size_t max_bytes) {
@@ -700,7 +667,8 @@ TEST_F(CatchUpTest, ReadReturnsWhatIsCachedRatherThanWaitForReadAhead) {
     expect_prefix(res, from, four);
     from = res->next;
   }
-  ASSERT_TRUE(gated.wait_held(std::chrono::seconds(10))) << "no read-ahead GET of obj/1";
+  std::map<std::string, int> held;
+  ASSERT_TRUE(gated.wait_held(1, std::chrono::seconds(10), &held)) << "no read-ahead GET of obj/1";
   auto layout = r.layout(slices_[0].key, slices_[0].object_size);
   ASSERT_TRUE(layout.ok());
   uint64_t last = 0;  // obj/0's last block of kStream
@@ -734,17 +702,18 @@ TEST_F(CatchUpTest, ReadReturnsWhatIsCachedRatherThanWaitForReadAhead) {
 
 TEST_F(CatchUpTest, ReadWaitsForReadAheadWhenPartialReadsAreOff) {
   write_objects(2, 16, 8000, 8000);
-  KeyGatedStore gated(inner_, slices_[1].key);
+  GatedStore gated(inner_);
+  gated.gate_key = slices_[1].key;
   BlockCache cache(64 << 20);
   CatchUpReaderOptions opts;
   opts.partial_read_bytes = 0;
   CatchUpReader r(gated, cache, opts);
   struct Opener {
-    KeyGatedStore& s;
+    GatedStore& s;
     ~Opener() { s.open(); }
   } opener{gated};
   ASSERT_TRUE(r.layout(slices_[1].key, slices_[1].object_size).ok());
-  gated.armed = true;
+  gated.gate_from = 0;  // every data GET of obj/1 (its layout is cached)
   const size_t four = 4 * 8000;
   Offset from = slices_[0].start;
   for (int i = 0; i < 3; i++) {
@@ -752,7 +721,8 @@ TEST_F(CatchUpTest, ReadWaitsForReadAheadWhenPartialReadsAreOff) {
     expect_batches(res, from, four);
     from = res->next;
   }
-  ASSERT_TRUE(gated.wait_held(std::chrono::seconds(10)));
+  std::map<std::string, int> held;
+  ASSERT_TRUE(gated.wait_held(1, std::chrono::seconds(10), &held));
   std::promise<Result<CatchUpResult>> p;
   ASSERT_TRUE(
       r.read(kStream, from, 1 << 20, slices_, [&](auto res) { p.set_value(std::move(res)); }).ok());

@@ -165,14 +165,14 @@ class CountingStore : public objstore::ObjectStore {
   objstore::ObjectStore& inner_;
 };
 
-// Holds every data GET at or past byte `gate_from` of its object until open(); counts them per
-// object while held.
+// Holds every data GET at or past byte `gate_from` of its object (of `gate_key` only, when set;
+// set it before gate_from) until open(); counts them per object while held.
 class GatedStore : public CountingStore {
  public:
   using CountingStore::CountingStore;
   Result<objstore::GetResult> get(const std::string& key,
                                   const objstore::ByteRange& r = {}) override {
-    if (!r.suffix && r.offset >= gate_from) {
+    if (!r.suffix && r.offset >= gate_from && (gate_key.empty() || key == gate_key)) {
       std::unique_lock lk(mu_);
       held_[key]++;
       cv_.notify_all();
@@ -199,6 +199,7 @@ class GatedStore : public CountingStore {
     return ok;
   }
   std::atomic<uint64_t> gate_from{UINT64_MAX};
+  std::string gate_key;
 
  private:
   std::mutex mu_;
