@@ -1,11 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 
 #include "base/buf.h"
 #include "base/crc32c.h"
 #include "base/endian.h"
 #include "base/ids.h"
+#include "base/mapped_bytes.h"
 #include "base/result.h"
 
 namespace shale {
@@ -39,6 +41,29 @@ TEST(Buf, SliceSharesStorage) {
   EXPECT_EQ(s.view(), "cde");
   EXPECT_EQ(s.data(), b.data() + 2);
   EXPECT_EQ(s.storage_size(), 6u);
+}
+
+TEST(MappedBytes, LengthsRoundToPagesAndLargeTailsToAHugePage) {
+  EXPECT_EQ(mapped_length(1), 4096u);
+  EXPECT_EQ(mapped_length(4097), 8192u);
+  EXPECT_EQ(mapped_length(1 << 20), kHugePageBytes);  // a 1 MiB tail gets the whole huge page
+  EXPECT_EQ(mapped_length((1 << 20) - 4096), (1u << 20) - 4096);
+  EXPECT_EQ(mapped_length(kHugePageBytes + 5000), kHugePageBytes + 8192);  // small tail: pages
+  EXPECT_EQ(mapped_length(kHugePageBytes + (1 << 20) + 1), 2 * kHugePageBytes);
+}
+
+TEST(MappedBytes, MappingsAreAlignedWritableAndDistinct) {
+  MappedBytes a = map_bytes(3 << 20), b = map_bytes(kMappedMinBytes);
+  ASSERT_NE(a.data, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(a.data) % kHugePageBytes, 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data) % kHugePageBytes, 0u);
+  EXPECT_EQ(a.length, mapped_length(3 << 20));
+  std::memset(a.data, 0xab, a.length);
+  std::memset(b.data, 0xcd, b.length);
+  EXPECT_EQ(a.data[a.length - 1], 0xab);  // b's mapping does not overlap a's
+  EXPECT_EQ(b.data[0], 0xcd);
+  unmap_bytes(a);
+  unmap_bytes(b);
 }
 
 TEST(Buf, UninitializedIsWritableAndSliceable) {

@@ -29,19 +29,27 @@ class Buf {
   static Buf take(std::vector<uint8_t>&& v) {
     return Buf(std::make_shared<std::vector<uint8_t>>(std::move(v)));
   }
-  // Adopts shared storage, e.g. a vector whose deleter recycles it (s3::RecvBufferPool).
-  static Buf share(std::shared_ptr<std::vector<uint8_t>> v) { return Buf(std::move(v)); }
+  // Adopts storage that `owner` keeps alive, e.g. a receive buffer whose deleter recycles it
+  // (s3::RecvBufferPool). `storage_bytes` is what the storage holds (for memory accounting).
+  static Buf adopt(std::shared_ptr<const void> owner, const uint8_t* data, size_t n,
+                   size_t storage_bytes) {
+    Buf b;
+    b.data_ = data;
+    b.size_ = n;
+    b.storage_bytes_ = storage_bytes;
+    b.storage_ = std::move(owner);
+    return b;
+  }
   static Buf zeros(size_t n) { return take(std::vector<uint8_t>(n)); }
   // n bytes that are NOT initialised: the creator must fill all of them (mutable_data()) before
   // anyone reads the Buf. For receive buffers, where zero-filling cost as much as the recv.
+  // (Always from the heap: for produce frames and WAL objects, malloc recycles freed chunks
+  // with their pages, and a fresh huge-page mapping per request cost more CPU, BENCHMARKS.md
+  // § 5p; the S3 receive path maps its pooled buffers, s3/recv_pool.h.)
   static Buf uninitialized(size_t n) {
     std::shared_ptr<uint8_t[]> p = std::make_shared_for_overwrite<uint8_t[]>(n);
-    Buf b;
-    b.data_ = p.get();
-    b.size_ = n;
-    b.storage_bytes_ = n;
-    b.storage_ = std::move(p);
-    return b;
+    const uint8_t* data = p.get();
+    return adopt(std::move(p), data, n, n);
   }
 
   const uint8_t* data() const { return data_; }
@@ -75,7 +83,7 @@ class Buf {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   size_t storage_bytes_ = 0;             // bytes of the whole storage (slices share it)
-  std::shared_ptr<const void> storage_;  // a vector<uint8_t> or a uint8_t[]; keeps data_ alive
+  std::shared_ptr<const void> storage_;  // whatever owns the bytes; keeps data_ alive
 };
 
 }  // namespace shale

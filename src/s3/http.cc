@@ -71,8 +71,7 @@ constexpr long kRecvBufferBytes = 512L << 10;
 constexpr long kSendBufferBytes = 1L << 20;
 
 size_t write_cb(char* src, size_t size, size_t n, void* user) {
-  auto* body = static_cast<std::vector<uint8_t>*>(user);
-  body->insert(body->end(), src, src + size * n);
+  static_cast<RecvBuffer*>(user)->append(src, size * n);
   return size * n;
 }
 

@@ -35,7 +35,7 @@ struct HttpResponse {
   std::string curl_error;
   bool timed_out = false;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
-  std::vector<uint8_t> body;
+  RecvBuffer body;
   std::string header(std::string_view name) const;  // "" when absent
 };
 

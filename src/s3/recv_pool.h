@@ -1,4 +1,5 @@
-// RecvBufferPool: recycled receive buffers for GET response bodies.
+// RecvBuffer: a response body as it is received, and RecvBufferPool: recycled RecvBuffers for
+// GET response bodies.
 //
 // Why: a catch-up reader keeps each GET's buffer alive in its block cache until the blocks are
 // evicted, so every GET of a fresh 2 MiB buffer touched new pages: page faults and the kernel's
@@ -15,11 +16,45 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 #include "base/buf.h"
 
 namespace shale::s3 {
+
+// A growable byte buffer, like vector<uint8_t> without zero-filling, whose storage from
+// kMappedMinBytes up is a huge-page mapping (base/mapped_bytes.h): a fresh 2 MiB body then costs
+// one page fault, not 512. Move-only; one thread at a time.
+class RecvBuffer {
+ public:
+  RecvBuffer() = default;
+  RecvBuffer(RecvBuffer&& o) noexcept { *this = std::move(o); }
+  RecvBuffer& operator=(RecvBuffer&& o) noexcept;
+  RecvBuffer(const RecvBuffer&) = delete;
+  RecvBuffer& operator=(const RecvBuffer&) = delete;
+  ~RecvBuffer() { release(); }
+
+  // Afterwards capacity() >= n; the contents are kept.
+  void reserve(size_t n);
+  // Appends n bytes, growing the capacity (at least doubling it) when they do not fit.
+  void append(const void* p, size_t n);
+  void clear() { size_ = 0; }
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
+  bool empty() const { return size_ == 0; }
+  std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
+
+ private:
+  void release();
+
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+  bool mapped_ = false;  // data_ is a mapping of capacity_ bytes (else from malloc)
+};
 
 class RecvBufferPool : public std::enable_shared_from_this<RecvBufferPool> {
  public:
@@ -27,13 +62,13 @@ class RecvBufferPool : public std::enable_shared_from_this<RecvBufferPool> {
     return std::shared_ptr<RecvBufferPool>(new RecvBufferPool(max_idle_bytes));
   }
 
-  // An empty vector with capacity >= n: an idle buffer of capacity in [n, 2n] if there is one
+  // An empty buffer with capacity >= n: an idle buffer of capacity in [n, 2n] if there is one
   // (its pages are already mapped), else a fresh reservation.
-  std::vector<uint8_t> take(size_t n);
+  RecvBuffer take(size_t n);
   // Returns a buffer for reuse (dropped when the idle bound is full or it is tiny).
-  void give(std::vector<uint8_t>&& v);
+  void give(RecvBuffer&& v);
   // The body as a Buf whose storage goes back to this pool when the last slice is dropped.
-  Buf share(std::vector<uint8_t>&& body);
+  Buf share(RecvBuffer&& body);
 
   size_t idle_bytes() const;
   uint64_t reused() const;  // take() calls served from an idle buffer
@@ -46,9 +81,9 @@ class RecvBufferPool : public std::enable_shared_from_this<RecvBufferPool> {
 
   const size_t max_idle_;
   mutable std::mutex mu_;
-  std::vector<std::vector<uint8_t>> idle_;  // guarded by mu_
-  size_t idle_bytes_ = 0;                   // guarded by mu_: sum of idle capacities
-  uint64_t reused_ = 0;                     // guarded by mu_
+  std::vector<RecvBuffer> idle_;  // guarded by mu_
+  size_t idle_bytes_ = 0;         // guarded by mu_: sum of idle capacities
+  uint64_t reused_ = 0;           // guarded by mu_
 };
 
 }  // namespace shale::s3

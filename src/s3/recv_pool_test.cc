@@ -2,15 +2,54 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
+
+#include "base/mapped_bytes.h"
 
 namespace shale::s3 {
 namespace {
 
-std::vector<uint8_t> filled(RecvBufferPool& pool, size_t n, uint8_t byte) {
-  std::vector<uint8_t> v = pool.take(n);
-  v.insert(v.end(), n, byte);
+RecvBuffer filled(RecvBufferPool& pool, size_t n, uint8_t byte) {
+  RecvBuffer v = pool.take(n);
+  const std::vector<uint8_t> bytes(n, byte);
+  v.append(bytes.data(), n);
   return v;
+}
+
+TEST(RecvBuffer, GrowsFromHeapToMappedStorageKeepingItsBytes) {
+  RecvBuffer b;
+  std::vector<uint8_t> want;
+  // Appends of odd sizes, from malloc'd storage through the 1 MiB mapping threshold to 5 MiB.
+  for (size_t i = 0; want.size() < (5u << 20); i++) {
+    std::vector<uint8_t> piece(7919 + i * 13, static_cast<uint8_t>(i));
+    b.append(piece.data(), piece.size());
+    want.insert(want.end(), piece.begin(), piece.end());
+  }
+  ASSERT_EQ(b.size(), want.size());
+  EXPECT_GE(b.capacity(), b.size());
+  EXPECT_EQ(std::memcmp(b.data(), want.data(), want.size()), 0);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % kHugePageBytes, 0u);  // a mapping, aligned
+
+  RecvBuffer moved = std::move(b);
+  EXPECT_EQ(moved.size(), want.size());
+  EXPECT_EQ(b.size(), 0u);  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_EQ(b.capacity(), 0u);
+  moved.clear();
+  EXPECT_TRUE(moved.empty());
+  EXPECT_GE(moved.capacity(), want.size());  // clear() keeps the storage for reuse
+}
+
+TEST(RecvBuffer, ReserveKeepsContentsAndSmallBuffersStayOnTheHeap) {
+  RecvBuffer b;
+  b.reserve(100);
+  b.append("abc", 3);
+  b.reserve(64 << 10);
+  EXPECT_EQ(b.view(), "abc");
+  EXPECT_EQ(b.capacity(), size_t{64} << 10);  // below the threshold: exactly what was asked
+  b.reserve(3 << 20);
+  EXPECT_EQ(b.view(), "abc");
+  EXPECT_EQ(b.capacity(), mapped_length(3 << 20));
 }
 
 TEST(RecvBufferPool, BufferComesBackWhenTheLastSliceIsDropped) {
@@ -23,7 +62,7 @@ TEST(RecvBufferPool, BufferComesBackWhenTheLastSliceIsDropped) {
   EXPECT_EQ(tail[0], 7);
   tail = Buf();
   EXPECT_GE(pool->idle_bytes(), size_t{1} << 20);
-  std::vector<uint8_t> again = pool->take(1 << 20);
+  RecvBuffer again = pool->take(1 << 20);
   EXPECT_EQ(again.data(), storage);  // the same pages, not a fresh allocation
   EXPECT_TRUE(again.empty());
   EXPECT_EQ(pool->reused(), 1u);
