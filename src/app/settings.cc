@@ -84,6 +84,10 @@ const std::vector<SettingDesc>& setting_table() {
        &Settings::wal_adopt_min_bytes},
       {"cold-read-threads", "Threads reading object storage for catch-up consumers",
        &Settings::cold_read_threads},
+      {"cold-read-drop-behind",
+       "Drop a cached block once catch-up consumers have read past it (false: keep it until the "
+       "block cache evicts it)",
+       &Settings::cold_read_drop_behind},
       {"delete-grace-ms", "Dead objects are deleted this long after they die",
        &Settings::delete_grace_ms},
       {"cold-read-bytes-per-sec", "Budget for catch-up reads from objects, bytes/s (0 = unlimited)",

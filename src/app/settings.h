@@ -63,6 +63,7 @@ struct Settings {
   int64_t stream_object_bytes = 8ll << 20;
   int64_t wal_adopt_min_bytes = 1ll << 20;  // object WAL adoption threshold; -1: off
   int64_t cold_read_threads = 2;
+  bool cold_read_drop_behind = true;
   int64_t delete_grace_ms = 60000;
   // Bandwidth budgets (bytes/s, 0 = unlimited) so catch-up reads and compaction cannot starve
   // appends, uploads and tail reads.

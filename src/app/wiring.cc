@@ -115,6 +115,7 @@ stream::StoreOptions store_options(const Settings& s) {
   so.adopt_min_bytes =
       s.wal_adopt_min_bytes < 0 ? UINT64_MAX : static_cast<uint64_t>(s.wal_adopt_min_bytes);
   so.cold_read_threads = static_cast<size_t>(std::max<int64_t>(1, s.cold_read_threads));
+  so.cold_read_drop_behind = s.cold_read_drop_behind;
   so.delete_grace_ms = s.delete_grace_ms;
   so.cold_read_bytes_per_sec =
       static_cast<uint64_t>(std::max<int64_t>(0, s.cold_read_bytes_per_sec));

@@ -59,6 +59,16 @@ void BlockCache::evict_locked() {
   }
 }
 
+bool BlockCache::erase(const std::string& key, uint64_t position) {
+  std::lock_guard lk(mu_);
+  auto it = map_.find(Key{key, position});
+  if (it == map_.end()) return false;
+  bytes_ -= it->second->charge;
+  lru_.erase(it->second);
+  map_.erase(it);
+  return true;
+}
+
 void BlockCache::erase_object(const std::string& key) {
   std::lock_guard lk(mu_);
   for (auto it = lru_.begin(); it != lru_.end();) {

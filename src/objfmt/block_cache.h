@@ -60,6 +60,8 @@ class BlockCache {
   void put(const std::string& key, uint64_t position, std::shared_ptr<const CachedBlock> block);
   // Drops every block of an object (e.g. after it was deleted by compaction).
   void erase_object(const std::string& key);
+  // Drops one block, if cached (CatchUpReader's drop-behind); returns whether it was.
+  bool erase(const std::string& key, uint64_t position);
 
   BlockCacheStats stats() const;
   size_t capacity() const { return capacity_; }

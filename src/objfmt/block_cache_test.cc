@@ -99,6 +99,21 @@ TEST(BlockCache, EraseObject) {
   EXPECT_EQ(cache.stats().bytes, kCharge);
 }
 
+TEST(BlockCache, EraseDropsOneBlock) {
+  BlockCache cache(10 * kCharge);
+  cache.put("a", 0, block_of(1000));
+  cache.put("a", 1000, block_of(1000));
+  auto held = cache.get("a", 0);
+  EXPECT_TRUE(cache.erase("a", 0));
+  EXPECT_FALSE(cache.erase("a", 0));  // already gone
+  EXPECT_FALSE(cache.erase("b", 0));  // never there
+  EXPECT_FALSE(cache.contains("a", 0));
+  EXPECT_TRUE(cache.contains("a", 1000));
+  EXPECT_EQ(cache.stats().bytes, kCharge);
+  EXPECT_EQ(cache.stats().evictions, 0u);
+  EXPECT_EQ(held->raw.size(), 1000u);  // a holder keeps its block
+}
+
 TEST(BlockCache, EvictedBlockStaysValidForHolder) {
   BlockCache cache(kCharge);
   cache.put("o", 0, block_of(1000));

@@ -18,7 +18,7 @@ std::optional<RaState> CatchUpReader::Impl::take_state(PosKey k) {
   if (it == ra.end()) return std::nullopt;
   RaState s = it->second;
   ra.erase(it);
-  ra_active[s.consumer] = std::chrono::steady_clock::now();
+  ra_active[s.consumer] = ActiveConsumer{std::chrono::steady_clock::now(), k.stream, k.offset};
   return s;
 }
 
@@ -27,10 +27,36 @@ uint64_t CatchUpReader::Impl::readahead_bound() {
   size_t active;
   {
     std::lock_guard lk(ra_mu);
-    std::erase_if(ra_active, [&](const auto& kv) { return now - kv.second > kConsumerActiveFor; });
+    std::erase_if(ra_active,
+                  [&](const auto& kv) { return now - kv.second.at > kConsumerActiveFor; });
     active = std::max<size_t>(ra_active.size(), 1);
   }
   return std::min<uint64_t>(opts.max_readahead_bytes, cache.capacity() / (2 * active));
+}
+
+void CatchUpReader::Impl::drop_behind(StreamId stream, uint64_t consumer, Offset next,
+                                      const std::vector<PassedBlock>& passed) {
+  // The lowest offset another active consumer of the stream read from: blocks ending after it
+  // stay (it may read them next). A consumer that has read only once is not known here; its
+  // first read fetched its own blocks, and from its second read on it counts.
+  std::optional<Offset> follower;
+  {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lk(ra_mu);
+    for (const auto& [c, a] : ra_active) {
+      if (c == consumer || a.stream != stream || now - a.at > kConsumerActiveFor) continue;
+      if (!follower || a.from < *follower) follower = a.from;
+    }
+  }
+  std::lock_guard lk(inflight_mu);
+  Offset& to = read_to[consumer];
+  to = std::max(to, next);
+  if (read_to.size() > kReadToEntries) read_to.erase(read_to.begin());
+  for (const PassedBlock& p : passed) {
+    if (follower && p.end > *follower) continue;
+    if (cache.erase(p.key.object, p.key.position))
+      n_dropped_behind.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void CatchUpReader::Impl::store_state(PosKey k, RaState s) {
@@ -367,12 +393,18 @@ std::vector<BlockPtr> CatchUpReader::Impl::run_prefetch(const Run& run, bool rea
   std::vector<std::vector<BlockIndexEntry>> stretches;
   std::vector<std::promise<Result<BlockPtr>>> promises;
   std::vector<BlockKey> claimed;
+  // drop_behind: a read-ahead run queued before its consumer read past some of its blocks (the
+  // consumer's reads fetched them themselves) would fetch them again after they were dropped.
   {
     std::lock_guard lk(inflight_mu);
+    Offset behind{0};
+    if (readahead && opts.drop_behind) {
+      if (auto it = read_to.find(run.consumer); it != read_to.end()) behind = it->second;
+    }
     uint64_t end = UINT64_MAX;
     for (const BlockIndexEntry& e : run.blocks) {
       BlockKey bk{run.key, e.position};
-      if (inflight.count(bk) || cache.contains(run.key, e.position)) {
+      if (e.end <= behind || inflight.count(bk) || cache.contains(run.key, e.position)) {
         end = UINT64_MAX;
         continue;
       }

@@ -134,7 +134,9 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
     if (sequential) im->n_seq.fetch_add(1, std::memory_order_relaxed);
     RaState s = st.value_or(RaState{im->opts.readahead_start_blocks, from, from,
                                     im->next_consumer.fetch_add(1, std::memory_order_relaxed)});
-    auto res = im->serve(stream, from, max_bytes, *sl);
+    std::vector<PassedBlock> passed;
+    auto res = im->serve(stream, from, max_bytes, *sl,
+                         sequential && im->opts.drop_behind ? &passed : nullptr);
     if (!res.ok() || res->batches.empty()) {
       cb(std::move(res));
       return;
@@ -198,6 +200,7 @@ Status CatchUpReader::read(StreamId stream, Offset from, size_t max_bytes,
         it->second.bound = bound;
       }
     }
+    if (sequential && im->opts.drop_behind) im->drop_behind(stream, s.consumer, next, passed);
   });
 }
 
@@ -227,6 +230,7 @@ CatchUpStats CatchUpReader::stats() const {
   s.prefetch_blocks = im.n_pf_blocks.load();
   s.prefetch_dropped = im.n_pf_dropped.load();
   s.last_window_blocks = im.n_last_window.load();
+  s.dropped_behind = im.n_dropped_behind.load();
   s.read_queued_us = im.us_queued.load();
   s.read_served_us = im.us_served.load();
   s.read_inflight_wait_us = im.us_inflight_wait.load();
@@ -245,7 +249,8 @@ Result<std::shared_ptr<const ObjectLayout>> CatchUpReader::layout(const std::str
 // Serving reads
 
 Result<CatchUpResult> CatchUpReader::Impl::serve(StreamId stream, Offset from, size_t max_bytes,
-                                                 const std::vector<ObjectSlice>& slices) {
+                                                 const std::vector<ObjectSlice>& slices,
+                                                 std::vector<PassedBlock>* passed) {
   CatchUpResult out;
   out.next = from;
   size_t i = 0;
@@ -304,6 +309,8 @@ Result<CatchUpResult> CatchUpReader::Impl::serve(StreamId stream, Offset from, s
         cursor = d.end();
         out.batches.push_back(d);
       }
+      if (passed && !block->batches.empty() && block->batches.back().end() <= cursor)
+        passed->push_back({BlockKey{sl.key, e.position}, block->batches.back().end()});
     }
     if (!full && cursor < sl.end) break;  // the object ended before its slice did
   }

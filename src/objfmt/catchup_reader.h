@@ -26,6 +26,8 @@
 // a known position is random and starts with the initial window, covering one read. A read that
 // already holds partial_read_bytes stops at a block still being fetched by read-ahead and returns
 // what it has (a read may always return less than max_bytes; the next one continues there).
+// With drop_behind, a block a sequential read has served whole leaves the cache unless another
+// consumer of the stream, active in the last second, has yet to read it (see the option).
 //
 // Layouts (footer + index) are cached in a small LRU keyed by object key.
 //
@@ -95,6 +97,16 @@ struct CatchUpReaderOptions {
   // flight the broker's mean Fetch time halved on RGW, the catch-up rate rose 3-7% (medians;
   // within the noise of single runs, BENCHMARKS.md section 5o).
   size_t partial_read_bytes = 1 * 1024 * 1024;
+  // Drop-behind: once a sequential read has served every batch of a block, the block leaves the
+  // cache unless another consumer of the stream, active within the last second, last read from
+  // an offset before the block's end (it may still need it). Without it a catch-up keeps every
+  // block until the cache is full, and a fresh broker's first pass over the cache's capacity
+  // lands in fresh memory: on this project's VMs, zeroing those pages took 28% of the broker's
+  // CPU in a 768 MiB cold catch-up (BENCHMARKS.md section 5q). With it the buffers of blocks
+  // already served go back to the S3 client's receive pool and carry the next GETs. The cost: a
+  // consumer that re-reads a block it has passed, or starts on a stream after the others have
+  // passed it, GETs it again (as a new consumer group does once the cache has evicted it).
+  bool drop_behind = true;
   size_t layout_cache_entries = 1024;
   size_t position_entries = 4096;  // remembered (stream, position) read-ahead states
   // Added to each pool thread's nice value (Linux setpriority on the thread): > 0 makes catch-up
@@ -114,6 +126,7 @@ struct CatchUpStats {
   uint64_t prefetch_blocks = 0;
   uint64_t prefetch_dropped = 0;    // prefetches not queued because the queue was full
   uint64_t last_window_blocks = 0;  // blocks in the most recent read-ahead window planned
+  uint64_t dropped_behind = 0;      // blocks dropped from the cache once served (drop_behind)
   // Time, summed over reads (microseconds): queued before a pool thread took the read, serving
   // it (callback excluded), and within that waiting for blocks a read-ahead was fetching.
   uint64_t read_queued_us = 0;

@@ -101,6 +101,23 @@ struct Window {
 // Blocks a read fetched for itself (in parallel, before serving them).
 using FetchedBlocks = std::unordered_map<BlockKey, BlockPtr, BlockKeyHash>;
 
+// A block a read served every batch of (drop_behind), and the offset after its last batch.
+struct PassedBlock {
+  BlockKey key;
+  Offset end;
+};
+
+// A consumer that read sequentially (take_state): when, and from where.
+struct ActiveConsumer {
+  std::chrono::steady_clock::time_point at;
+  StreamId stream;
+  Offset from;
+};
+
+// drop_behind: how many consumers' read_to positions are remembered (the oldest consumer ids
+// go first; a consumer forgotten only loses the skip in run_prefetch).
+inline constexpr size_t kReadToEntries = 4096;
+
 }  // namespace catchup_detail
 
 struct CatchUpReader::Impl {
@@ -113,6 +130,7 @@ struct CatchUpReader::Impl {
   using Run = catchup_detail::Run;
   using Window = catchup_detail::Window;
   using FetchedBlocks = catchup_detail::FetchedBlocks;
+  using PassedBlock = catchup_detail::PassedBlock;
 
   Impl(objstore::ObjectStore& s, BlockCache& c, Options o)
       : store(s), cache(c), opts(o), layouts(o.layout_cache_entries) {}
@@ -133,9 +151,13 @@ struct CatchUpReader::Impl {
   std::mutex join_mu;                // serializes stop()
   std::vector<std::thread> threads;  // written by the constructor and stop() (under join_mu)
 
-  // Blocks being fetched; guarded by inflight_mu.
+  // Blocks being fetched; guarded by inflight_mu. read_to (drop_behind): how far each sequential
+  // consumer's reads have served; its read-ahead runs skip blocks behind that. Under the same
+  // mutex as the claims in run_prefetch, and raised before drop_behind erases a block, so a run
+  // queued before its consumer passed its blocks never claims one that was just dropped.
   std::mutex inflight_mu;
   std::unordered_map<BlockKey, BlockFuture, BlockKeyHash> inflight;
+  std::map<uint64_t, Offset> read_to;
 
   // Fetch helpers: threads x fetch_parallelism + fetch_parallelism - 1 long-lived threads
   // ("cold-fetch"). They join a read's fetch_runs() (jobs in fetch_jobs, taken first), and they
@@ -162,16 +184,17 @@ struct CatchUpReader::Impl {
   bool fetch_stopped = false;
   std::vector<std::thread> fetchers;  // written by the constructor and stop() (under join_mu)
 
-  // Read-ahead states; guarded by ra_mu. ra_order is FIFO for the bound. ra_active: when each
-  // consumer (RaState::consumer) last read sequentially, for those within kConsumerActiveFor.
+  // Read-ahead states; guarded by ra_mu. ra_order is FIFO for the bound. ra_active: when and
+  // where each consumer (RaState::consumer) last read sequentially, for those within
+  // kConsumerActiveFor (older entries go lazily, in readahead_bound).
   std::mutex ra_mu;
   std::map<PosKey, RaState> ra;
   std::deque<PosKey> ra_order;
-  std::map<uint64_t, std::chrono::steady_clock::time_point> ra_active;
+  std::map<uint64_t, catchup_detail::ActiveConsumer> ra_active;
   std::atomic<uint64_t> next_consumer{1};
 
   std::atomic<uint64_t> n_reads{0}, n_seq{0}, n_hits{0}, n_misses{0}, n_gets{0}, n_pf_gets{0},
-      n_pf_blocks{0}, n_pf_dropped{0}, n_last_window{0};
+      n_pf_blocks{0}, n_pf_dropped{0}, n_last_window{0}, n_dropped_behind{0};
   // Where reads spend their time, summed in microseconds (CatchUpStats).
   std::atomic<uint64_t> us_queued{0}, us_served{0}, us_inflight_wait{0}, us_prefetch{0},
       n_windows{0};
@@ -185,8 +208,16 @@ struct CatchUpReader::Impl {
   // Marks n read-ahead runs done (fetched or dropped).
   void prefetch_done(size_t n);
   Status enqueue(std::function<void(bool)> task);
+  // *passed (if not null) receives the blocks whose every batch the read served.
   Result<CatchUpResult> serve(StreamId stream, Offset from, size_t max_bytes,
-                              const std::vector<ObjectSlice>& slices);
+                              const std::vector<ObjectSlice>& slices,
+                              std::vector<PassedBlock>* passed);
+  // After a sequential read of `consumer` that served up to `next`: notes `next` (its read-ahead
+  // runs then skip blocks behind it) and drops from the cache the passed blocks that no other
+  // consumer of the stream active in the last kConsumerActiveFor may still read
+  // (CatchUpReaderOptions::drop_behind).
+  void drop_behind(StreamId stream, uint64_t consumer, Offset next,
+                   const std::vector<PassedBlock>& passed);
   // A cold read of several blocks fetches them in parallel first (serve() then finds them).
   FetchedBlocks fetch_for_read(StreamId stream, Offset from, size_t max_bytes,
                                const std::vector<ObjectSlice>& slices);

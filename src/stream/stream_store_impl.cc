@@ -20,11 +20,11 @@ void log_cold_read_summary(const objfmt::CatchUpStats& st) {
       "stream",
       "cold reads: {} ({} sequential), per read mean ms: queued {:.2f}, served {:.2f} "
       "(waiting for read-ahead {:.2f}); {} read-ahead windows, {} read-ahead GETs of mean "
-      "{:.1f} ms; {} GETs, {} block hits, {} misses",
+      "{:.1f} ms; {} GETs, {} block hits, {} misses, {} dropped behind",
       st.reads, st.sequential_reads, st.read_queued_us / n / 1000.0, st.read_served_us / n / 1000.0,
       st.read_inflight_wait_us / n / 1000.0, st.windows, st.prefetch_gets,
       st.prefetch_gets ? st.prefetch_us / static_cast<double>(st.prefetch_gets) / 1000.0 : 0.0,
-      st.gets, st.block_hits, st.block_misses);
+      st.gets, st.block_hits, st.block_misses, st.dropped_behind);
 }
 
 }  // namespace
@@ -113,6 +113,7 @@ Status StreamStoreImpl::start() {
   objfmt::CatchUpReaderOptions ro;
   ro.threads = opts_.cold_read_threads;
   ro.thread_nice = kColdReadNice;
+  ro.drop_behind = opts_.cold_read_drop_behind;
   reader_ = std::make_unique<objfmt::CatchUpReader>(cold_objects_, block_cache_, ro);
   {
     std::lock_guard lk(mu_);

@@ -59,6 +59,7 @@ struct StoreOptions {
   uint64_t adopt_min_bytes = 1 << 20;
   size_t block_cache_bytes = objfmt::kDefaultBlockCacheBytes;
   size_t cold_read_threads = 2;
+  bool cold_read_drop_behind = true;            // objfmt::CatchUpReaderOptions::drop_behind
   int64_t maintenance_interval_ms = 1000;       // retention, GC and compaction cadence
   int64_t delete_grace_ms = 60'000;             // dead objects are deleted this long after death
   size_t compact_small_object_bytes = 8 << 20;  // stream-set objects below this are merged
