@@ -21,7 +21,8 @@ that is deleted afterwards:
     socket (--rgw-dir, or the RGW this tool starts) also the bytes PUT to RGW per byte
     produced (Shale writes each byte twice: WAL object, then stream object);
  3. catch-up read: after every byte is in stream objects, restart the broker (cold caches) and
-    consume the topic from offset 0 with librdkafka (16 MiB per partition fetch) vs raw ranged
+    consume the topic from offset 0 with librdkafka (build/bench/kafka_read, or with --consumer
+    python confluent-kafka-python; 16 MiB per partition fetch) vs raw ranged
     GETs of the stream objects the broker wrote, 2 MiB ranges with 8 readers (the catch-up
     reader's GET size and parallelism), in alternating rounds (--read-rounds; the broker
     restarts before each) pooled at the end, and, for context, 1 MiB ranges with 1 reader; the
@@ -107,6 +108,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shale-bin", default=os.path.join(REPO, "build", "shale"))
     ap.add_argument("--raw-bin", default=os.path.join(REPO, "build", "bench", "s3_raw"))
+    ap.add_argument("--read-bin", default=os.path.join(REPO, "build", "bench", "kafka_read"))
+    ap.add_argument("--consumer", choices=["c", "python"], default="c",
+                    help="catch-up consumer: build/bench/kafka_read (librdkafka's C API, "
+                         "payloads not copied, as s3_raw's GET bodies go nowhere) or "
+                         "confluent-kafka-python (a Python bytes object per message)")
     ap.add_argument("--rgw-uri", default=os.environ.get("SHALE_RGW_URI"))
     ap.add_argument("--rgw-dir", help="scripts/rgw.sh DIR of --rgw-uri (for RGW's pid)")
     ap.add_argument("--out", default=os.path.join(REPO, "build", "s3-bench.md"))
@@ -436,19 +442,29 @@ def run(a, work, raw, store, cfg):
     # The consumer is set up not to be the bottleneck: 16 MiB partition fetches (the broker's
     # read-ahead covers at least one more), up to 64 MiB per response, and 256 MiB of local
     # queue (librdkafka stops fetching above queued.max.messages.kbytes, 64 MiB by default,
-    # i.e. four fetches). The raw side has no consumer at all: its bytes go nowhere. The CPU
-    # rows are per GiB moved: the broker (from /proc), this process (the consumer, with its
-    # librdkafka threads), s3_raw (as a finished child) and radosgw (with --rgw-dir).
+    # i.e. four fetches). The raw side has no consumer at all: its bytes go nowhere; by
+    # default the Kafka side's bytes go nowhere either (kafka_read keeps no copy of a payload,
+    # where the Python client copies each into a bytes object, ~2-3 CPU s per GiB on the
+    # broker's core; BENCHMARKS.md section 5q). The CPU rows are per GiB moved: the broker
+    # (from /proc), the consumer (this process with its librdkafka threads, or kafka_read as
+    # a finished child), s3_raw (as a finished child) and radosgw (with --rgw-dir).
     # The broker's cold consumes (each after a restart) alternate with the raw GET passes in
     # --read-rounds rounds (raw first in even rounds), pooled: one raw pass before the broker
     # and one after moved the ratio 0.76-1.04 between runs of the same code (BENCHMARKS.md
     # sections 5m, 5n).
-    cache = ["--block-cache-bytes", str((a.mib + 256) << 20)] if a.warm_replay else []
+    # --warm-replay: a cache that holds every block, and no drop-behind (which would drop each
+    # block once the first pass had read it).
+    cache = (["--block-cache-bytes", str((a.mib + 256) << 20), "--cold-read-drop-behind=false"]
+             if a.warm_replay else [])
     read_s = get_s = 0.0
     read_cpu, get_cpu = [0.0] * 4, [0.0] * 4
     got_bytes, ratios = 0, []
 
     def consume_all(b):
+        if a.consumer == "c":
+            out = subprocess.run([a.read_bin, b.bootstrap, "tput", "0", str(n)],
+                                 capture_output=True, text=True, check=True).stdout
+            return json.loads(out.splitlines()[-1])["seconds"]
         c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "bench",
                       "enable.auto.commit": False, "fetch.max.bytes": 64 << 20,
                       "max.partition.fetch.bytes": 16 << 20,
@@ -507,12 +523,15 @@ def run(a, work, raw, store, cfg):
     print("catch-up MiB/s / raw GET 2 MiB x 8 MiB/s, per round:",
           " ".join(f"{x:.2f}" for x in ratios), file=sys.stderr, flush=True)
     read_gib, get_gib = rounds * a.mib / 1024.0, got_bytes / float(1 << 30)
-    cpu_broker, cpu_consumer, cpu_rgw = (read_cpu[0] / read_gib, read_cpu[1] / read_gib,
+    # The consumer is this process (Python) or a child that ended (kafka_read).
+    cpu_broker, cpu_consumer, cpu_rgw = (read_cpu[0] / read_gib,
+                                         (read_cpu[1] + read_cpu[2]) / read_gib,
                                          read_cpu[3] / read_gib)
     cpu_raw, cpu_rgw_raw = get_cpu[2] / get_gib, get_cpu[3] / get_gib
     get1 = raw("get", "--prefix", "", "--range-mib", "1", "--readers", "1")
     read_mib_s = rounds * a.mib / read_s
-    rows.append((f"catch-up consume of {a.mib} MiB after restart vs ranged GET of the "
+    who = "kafka_read" if a.consumer == "c" else "confluent-kafka-python"
+    rows.append((f"catch-up consume ({who}) of {a.mib} MiB after restart vs ranged GET of the "
                  f"{get8['objects']} data objects, 2 MiB x 8 readers, {rounds} alternating "
                  "rounds, MiB/s", read_mib_s, get_gib * 1024 / get_s, ".0f"))
     rows.append(("the same vs ranged GET 1 MiB x 1 reader, MiB/s", read_mib_s, get1["mib_s"],

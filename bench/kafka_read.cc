@@ -1,0 +1,93 @@
+// kafka_read: reads one partition from its first offset with librdkafka's C API and discards
+// what it reads, the Kafka-side counterpart of `s3_raw get` (whose bytes also go nowhere).
+// bench/s3_bench.py times a broker's cold catch-up with it. Prints one JSON object on stdout:
+//   {"messages": N, "bytes": B, "seconds": S, "mib_s": R}
+// where S runs from just before the assign to the N-th message. Not a test.
+//
+//   kafka_read BOOTSTRAP TOPIC PARTITION MESSAGES [--timeout-s 300]
+//
+// The consumer is set up as s3_bench.py's Python one was (16 MiB partition fetches, up to
+// 64 MiB per response, 256 MiB of local queue), but it keeps no copy of a payload: librdkafka
+// hands out messages that point into its fetch buffers, where confluent-kafka-python makes a
+// Python bytes object of each (BENCHMARKS.md section 5q).
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool set(rd_kafka_conf_t* conf, const char* key, const std::string& value) {
+  char errstr[256];
+  if (rd_kafka_conf_set(conf, key, value.c_str(), errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
+    return true;
+  std::fprintf(stderr, "kafka_read: %s: %s\n", key, errstr);
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 5) {
+    std::fprintf(stderr, "usage: kafka_read BOOTSTRAP TOPIC PARTITION MESSAGES [--timeout-s S]\n");
+    return 2;
+  }
+  const std::string bootstrap = argv[1], topic = argv[2];
+  const int partition = std::atoi(argv[3]);
+  const long long want = std::atoll(argv[4]);
+  double timeout_s = 300;
+  for (int i = 5; i + 1 < argc; i += 2)
+    if (std::strcmp(argv[i], "--timeout-s") == 0) timeout_s = std::atof(argv[i + 1]);
+
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (!set(conf, "bootstrap.servers", bootstrap) || !set(conf, "group.id", "bench-read") ||
+      !set(conf, "enable.auto.commit", "false") || !set(conf, "fetch.max.bytes", "67108864") ||
+      !set(conf, "max.partition.fetch.bytes", "16777216") ||
+      !set(conf, "queued.max.messages.kbytes", "262144") || !set(conf, "log_level", "3"))
+    return 2;
+  char errstr[256];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+  if (!rk) {
+    std::fprintf(stderr, "kafka_read: rd_kafka_new: %s\n", errstr);
+    return 1;
+  }
+  rd_kafka_poll_set_consumer(rk);
+
+  const Clock::time_point t0 = Clock::now();
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, topic.c_str(), partition)->offset = 0;
+  rd_kafka_assign(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+
+  long long got = 0, bytes = 0, errors = 0;
+  Clock::time_point last = t0;
+  const auto deadline =
+      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+  while (got < want && Clock::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (!m) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ++got;
+      bytes += static_cast<long long>(m->len + m->key_len);
+      last = Clock::now();
+    } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      ++errors;
+      std::fprintf(stderr, "kafka_read: %s\n", rd_kafka_message_errstr(m));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+
+  const double secs = std::chrono::duration<double>(last - t0).count();
+  std::printf(
+      "{\"messages\": %lld, \"bytes\": %lld, \"errors\": %lld, \"seconds\": %.6f, "
+      "\"mib_s\": %.3f}\n",
+      got, bytes, errors, secs, secs > 0 ? static_cast<double>(bytes) / 1048576.0 / secs : 0.0);
+  return got == want ? 0 : 1;
+}
