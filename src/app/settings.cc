@@ -65,6 +65,10 @@ const std::vector<SettingDesc>& setting_table() {
       {"s3-credentials-file",
        "AWS credentials file (default AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)",
        &Settings::s3_credentials_file},
+      {"s3-prefault-get-buffers-mib",
+       "S3: MiB of GET receive buffers to write once at start, so the first catch-up reads after "
+       "a restart do not pay their page faults (at most 64; 0: none)",
+       &Settings::s3_prefault_get_buffers_mib},
       {"wal-segment-bytes", "File WAL segment size", &Settings::wal_segment_bytes},
       {"wal-max-bytes", "File WAL total size (segments are reused after upload)",
        &Settings::wal_max_bytes},

@@ -46,6 +46,9 @@ struct Settings {
   std::string s3_secret_key;
   std::string s3_session_token;
   std::string s3_credentials_file;  // empty: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials
+  // GET receive buffers written once at start, so a catch-up right after a restart does not pay
+  // their page faults (s3::RecvBufferPool::prefault; at most the pool's 64 MiB idle bound).
+  int64_t s3_prefault_get_buffers_mib = 64;
   // Object WAL.
   int64_t wal_flush_bytes = 8ll << 20;
   int64_t wal_flush_ms = 50;

@@ -61,6 +61,8 @@ Result<std::unique_ptr<objstore::ObjectStore>> open_objects(const Settings& s,
     creds.credentials_file = s.s3_credentials_file;
     SHALE_ASSIGN_OR_RETURN(auto cfg, s3::parse_s3_uri(plan.object_store, creds));
     what = cfg.describe();
+    cfg.prefault_get_buffer_bytes =
+        static_cast<uint64_t>(std::max<int64_t>(0, s.s3_prefault_get_buffers_mib)) << 20;
     SHALE_ASSIGN_OR_RETURN(auto s3store, s3::S3ObjectStore::open(std::move(cfg)));  // probes
     store = std::move(s3store);
   } else {

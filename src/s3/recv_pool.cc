@@ -90,6 +90,28 @@ void RecvBufferPool::give(RecvBuffer&& v) {
   idle_.push_back(std::move(v));
 }
 
+size_t RecvBufferPool::prefault(size_t bytes, size_t buffer_bytes) {
+  const size_t limit = std::min(bytes, max_idle_);
+  size_t added = 0;
+  for (;;) {
+    {
+      std::lock_guard lk(mu_);
+      if (idle_bytes_ + buffer_bytes > limit) return added;
+    }
+    RecvBuffer v;
+    v.reserve(buffer_bytes);
+    // One write per 4 KiB page; a huge page faults (and is zeroed) whole at its first.
+    constexpr size_t kPage = 4096;
+    for (size_t off = 0; off < v.capacity(); off += kPage) v.data_[off] = 0;
+    const size_t cap = v.capacity();
+    std::lock_guard lk(mu_);
+    if (idle_bytes_ + cap > limit) return added;  // a racing give() filled it meanwhile
+    idle_bytes_ += cap;
+    idle_.push_back(std::move(v));
+    added += cap;
+  }
+}
+
 Buf RecvBufferPool::share(RecvBuffer&& body) {
   auto* owned = new RecvBuffer(std::move(body));
   std::shared_ptr<RecvBuffer> p(owned, [pool = shared_from_this()](RecvBuffer* v) {

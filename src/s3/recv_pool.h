@@ -6,7 +6,7 @@
 // zero-fill cost about as much CPU as copying the body (perf on a cold catch-up, BENCHMARKS.md
 // § 5). Buffers that come back here keep their pages; the next GET writes into them.
 //
-// Ownership: share() wraps a body so that the last Buf slice referring to it hands the vector
+// Ownership: share() wraps a body so that the last Buf slice referring to it hands the buffer
 // back; the pool is held by shared_ptr from every such Buf, so Bufs may outlive the store.
 // Bound: at most max_idle_bytes of capacity is kept idle; beyond it buffers are freed.
 // Threading: all methods are thread-safe (one mutex; a take/give is a few pointer moves).
@@ -48,6 +48,7 @@ class RecvBuffer {
   std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
 
  private:
+  friend class RecvBufferPool;  // prefault() writes to a fresh buffer's pages
   void release();
 
   uint8_t* data_ = nullptr;
@@ -67,6 +68,11 @@ class RecvBufferPool : public std::enable_shared_from_this<RecvBufferPool> {
   RecvBuffer take(size_t n);
   // Returns a buffer for reuse (dropped when the idle bound is full or it is tiny).
   void give(RecvBuffer&& v);
+  // Fills the pool with fresh buffers of `buffer_bytes` capacity, every page written once, until
+  // it holds `bytes` idle (never past the idle bound). Returns the bytes added. Like the JVM's
+  // AlwaysPreTouch for a Kafka broker: the page faults and the kernel's zero-fill of the first
+  // GETs after a start happen here, not while a consumer waits (BENCHMARKS.md § 5r).
+  size_t prefault(size_t bytes, size_t buffer_bytes);
   // The body as a Buf whose storage goes back to this pool when the last slice is dropped.
   Buf share(RecvBuffer&& body);
 

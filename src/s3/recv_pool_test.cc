@@ -90,6 +90,24 @@ TEST(RecvBufferPool, IdleBytesStayWithinTheBound) {
   EXPECT_LE(pool->idle_bytes(), size_t{3} << 20);
 }
 
+TEST(RecvBufferPool, PrefaultFillsThePoolUpToItsBoundWithBuffersTakeReuses) {
+  auto pool = RecvBufferPool::create(16 << 20);
+  EXPECT_EQ(pool->prefault(size_t{64} << 20, size_t{4} << 20), size_t{16} << 20);  // the bound
+  EXPECT_EQ(pool->idle_bytes(), size_t{16} << 20);
+  EXPECT_EQ(pool->prefault(size_t{64} << 20, size_t{4} << 20), 0u);  // already full
+  // A GET of 2-4 MiB takes a pre-faulted buffer; one of 1 MiB does not (capacity > 2x).
+  RecvBuffer a = pool->take(size_t{3} << 20);
+  EXPECT_EQ(pool->reused(), 1u);
+  EXPECT_GE(a.capacity(), size_t{3} << 20);
+  RecvBuffer b = pool->take(size_t{1} << 20);
+  EXPECT_EQ(pool->reused(), 1u);
+  EXPECT_EQ(pool->idle_bytes(), size_t{12} << 20);
+  // Less than the bound: stops at the bytes asked for, counting what is already idle.
+  auto small = RecvBufferPool::create(64 << 20);
+  EXPECT_EQ(small->prefault(size_t{10} << 20, size_t{4} << 20), size_t{8} << 20);
+  EXPECT_EQ(small->prefault(0, size_t{4} << 20), 0u);
+}
+
 TEST(RecvBufferPool, BufsOutliveTheirPoolHandle) {
   auto pool = RecvBufferPool::create(8 << 20);
   Buf b = pool->share(filled(*pool, 100 << 10, 9));

@@ -41,6 +41,9 @@ struct S3Config {
   long request_timeout_ms = 120000;
   long low_speed_secs = 15;  // abort a transfer slower than 1 KiB/s for this long
   bool probe = true;         // probe conditional-PUT support (writes and deletes one key)
+  // GET receive buffers written once at open (RecvBufferPool::prefault), up to the pool's idle
+  // bound: the broker sets it (--s3-prefault-get-buffers-mib); 0 leaves them to the first GETs.
+  uint64_t prefault_get_buffer_bytes = 0;
 
   // For logs: everything except the secret and session token.
   std::string describe() const;

@@ -56,6 +56,17 @@ S3ObjectStore::S3ObjectStore(S3Config cfg)
 Result<std::unique_ptr<S3ObjectStore>> S3ObjectStore::open(S3Config cfg) {
   std::unique_ptr<S3ObjectStore> s(new S3ObjectStore(std::move(cfg)));
   if (s->cfg_.probe) SHALE_RETURN_IF_ERROR(s->probe_conditional_put());
+  if (s->cfg_.prefault_get_buffer_bytes > 0) {
+    // 4 MiB buffers take the catch-up reader's GETs of 2-4 MiB (kMaxGetBytes plus a block).
+    constexpr size_t kPrefaultBufferBytes = size_t{4} << 20;
+    const auto t0 = std::chrono::steady_clock::now();
+    const size_t added =
+        s->recv_pool_->prefault(s->cfg_.prefault_get_buffer_bytes, kPrefaultBufferBytes);
+    SHALE_LOG_INFO(
+        "s3", "pre-faulted {} MiB of GET buffers in {} ms", added >> 20,
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
+  }
   SHALE_LOG_INFO("s3", "opened {} conditional_put={}", s->cfg_.describe(),
                  s->caps_.conditional_put);
   return s;
