@@ -33,6 +33,9 @@ that is deleted afterwards:
     buffers out of the recycling pool, so the cold pass then costs more page faults.)
 With --runs N the table gives medians of N runs and the range of the per-run ratios.
 SHALE_BENCH_PERF=FILE records a `perf record -g` profile of the broker during the cold consume.
+Each cold consume prints its time to the first message beside its total (kafka_read);
+SHALE_BENCH_READ_LOG=FILE appends kafka_read's stderr to FILE (with KAFKA_READ_DEBUG=fetch,protocol,
+librdkafka's round trip of every Fetch).
 """
 import argparse
 import json
@@ -462,9 +465,15 @@ def run(a, work, raw, store, cfg):
 
     def consume_all(b):
         if a.consumer == "c":
-            out = subprocess.run([a.read_bin, b.bootstrap, "tput", "0", str(n)],
-                                 capture_output=True, text=True, check=True).stdout
-            return json.loads(out.splitlines()[-1])["seconds"]
+            done = subprocess.run([a.read_bin, b.bootstrap, "tput", "0", str(n)],
+                                  capture_output=True, text=True, check=True)
+            if os.environ.get("SHALE_BENCH_READ_LOG"):  # kafka_read's stderr, appended
+                with open(os.environ["SHALE_BENCH_READ_LOG"], "a") as f:
+                    f.write(done.stderr)
+            res = json.loads(done.stdout.splitlines()[-1])
+            print(f"catch-up: first message after {res['first_s'] * 1000:.0f} ms of "
+                  f"{res['seconds'] * 1000:.0f}", file=sys.stderr, flush=True)
+            return res["seconds"]
         c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "bench",
                       "enable.auto.commit": False, "fetch.max.bytes": 64 << 20,
                       "max.partition.fetch.bytes": 16 << 20,
