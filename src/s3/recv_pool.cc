@@ -91,6 +91,7 @@ void RecvBufferPool::give(RecvBuffer&& v) {
 }
 
 size_t RecvBufferPool::prefault(size_t bytes, size_t buffer_bytes) {
+  if (buffer_bytes < kMinPooled) return 0;  // give() would not keep them either
   const size_t limit = std::min(bytes, max_idle_);
   size_t added = 0;
   for (;;) {

@@ -69,7 +69,8 @@ class RecvBufferPool : public std::enable_shared_from_this<RecvBufferPool> {
   // Returns a buffer for reuse (dropped when the idle bound is full or it is tiny).
   void give(RecvBuffer&& v);
   // Fills the pool with fresh buffers of `buffer_bytes` capacity, every page written once, until
-  // it holds `bytes` idle (never past the idle bound). Returns the bytes added. Like the JVM's
+  // it holds `bytes` idle (never past the idle bound). Returns the bytes added (0 for buffers
+  // under 64 KiB, which the pool does not keep). Like the JVM's
   // AlwaysPreTouch for a Kafka broker: the page faults and the kernel's zero-fill of the first
   // GETs after a start happen here, not while a consumer waits (BENCHMARKS.md § 5r).
   size_t prefault(size_t bytes, size_t buffer_bytes);

@@ -106,6 +106,8 @@ TEST(RecvBufferPool, PrefaultFillsThePoolUpToItsBoundWithBuffersTakeReuses) {
   auto small = RecvBufferPool::create(64 << 20);
   EXPECT_EQ(small->prefault(size_t{10} << 20, size_t{4} << 20), size_t{8} << 20);
   EXPECT_EQ(small->prefault(0, size_t{4} << 20), 0u);
+  EXPECT_EQ(small->prefault(size_t{64} << 20, 0), 0u);  // tiny buffers are not pooled
+  EXPECT_EQ(small->idle_bytes(), size_t{8} << 20);
 }
 
 TEST(RecvBufferPool, BufsOutliveTheirPoolHandle) {
