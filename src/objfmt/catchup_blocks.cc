@@ -232,9 +232,14 @@ size_t CatchUpReader::Impl::plan_prefetch(StreamId stream, uint64_t consumer,
     prefetch_pending += runs.size();
   }
   n_windows.fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard lk(fetch_mu);
-  for (Run& r : runs) prefetch_runs.push_back(std::move(r));
-  fetch_cv.notify_all();
+  {
+    std::lock_guard lk(fetch_mu);
+    for (Run& r : runs) prefetch_runs.push_back(std::move(r));
+    fetch_cv.notify_all();
+  }
+  // The next window's layouts, while this window's GETs run: loaded when that window is planned,
+  // they held its GETs back by a layout GET (10-25 ms on RGW) and left the store idle meanwhile.
+  preload_layouts(slices, *until, w.max_bytes, true, 1);
   return blocks;
 }
 
@@ -324,7 +329,7 @@ void CatchUpReader::Impl::fetch_runs(const std::vector<Run>& runs, FetchedBlocks
 }
 
 void CatchUpReader::Impl::preload_layouts(const std::vector<ObjectSlice>& slices, Offset from,
-                                          uint64_t bound, bool readahead) {
+                                          uint64_t bound, bool readahead, size_t min_missing) {
   // Every uncached layout of the slices within reach: a read or window over many small objects
   // needs them all, and fetch_parallelism GETs at a time beat one after another.
   std::vector<const ObjectSlice*> missing;
@@ -337,7 +342,7 @@ void CatchUpReader::Impl::preload_layouts(const std::vector<ObjectSlice>& slices
     reach += sl.bytes;
     if (!layouts.get(sl.key)) missing.push_back(&sl);
   }
-  if (missing.size() < 2) return;  // one layout: plan_runs() loads it (nothing to overlap)
+  if (missing.empty() || missing.size() < min_missing) return;
   run_parallel(
       missing.size(),
       [&](size_t i) {

@@ -248,8 +248,10 @@ struct CatchUpReader::Impl {
   // or window of `bound` bytes can reach (by ObjectSlice::bytes; all when unknown): a layout GET
   // waits behind the store's bulk GETs, and a read that loaded the layouts of every slice it
   // was given (64 MiB ahead) spent 20-50 ms of each 16 MiB read on layouts it did not need.
+  // Does nothing while fewer than min_missing are missing (a read's or window's own plan loads
+  // a single layout itself: nothing to overlap).
   void preload_layouts(const std::vector<ObjectSlice>& slices, Offset from, uint64_t bound,
-                       bool readahead);
+                       bool readahead, size_t min_missing = 2);
   // Fetches the blocks of a run that nobody has cached or is fetching; returns those fetched.
   std::vector<BlockPtr> run_prefetch(const Run& run, bool readahead);
   // The read-ahead state remembered at k, if any (the read is sequential); its consumer then

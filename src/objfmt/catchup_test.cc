@@ -755,6 +755,36 @@ TEST_F(CatchUpTest, ReadAheadStaysWithinItsBoundAheadOfTheConsumer) {
 }
 
 }  // namespace
+TEST_F(CatchUpTest, WindowLoadsTheNextWindowsLayoutsWhileItsGetsRun) {
+  // Objects of 4 blocks, an 8-block bound, reads of one object. After the first (random) read,
+  // read-ahead plans one read's worth, object 1, and then loads the layouts of objects 2-3, the
+  // next window's, so that window's GETs need not wait for them. Nothing beyond the bound.
+  write_objects(12, 4, 4000, 4000);
+  for (ObjectSlice& sl : slices_) sl.bytes = 4 * (4000 + kRecordHeaderSize);
+  BlockCache cache(64 << 20);
+  CatchUpReaderOptions opts;
+  opts.max_readahead_bytes = 8 * (4000 + kRecordHeaderSize);
+  CatchUpReader r(store_, cache, opts);
+  Offset from = slices_[0].start;
+  auto first = read(r, from, 4 * 4000);
+  expect_batches(first, from, 4 * 4000);
+  r.wait_idle();
+  EXPECT_EQ(r.stats().layout_gets, 4u);  // 2 before this change
+  const uint64_t misses = r.stats().block_misses;  // the first read's 4 blocks
+  from = first->next;
+  for (int i = 0; i < 6; i++) {
+    auto res = read(r, from, 4 * 4000);
+    expect_batches(res, from, 4 * 4000);
+    from = res->next;
+    r.wait_idle();
+    // Loaded: every object whose blocks were fetched, and the two after it (an 8-block bound).
+    const auto s = r.stats();
+    const uint64_t objects_fetched = (s.block_misses + s.prefetch_blocks + 3) / 4;
+    EXPECT_EQ(s.layout_gets, std::min<uint64_t>(12, objects_fetched + 2)) << "after read " << i;
+  }
+  EXPECT_EQ(r.stats().block_misses, misses) << "read-ahead kept ahead of every later read";
+}
+
 TEST_F(CatchUpTest, PoolThreadsAreNamedAndNiced) {
   write_objects(1, 4, 3000, 10 * 1024);
   BlockCache cache(64 << 20);
