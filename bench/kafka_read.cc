@@ -27,16 +27,14 @@
 #include <cstring>
 #include <string>
 
+#include "rdkafka_conf.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 bool set(rd_kafka_conf_t* conf, const char* key, const std::string& value) {
-  char errstr[256];
-  if (rd_kafka_conf_set(conf, key, value.c_str(), errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
-    return true;
-  std::fprintf(stderr, "kafka_read: %s: %s\n", key, errstr);
-  return false;
+  return shale::bench::conf_set(conf, "kafka_read", key, value);
 }
 
 }  // namespace

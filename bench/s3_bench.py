@@ -16,8 +16,9 @@ that is deleted afterwards:
     pooled at the end; the broker's own split of an ack (PUT, index commit, ...) is printed
     from its log;
  2. produce throughput, 64 KiB messages, acks=all, object WAL (default flush settings; stream
-    objects uploaded while producing) vs raw multipart PUTs of the same bytes (8 MiB parts,
-    4 in flight), in alternating rounds (--tput-rounds) pooled at the end; with RGW's admin
+    objects uploaded while producing), produced with librdkafka (build/bench/kafka_write, or
+    with --producer python confluent-kafka-python) vs raw multipart PUTs of the same bytes
+    (8 MiB parts, 4 in flight), in alternating rounds (--tput-rounds) pooled at the end; with RGW's admin
     socket (--rgw-dir, or the RGW this tool starts) also the bytes PUT to RGW per byte
     produced (Shale writes each byte twice: WAL object, then stream object);
  3. catch-up read: after every byte is in stream objects, restart the broker (cold caches) and
@@ -116,6 +117,11 @@ def main():
                     help="catch-up consumer: build/bench/kafka_read (librdkafka's C API, "
                          "payloads not copied, as s3_raw's GET bodies go nowhere) or "
                          "confluent-kafka-python (a Python bytes object per message)")
+    ap.add_argument("--write-bin", default=os.path.join(REPO, "build", "bench", "kafka_write"))
+    ap.add_argument("--producer", choices=["c", "python"], default="c",
+                    help="throughput producer: build/bench/kafka_write (librdkafka's C API, "
+                         "payload not copied, as s3_raw PUTs one buffer) or "
+                         "confluent-kafka-python (a Python call and a copy per message)")
     ap.add_argument("--rgw-uri", default=os.environ.get("SHALE_RGW_URI"))
     ap.add_argument("--rgw-dir", help="scripts/rgw.sh DIR of --rgw-uri (for RGW's pid)")
     ap.add_argument("--out", default=os.path.join(REPO, "build", "s3-bench.md"))
@@ -362,14 +368,16 @@ def run(a, work, raw, store, cfg):
         adm = AdminClient({"bootstrap.servers": b.bootstrap})
         for f in adm.create_topics([NewTopic("tput", 1, 1)]).values():
             f.result(10)
-        p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5,
-                      "batch.size": 1 << 20, "message.max.bytes": 8 << 20,
-                      "queue.buffering.max.kbytes": 256 << 10})
-        # The producer learns the topic before the clock starts, as s3_raw knows its bucket:
-        # librdkafka (2.0) looks a topic first produced to up only on its main thread's 1 s
-        # scan, and that ~0.5 s (debug=topic,metadata: "New local topic" ... "metadata
-        # information unknown") was 8-13% of the produce's time (BENCHMARKS.md section 5n).
-        p.list_topics("tput", timeout=10)
+        if a.producer == "python":
+            p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5,
+                          "batch.size": 1 << 20, "message.max.bytes": 8 << 20,
+                          "queue.buffering.max.kbytes": 256 << 10})
+            # The producer learns the topic before the clock starts, as s3_raw knows its
+            # bucket: librdkafka (2.0) looks a topic first produced to up only on its main
+            # thread's 1 s scan, and that ~0.5 s (debug=topic,metadata: "New local topic" ...
+            # "metadata information unknown") was 8-13% of the produce's time (BENCHMARKS.md
+            # section 5n). kafka_write does the same before its clock starts.
+            p.list_topics("tput", timeout=10)
 
         def raw_round(mib):
             io0 = rgw_put_bytes(a.rgw_dir)  # a `ceph` child: before the meter counts children
@@ -381,17 +389,25 @@ def run(a, work, raw, store, cfg):
         def broker_round(count):
             io0 = rgw_put_bytes(a.rgw_dir)
             meter = CpuMeter(b.proc.pid, rgw)
-            t0 = time.perf_counter()
-            for _ in range(count):
-                while True:
-                    try:
-                        p.produce("tput", msg, partition=0)
-                        break
-                    except BufferError:
-                        p.poll(0.01)
-                p.poll(0)
-            p.flush(300)
-            secs = time.perf_counter() - t0
+            if a.producer == "c":  # a finished child: its CPU counts in prod_cpu[2]
+                done = subprocess.run([a.write_bin, b.bootstrap, "tput", "0", str(count),
+                                       str(len(msg))], capture_output=True, text=True)
+                res = json.loads(done.stdout.splitlines()[-1]) if done.stdout else {}
+                if done.returncode != 0:
+                    sys.exit(f"kafka_write failed ({done.returncode}): {res} {done.stderr}")
+                secs = res["seconds"]
+            else:
+                t0 = time.perf_counter()
+                for _ in range(count):
+                    while True:
+                        try:
+                            p.produce("tput", msg, partition=0)
+                            break
+                        except BufferError:
+                            p.poll(0.01)
+                    p.poll(0)
+                p.flush(300)
+                secs = time.perf_counter() - t0
             add(prod_cpu, meter.delta())
             io_p = rgw_put_bytes(a.rgw_dir)
             # Wait until every byte is in objects (so the next raw round has the store to
@@ -426,7 +442,7 @@ def run(a, work, raw, store, cfg):
                  f"(8 MiB parts, 4 in flight), {rounds} alternating rounds, MiB/s",
                  a.mib / prod_s, a.mib / raw_s, ".0f"))
     rows.append(("CPU s per GiB produced: broker + producer vs s3_raw (multipart)",
-                 (prod_cpu[0] + prod_cpu[1]) / gib, raw_cpu[2] / gib, ".2f"))
+                 (prod_cpu[0] + prod_cpu[1] + prod_cpu[2]) / gib, raw_cpu[2] / gib, ".2f"))
     rows.append(("CPU s per GiB produced: broker alone vs s3_raw", prod_cpu[0] / gib,
                  raw_cpu[2] / gib, ".2f"))
     if a.rgw_dir:
